@@ -1,0 +1,315 @@
+package models
+
+import "time"
+
+// Roles.
+const (
+	RoleGlobalAdmin = "GLOBAL_ADMIN"
+	RoleTeamManager = "TEAM_MANAGER"
+	RoleMember      = "MEMBER"
+)
+
+// Webhook scopes.
+const (
+	ScopeGlobal  = "GLOBAL"
+	ScopeTeam    = "TEAM"
+	ScopeService = "SERVICE"
+)
+
+// Webhook statuses.
+const (
+	WebhookActive   = "ACTIVE"
+	WebhookInactive = "INACTIVE"
+)
+
+// Incident statuses.
+const (
+	IncidentTriggered    = "TRIGGERED"
+	IncidentAcknowledged = "ACKNOWLEDGED"
+	IncidentResolved     = "RESOLVED"
+)
+
+// Events (GraphQL enum names; EventWireName gives the wire form).
+const (
+	EventCreated        = "INCIDENT_CREATED"
+	EventAcknowledged   = "INCIDENT_ACKNOWLEDGED"
+	EventUnacknowledged = "INCIDENT_UNACKNOWLEDGED"
+	EventResolved       = "INCIDENT_RESOLVED"
+	EventReassigned     = "INCIDENT_REASSIGNED"
+)
+
+// Delivery statuses.
+const (
+	DeliveryPending   = "PENDING"
+	DeliverySucceeded = "SUCCEEDED"
+	DeliveryFailed    = "FAILED"
+	DeliveryCancelled = "CANCELLED"
+)
+
+// Attempt outcomes.
+const (
+	AttemptSucceeded = "SUCCEEDED"
+	AttemptFailed    = "FAILED"
+)
+
+// EventWireName returns the wire name of an event: INCIDENT_CREATED → incident.created.
+func EventWireName(event string) string {
+	switch event {
+	case EventCreated:
+		return "incident.created"
+	case EventAcknowledged:
+		return "incident.acknowledged"
+	case EventUnacknowledged:
+		return "incident.unacknowledged"
+	case EventResolved:
+		return "incident.resolved"
+	case EventReassigned:
+		return "incident.reassigned"
+	}
+	return ""
+}
+
+// Team is a group of services and people.
+type Team struct {
+	ID        string `gorm:"primaryKey;size:40"`
+	Name      string `gorm:"not null;uniqueIndex"`
+	CreatedAt time.Time
+}
+
+// Service belongs to a team.
+type Service struct {
+	ID        string `gorm:"primaryKey;size:40"`
+	TeamID    string `gorm:"size:40;not null;uniqueIndex:idx_service_team_name"`
+	Team      *Team  `gorm:"constraint:OnDelete:CASCADE"`
+	Name      string `gorm:"not null;uniqueIndex:idx_service_team_name"`
+	CreatedAt time.Time
+}
+
+// User is a person or automation with a role.
+type User struct {
+	ID        string `gorm:"primaryKey;size:40"`
+	Name      string `gorm:"not null"`
+	Email     *string
+	Role      string  `gorm:"size:20;not null"`
+	Teams     []*Team `gorm:"many2many:team_members;constraint:OnDelete:CASCADE"`
+	CreatedAt time.Time
+}
+
+// APIToken authenticates a user on the GraphQL API; only its hash is stored.
+type APIToken struct {
+	ID         string `gorm:"primaryKey;size:40"`
+	UserID     string `gorm:"size:40;not null;index"`
+	User       *User  `gorm:"constraint:OnDelete:CASCADE"`
+	Name       string `gorm:"not null"`
+	Hash       string `gorm:"size:64;not null;uniqueIndex"`
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+}
+
+// KV is a name/value pair (headers, query parameters, extra fields).
+type KV struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Condition is one test of a webhook filter.
+type Condition struct {
+	Field    string `json:"field"`
+	Operator string `json:"operator"`
+	Value    string `json:"value"`
+}
+
+// Filter is a webhook's expression tree: its conditions and groups joined by Join.
+type Filter struct {
+	Join       string      `json:"join"`
+	Conditions []Condition `json:"conditions,omitempty"`
+	Groups     []*Filter   `json:"groups,omitempty"`
+}
+
+// Webhook is an outgoing webhook. Credentials and signing secrets are sealed (Cipher).
+type Webhook struct {
+	ID                      string `gorm:"primaryKey;size:40"`
+	Name                    string `gorm:"not null"`
+	Description             *string
+	Scope                   string   `gorm:"size:10;not null;index:idx_webhook_scope"`
+	TeamID                  *string  `gorm:"size:40;index:idx_webhook_scope"`
+	Team                    *Team    `gorm:"constraint:OnDelete:CASCADE"`
+	ServiceID               *string  `gorm:"size:40;index:idx_webhook_scope"`
+	Service                 *Service `gorm:"constraint:OnDelete:CASCADE"`
+	Events                  JSON[[]string]
+	URLs                    JSON[[]string]
+	Method                  string `gorm:"size:10;not null"`
+	AuthType                string `gorm:"size:10;not null"`
+	AuthUsername            *string
+	AuthKey                 *string
+	AuthPlacement           *string `gorm:"size:10"`
+	AuthSecret              []byte
+	Headers                 JSON[[]KV]
+	SigningScheme           string `gorm:"size:20;not null"`
+	SigningHeader           *string
+	SigningSecret           []byte
+	PreviousSigningSecret   []byte
+	PreviousSecretExpiresAt *time.Time
+	SendDataUsing           string `gorm:"size:12;not null"`
+	ContentType             string `gorm:"size:10;not null"`
+	BodyTemplate            *string
+	QueryParams             JSON[[]KV]
+	ExtraFields             JSON[[]KV]
+	RetryCount              int `gorm:"not null"`
+	RetryIntervalMinutes    int `gorm:"not null"`
+	TimeoutSeconds          int `gorm:"not null"`
+	FailureEmail            *string
+	Filter                  JSON[*Filter]
+	Status                  string `gorm:"size:10;not null;index"`
+	InactiveReason          *string
+	ConsecutiveFailures     int `gorm:"not null;default:0"`
+	Revision                int `gorm:"not null;default:1"`
+	LastNotifiedAt          *time.Time
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+}
+
+// APIFilter tells how an integration reads incoming payloads (gjson paths).
+type APIFilter struct {
+	TitleKey        string `json:"titleKey,omitempty"`
+	DescriptionKey  string `json:"descriptionKey,omitempty"`
+	UrgencyKey      string `json:"urgencyKey,omitempty"`
+	MappingKey      string `json:"mappingKey,omitempty"`
+	ResolveWhen     *Match `json:"resolveWhen,omitempty"`
+	AcknowledgeWhen *Match `json:"acknowledgeWhen,omitempty"`
+}
+
+// Match is a key (gjson path) and the value that triggers an action.
+type Match struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Integration is an incoming-API token bound to a service; only its hash is stored.
+type Integration struct {
+	ID        string   `gorm:"primaryKey;size:40"`
+	ServiceID string   `gorm:"size:40;not null;index"`
+	Service   *Service `gorm:"constraint:OnDelete:CASCADE"`
+	Name      string   `gorm:"not null"`
+	TokenHash string   `gorm:"size:64;not null;uniqueIndex"`
+	APIFilter JSON[APIFilter]
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// Counter hands out readable sequence numbers (INC-1, …) safely across processes.
+type Counter struct {
+	Name  string `gorm:"primaryKey;size:40"`
+	Value int64  `gorm:"not null"`
+}
+
+// Incident is something that happened to a service.
+type Incident struct {
+	ID             string   `gorm:"primaryKey;size:40"`
+	Number         int64    `gorm:"not null;uniqueIndex"`
+	ServiceID      string   `gorm:"size:40;not null;index:idx_incident_open"`
+	Service        *Service `gorm:"constraint:OnDelete:CASCADE"`
+	TeamID         string   `gorm:"size:40;not null;index"`
+	Title          string   `gorm:"not null"`
+	Description    *string
+	Urgency        string  `gorm:"size:10;not null"`
+	Status         string  `gorm:"size:15;not null;index:idx_incident_open"`
+	MappedWith     *string `gorm:"index:idx_incident_open"`
+	AlertSource    *string
+	AssigneeID     *string `gorm:"size:40"`
+	Assignee       *User   `gorm:"constraint:OnDelete:SET NULL"`
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	AcknowledgedAt *time.Time
+	ResolvedAt     *time.Time
+}
+
+// Request is a service request taken in through the incoming API.
+type Request struct {
+	ID          string   `gorm:"primaryKey;size:40"`
+	ServiceID   string   `gorm:"size:40;not null;index"`
+	Service     *Service `gorm:"constraint:OnDelete:CASCADE"`
+	Title       string   `gorm:"not null"`
+	Description *string
+	AlertSource *string
+	CreatedAt   time.Time
+}
+
+// Snapshot is what a delivery announces, frozen at event time: the incident and the user as
+// they were, so that a retry an hour later sends what happened then.
+type Snapshot struct {
+	EventAt        time.Time  `json:"eventAt"`
+	User           string     `json:"user"`
+	IncidentID     string     `json:"incidentId"`
+	Title          string     `json:"title"`
+	Description    string     `json:"description"`
+	Urgency        string     `json:"urgency"`
+	Status         string     `json:"status"`
+	MappedWith     string     `json:"mappedWith"`
+	URL            string     `json:"url"`
+	AlertSource    string     `json:"alertSource"`
+	ServiceID      string     `json:"serviceId"`
+	ServiceName    string     `json:"serviceName"`
+	TeamID         string     `json:"teamId"`
+	TeamName       string     `json:"teamName"`
+	Assignee       string     `json:"assignee"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	AcknowledgedAt *time.Time `json:"acknowledgedAt,omitempty"`
+	ResolvedAt     *time.Time `json:"resolvedAt,omitempty"`
+}
+
+// Delivery is one event to be sent to one URL of one webhook (the outbox row).
+type Delivery struct {
+	ID             string    `gorm:"primaryKey;size:40"`
+	WebhookID      string    `gorm:"size:40;not null;index"`
+	Webhook        *Webhook  `gorm:"constraint:OnDelete:CASCADE"`
+	IncidentID     *string   `gorm:"size:40;index"`
+	Incident       *Incident `gorm:"constraint:OnDelete:SET NULL"`
+	Event          string    `gorm:"size:30;not null"`
+	URL            string    `gorm:"not null"`
+	Status         string    `gorm:"size:10;not null;index:idx_delivery_due,priority:1"`
+	Snapshot       JSON[Snapshot]
+	Attempts       int        `gorm:"not null;default:0"`
+	NextAttemptAt  *time.Time `gorm:"index:idx_delivery_due,priority:2"`
+	LeaseToken     *string    `gorm:"size:40"`
+	LeaseExpiresAt *time.Time
+	LastError      *string
+	CreatedAt      time.Time `gorm:"index"`
+	UpdatedAt      time.Time
+}
+
+// RequestLog is what was sent, with secrets redacted.
+type RequestLog struct {
+	Method  string `json:"method"`
+	URL     string `json:"url"`
+	Headers []KV   `json:"headers"`
+	Body    string `json:"body,omitempty"`
+}
+
+// ResponseLog is what came back (body up to 16 KiB).
+type ResponseLog struct {
+	Status  int    `json:"status"`
+	Headers []KV   `json:"headers"`
+	Body    string `json:"body,omitempty"`
+}
+
+// Attempt is one HTTP request Herald made, with its outcome.
+type Attempt struct {
+	ID          string    `gorm:"primaryKey;size:40"`
+	DeliveryID  *string   `gorm:"size:40;index"`
+	Delivery    *Delivery `gorm:"constraint:OnDelete:CASCADE"`
+	WebhookID   *string   `gorm:"size:40;index"`
+	Webhook     *Webhook  `gorm:"constraint:OnDelete:CASCADE"`
+	Event       string    `gorm:"size:30;not null"`
+	Number      int       `gorm:"not null"`
+	Test        bool      `gorm:"not null"`
+	Outcome     string    `gorm:"size:10;not null"`
+	Request     JSON[RequestLog]
+	Response    JSON[*ResponseLog]
+	DurationMs  int `gorm:"not null"`
+	Error       *string
+	ErrorKind   *string   `gorm:"size:20"`
+	RemoteIP    *string   `gorm:"size:64"`
+	StartedAt   time.Time `gorm:"index"`
+	NextRetryAt *time.Time
+}

@@ -1,0 +1,207 @@
+// Package models is Herald's store: the GORM models, the only SQL, migrations, the domain error
+// type and the pure domain rules (validation, filters, ingest rules).
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/google/uuid"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialects.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// Options configure a Store.
+type Options struct {
+	// DatabaseURL is `sqlite:PATH` or `postgres://…`.
+	DatabaseURL string
+	// SecretKey is the 32-byte key (hex or base64); empty with SQLite means a key file beside
+	// the database; required with PostgreSQL.
+	SecretKey string
+	// BaseURL is Herald's public URL, used for incident links and integration URLs.
+	BaseURL string
+	Logger  *slog.Logger
+}
+
+// Store is the one place that talks SQL.
+type Store struct {
+	db      *gorm.DB
+	dialect string
+	cipher  *Cipher
+	baseURL string
+	logger  *slog.Logger
+	// NowFunc is the clock; tests replace it.
+	NowFunc func() time.Time
+}
+
+// Open connects to the database, runs the migrations and returns the store.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	dialect, dsn, keyPath, err := parseDatabaseURL(opts.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	var key []byte
+	switch {
+	case opts.SecretKey != "":
+		if key, err = ParseKey(opts.SecretKey); err != nil {
+			return nil, fmt.Errorf("HERALD_SECRET_KEY: %w", err)
+		}
+	case dialect == DialectPostgres:
+		return nil, errors.New("HERALD_SECRET_KEY is required with PostgreSQL")
+	default:
+		if key, err = LoadOrCreateKeyFile(keyPath); err != nil {
+			return nil, err
+		}
+	}
+	c, err := NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &gorm.Config{
+		TranslateError:         true,
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+	var db *gorm.DB
+	if dialect == DialectPostgres {
+		db, err = gorm.Open(postgres.Open(dsn), cfg)
+	} else {
+		db, err = gorm.Open(sqlite.Open(dsn), cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if dialect == DialectSQLite {
+		sqlDB.SetMaxOpenConns(8)
+	} else {
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(32)
+	}
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	s := &Store{
+		db:      db,
+		dialect: dialect,
+		cipher:  c,
+		baseURL: strings.TrimRight(opts.BaseURL, "/"),
+		logger:  opts.Logger,
+		NowFunc: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// parseDatabaseURL returns the dialect, the driver DSN and, for SQLite, the key file path.
+func parseDatabaseURL(raw string) (dialect, dsn, keyPath string, err error) {
+	switch {
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		if _, perr := url.Parse(raw); perr != nil {
+			return "", "", "", fmt.Errorf("HERALD_DATABASE_URL: %w", perr)
+		}
+		return DialectPostgres, raw, "", nil
+	case strings.HasPrefix(raw, "sqlite:"):
+		path := strings.TrimPrefix(raw, "sqlite:")
+		path = strings.TrimPrefix(path, "//")
+		if path == "" {
+			return "", "", "", errors.New("HERALD_DATABASE_URL: sqlite: needs a file path")
+		}
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Set("_txlock", "immediate")
+		return DialectSQLite, "file:" + path + "?" + q.Encode(), filepath.Clean(path) + ".key", nil
+	}
+	return "", "", "", fmt.Errorf("HERALD_DATABASE_URL: %q is neither sqlite:PATH nor postgres://…", raw)
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	err := s.db.WithContext(ctx).AutoMigrate(
+		&Team{}, &Service{}, &User{}, &APIToken{}, &Webhook{}, &Integration{}, &Counter{},
+		&Incident{}, &Request{}, &Delivery{}, &Attempt{},
+	)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Dialect says which database the store runs on.
+func (s *Store) Dialect() string { return s.dialect }
+
+// DB returns the GORM handle for the packages of this module's tests and the worker's claims.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// Cipher returns the cipher that seals stored secrets.
+func (s *Store) Cipher() *Cipher { return s.cipher }
+
+// BaseURL returns Herald's public URL without a trailing slash.
+func (s *Store) BaseURL() string { return s.baseURL }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// now returns the store's clock reading.
+func (s *Store) now() time.Time { return s.NowFunc() }
+
+// newID returns a time-ordered unique id.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// translate turns driver and GORM errors into domain errors where they mean one.
+func translate(err error, kind string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return NotFound(kind)
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return Errorf(CodeConflict, "%s already exists", kind)
+	case errors.Is(err, gorm.ErrForeignKeyViolated):
+		return Errorf(CodeValidation, "%s refers to something that does not exist", kind)
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return err
+}

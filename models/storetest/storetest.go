@@ -1,0 +1,113 @@
+// Package storetest gives each test its own Herald store: a fresh SQLite file in t.TempDir()
+// or a fresh PostgreSQL database that is dropped when the test ends.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/herald-hq/herald/models"
+)
+
+// Key is the fixed secret key tests use.
+const Key = "0000000000000000000000000000000000000000000000000000000000000001"
+
+// AdminURL returns the PostgreSQL server tests use: HERALD_TEST_POSTGRES_URL or the local one.
+func AdminURL() string {
+	if u := os.Getenv("HERALD_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// Dialects lists the databases a store suite runs on.
+var Dialects = []string{models.DialectSQLite, models.DialectPostgres}
+
+// URL returns a database URL of its own for the test: a SQLite file, or a new PostgreSQL
+// database dropped in t.Cleanup. Without a reachable PostgreSQL the test is skipped, naming
+// the URL it tried.
+func URL(t testing.TB, dialect string) string {
+	t.Helper()
+	if dialect == models.DialectSQLite {
+		return "sqlite:" + filepath.Join(t.TempDir(), "herald.db")
+	}
+	admin := AdminURL()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Skipf("PostgreSQL not reachable at %s (%v): skipping the PostgreSQL run", admin, err)
+	}
+	defer conn.Close(context.Background())
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "herald_test_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Logf("drop database %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("parse %s: %v", admin, err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Open returns a migrated store on a database of the test's own.
+func Open(t testing.TB, dialect string) *models.Store {
+	t.Helper()
+	s, err := models.Open(context.Background(), models.Options{
+		DatabaseURL: URL(t, dialect),
+		SecretKey:   Key,
+		BaseURL:     "http://herald.test",
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// Each runs f as a subtest on every dialect, each with its own store.
+func Each(t *testing.T, f func(t *testing.T, s *models.Store)) {
+	t.Helper()
+	for _, d := range Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			f(t, Open(t, d))
+		})
+	}
+}
+
+// Name returns a unique name with the prefix, for objects whose names must not collide.
+func Name(prefix string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%s", strings.ToLower(prefix), hex.EncodeToString(b))
+}
