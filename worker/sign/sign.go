@@ -63,6 +63,9 @@ const (
 	// as the specification recommends.
 	minStandardKey = 24
 	maxStandardKey = 64
+	// keyBuf holds any key whose base64 is no longer than that of
+	// maxStandardKey bytes (base64 decodes in 3-byte groups).
+	keyBuf = (maxStandardKey + 2) / 3 * 3
 	// minHMACSecret and maxHMACSecret bound an HMAC secret. Herald generates
 	// 64 characters; the range leaves room for secrets carried over from
 	// another tool without accepting a password-sized one.
@@ -74,24 +77,24 @@ const (
 // secret or header name given by a user) or INTERNAL (a stored secret that no
 // longer validates).
 var (
-	// ErrUnknownScheme: the scheme is none of the constants above.
+	// ErrUnknownScheme is returned for a scheme none of the constants above.
 	ErrUnknownScheme = errors.New("unknown signing scheme")
-	// ErrInvalidSecret: the secret does not have the scheme's format.
+	// ErrInvalidSecret is returned for a secret without the scheme's format.
 	ErrInvalidSecret = errors.New("invalid signing secret")
-	// ErrNoSecret: a signing scheme was given no secret.
+	// ErrNoSecret is returned when a signing scheme is given no secret.
 	ErrNoSecret = errors.New("no signing secret")
-	// ErrInvalidHeaderName: the HMAC_SHA512 header name is not an HTTP token,
-	// or is a name Herald writes itself.
+	// ErrInvalidHeaderName is returned when the HMAC_SHA512 header name is
+	// not an HTTP token or is a name Herald or the transport writes itself.
 	ErrInvalidHeaderName = errors.New("invalid signature header name")
-	// ErrMissingID: STANDARD_WEBHOOKS needs a message id.
+	// ErrMissingID is returned when STANDARD_WEBHOOKS is given no message id.
 	ErrMissingID = errors.New("missing message id")
-	// ErrMissingHeader: a header needed for verification is absent.
+	// ErrMissingHeader is returned when a header Verify needs is absent.
 	ErrMissingHeader = errors.New("missing signature header")
-	// ErrMalformedHeader: a signature header cannot be parsed.
+	// ErrMalformedHeader is returned when a signature header cannot be parsed.
 	ErrMalformedHeader = errors.New("malformed signature header")
-	// ErrTimestamp: the signed timestamp is outside the tolerance.
+	// ErrTimestamp is returned when the signed timestamp is outside the tolerance.
 	ErrTimestamp = errors.New("signature timestamp outside tolerance")
-	// ErrNoMatch: no signature matches the secret.
+	// ErrNoMatch is returned when no signature matches the secret.
 	ErrNoMatch = errors.New("no matching signature")
 )
 
@@ -107,7 +110,7 @@ type Header struct {
 // bytes; for HMAC_SHA512 and HMAC_SHA256 the lowercase hex of 32 random bytes
 // (64 characters), used as the HMAC key as written (its UTF-8 bytes, as the
 // Callgoose and Zenduty receivers do). NONE has no secret: it returns "".
-// Errors: ErrUnknownScheme, or the random source's error.
+// Errors: ErrUnknownScheme.
 func GenerateSecret(scheme string) (string, error) {
 	if scheme == None {
 		return "", nil
@@ -116,9 +119,7 @@ func GenerateSecret(scheme string) (string, error) {
 		return "", fmt.Errorf("generate secret: %w", ErrUnknownScheme)
 	}
 	var raw [secretBytes]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", fmt.Errorf("generate secret: %w", err)
-	}
+	rand.Read(raw[:]) // never fails: crypto/rand crashes the program instead (Go 1.24+)
 	if scheme == StandardWebhooks {
 		return StandardSecretPrefix + base64.StdEncoding.EncodeToString(raw[:]), nil
 	}
@@ -139,7 +140,7 @@ func ValidateSecret(scheme, secret string) error {
 	case HMACSHA512, HMACSHA256:
 		return validateHMACSecret(secret)
 	case StandardWebhooks:
-		var key [maxStandardKey]byte
+		var key [keyBuf]byte
 		_, err := decodeStandardSecret(key[:], secret)
 		return err
 	}
@@ -161,10 +162,10 @@ func ValidateHeaderName(scheme, name string) error {
 	if name == "" || !isToken(name) {
 		return fmt.Errorf("%w: %q is not an HTTP token", ErrInvalidHeaderName, name)
 	}
-	switch strings.ToLower(name) {
-	case HeaderID, HeaderTimestamp, HeaderSignature, "x-signature",
-		"host", "content-length", "content-type", "transfer-encoding", "connection", "authorization":
-		return fmt.Errorf("%w: %q is reserved", ErrInvalidHeaderName, name)
+	for _, r := range reservedHeaders {
+		if strings.EqualFold(name, r) {
+			return fmt.Errorf("%w: %q is reserved", ErrInvalidHeaderName, name)
+		}
 	}
 	return nil
 }
@@ -234,7 +235,7 @@ func Sign(scheme, headerName string, secrets []string, msgID string, ts time.Tim
 	}
 	const sigLen = len("v1,") + 44 // base64 of 32 bytes is 44 characters.
 	value := make([]byte, 0, len(secrets)*(sigLen+1))
-	var key [maxStandardKey]byte
+	var key [keyBuf]byte
 	var sum [sha256.Size]byte
 	for i, secret := range secrets {
 		n, err := decodeStandardSecret(key[:], secret)
@@ -260,7 +261,7 @@ func Sign(scheme, headerName string, secrets []string, msgID string, ts time.Tim
 // HMAC_SHA256 signs no timestamp. NONE always verifies. Errors:
 // ErrUnknownScheme, ErrInvalidSecret, ErrInvalidHeaderName, ErrMissingHeader,
 // ErrMalformedHeader, ErrTimestamp, ErrNoMatch.
-func Verify(scheme, headerName string, secret string, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
+func Verify(scheme, headerName, secret string, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
 	switch scheme {
 	case None:
 		return nil
@@ -285,7 +286,7 @@ func Verify(scheme, headerName string, secret string, h http.Header, body []byte
 		}
 		var got [sha512.Size]byte
 		if len(sigHex) != hex.EncodedLen(sha512.Size) {
-			return ErrNoMatch
+			return fmt.Errorf("%w: signature is not %d hex digits", ErrMalformedHeader, hex.EncodedLen(sha512.Size))
 		}
 		if _, err := hex.Decode(got[:], []byte(sigHex)); err != nil {
 			return fmt.Errorf("%w: signature is not hex", ErrMalformedHeader)
@@ -321,7 +322,7 @@ func Verify(scheme, headerName string, secret string, h http.Header, body []byte
 		return nil
 
 	case StandardWebhooks:
-		var key [maxStandardKey]byte
+		var key [keyBuf]byte
 		n, err := decodeStandardSecret(key[:], secret)
 		if err != nil {
 			return err
@@ -367,7 +368,13 @@ func Redacted(scheme, headerName string) []string {
 }
 
 var (
-	dot                = []byte{'.'}
+	dot = []byte{'.'}
+	// reservedHeaders are written by Herald or the transport; a user's
+	// signature header may not replace them.
+	reservedHeaders = []string{
+		HeaderID, HeaderTimestamp, HeaderSignature, HeaderXSignature,
+		"Host", "Content-Length", "Content-Type", "Transfer-Encoding", "Connection", "Authorization",
+	}
 	redactedXSignature = []string{HeaderXSignature}
 	redactedStandard   = []string{HeaderSignature}
 )
@@ -388,7 +395,7 @@ func standardMAC(dst, key []byte, id string, unix, body []byte) []byte {
 }
 
 // decodeStandardSecret decodes a "whsec_" secret into key, which must hold
-// maxStandardKey bytes, and returns the key length.
+// keyBuf bytes, and returns the key length.
 func decodeStandardSecret(key []byte, secret string) (int, error) {
 	b64, ok := strings.CutPrefix(secret, StandardSecretPrefix)
 	if !ok {
@@ -401,8 +408,8 @@ func decodeStandardSecret(key []byte, secret string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: key is not standard base64", ErrInvalidSecret)
 	}
-	if n < minStandardKey {
-		return 0, fmt.Errorf("%w: key shorter than %d bytes", ErrInvalidSecret, minStandardKey)
+	if n < minStandardKey || n > maxStandardKey {
+		return 0, fmt.Errorf("%w: key must be %d to %d bytes", ErrInvalidSecret, minStandardKey, maxStandardKey)
 	}
 	return n, nil
 }

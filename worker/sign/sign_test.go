@@ -328,6 +328,7 @@ func TestVerifyRejects(t *testing.T) {
 		"sha512 missing header":       {scheme: sign.HMACSHA512, change: del(callgooseHeader), want: sign.ErrMissingHeader},
 		"sha512 no comma":             {scheme: sign.HMACSHA512, change: set(callgooseHeader, "1764000000"), want: sign.ErrMalformedHeader},
 		"sha512 not hex":              {scheme: sign.HMACSHA512, change: set(callgooseHeader, "1764000000,"+strings.Repeat("z", 128)), want: sign.ErrMalformedHeader},
+		"sha512 short signature":      {scheme: sign.HMACSHA512, change: set(callgooseHeader, "1764000000,00ff"), want: sign.ErrMalformedHeader},
 		"sha512 bad timestamp":        {scheme: sign.HMACSHA512, change: set(callgooseHeader, "-1,00"), want: sign.ErrMalformedHeader},
 		"sha256 body changed":         {scheme: sign.HMACSHA256, change: func(http.Header) []byte { return body[1:] }, want: sign.ErrNoMatch},
 		"sha256 wrong secret":         {scheme: sign.HMACSHA256, secret: strings.Repeat("a", 64), want: sign.ErrNoMatch},
