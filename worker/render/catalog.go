@@ -1,6 +1,9 @@
 package render
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // field identifies one placeholder; the zero value is no placeholder.
 type field uint8
@@ -29,8 +32,8 @@ const (
 	fieldCount
 )
 
-// Events lists the wire names of the events, in SPEC order.
-var Events = []string{
+// events lists the wire names of the events, in SPEC order.
+var events = []string{
 	"incident.created",
 	"incident.acknowledged",
 	"incident.unacknowledged",
@@ -61,7 +64,7 @@ var fieldInfos = [fieldCount]fieldInfo{
 	fieldIncidentAssignee:    {name: "incident.assignee", description: "Name of the assignee, empty if none"},
 	fieldIncidentCreatedAt:   {name: "incident.created_at", description: "When the incident was created (UTC, yyyy-MM-ddTHH:mmZ)"},
 	fieldWebhookID:           {name: "webhook.id", description: "Id of the webhook"},
-	fieldWebhookEvent:        {name: "webhook.event", description: "Event that caused the delivery", values: Events},
+	fieldWebhookEvent:        {name: "webhook.event", description: "Event that caused the delivery", values: events},
 	fieldDeliveryID:          {name: "delivery.id", description: "Id of the delivery, the same on every attempt"},
 	fieldUser:                {name: "user", description: "User related with the event, or the integration that created the incident"},
 	fieldTimestamp:           {name: "timestamp", description: "Time of the event (UTC, yyyy-MM-ddTHH:mmZ)"},
@@ -107,12 +110,8 @@ func Catalog(event string) []Placeholder {
 // time. Unknown or empty events are treated as incident.created. The incident URL points at
 // herald.example.com; callers that know HERALD_BASE_URL may replace it.
 func Sample(event string, now time.Time) Data {
-	known := false
-	for _, e := range Events {
-		known = known || e == event
-	}
-	if !known {
-		event = Events[0]
+	if !slices.Contains(events, event) {
+		event = events[0]
 	}
 	now = now.UTC()
 	created := now.Add(-7 * time.Minute)

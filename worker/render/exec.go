@@ -31,7 +31,7 @@ func appendNodes(dst []byte, nodes []node, d *Data, ct ContentType) []byte {
 		n := &nodes[i]
 		switch {
 		case n.cond != nil:
-			dst = appendNodes(dst, n.cond.choose(d), d, ct)
+			dst = appendNodes(dst, n.cond.body(n.cond.pick(d)), d, ct)
 		case n.field != fieldNone:
 			dst = appendField(dst, n.field, d, ct)
 		default:
@@ -41,8 +41,9 @@ func appendNodes(dst []byte, nodes []node, d *Data, ct ContentType) []byte {
 	return dst
 }
 
-// choose returns the body of the first branch whose condition holds, or the fallback.
-func (c *cond) choose(d *Data) []node {
+// pick returns the index of the first branch whose condition holds, or len(c.branches) for
+// the fallback.
+func (c *cond) pick(d *Data) int {
 	var scratch [64]byte
 	for i := range c.branches {
 		b := &c.branches[i]
@@ -54,8 +55,16 @@ func (c *cond) choose(d *Data) []node {
 			eq = string(v) == b.value
 		}
 		if eq != b.negate {
-			return b.body
+			return i
 		}
+	}
+	return len(c.branches)
+}
+
+// body returns the nodes of branch i, or the fallback for len(c.branches).
+func (c *cond) body(i int) []node {
+	if i < len(c.branches) {
+		return c.branches[i].body
 	}
 	return c.fallback
 }
@@ -135,10 +144,10 @@ func appendTime(dst []byte, t time.Time) []byte {
 }
 
 func appendValue(dst []byte, s string, ct ContentType) []byte {
-	if ct == JSON {
-		return appendJSONEscaped(dst, s)
+	if ct == TEXT {
+		return append(dst, s...)
 	}
-	return append(dst, s...)
+	return appendJSONEscaped(dst, s)
 }
 
 // appendLower appends s with ASCII letters lowercased, escaped for ct.

@@ -10,6 +10,7 @@ import (
 
 // Template is a parsed template. It is immutable and safe for concurrent use.
 type Template struct {
+	src     string
 	nodes   []node
 	literal int // bytes of literal text, for size hints
 	fields  int // number of placeholders, for size hints
@@ -38,7 +39,7 @@ type branch struct {
 	body   []node
 }
 
-// maxErrors bounds the errors reported for one template.
+// maxErrors bounds the errors reported for one template; parsing stops once it is reached.
 const maxErrors = 50
 
 type parser struct {
@@ -60,7 +61,7 @@ func Parse(src string) (*Template, []Error) {
 	if len(p.errs) > 0 {
 		return nil, p.errors()
 	}
-	t := &Template{nodes: nodes}
+	t := &Template{src: src, nodes: nodes}
 	t.measure(nodes)
 	return t, nil
 }
@@ -93,15 +94,17 @@ func (p *parser) errors() []Error {
 	slices.SortStableFunc(p.errs, func(a, b posError) int { return cmp.Compare(a.off, b.off) })
 	out := make([]Error, len(p.errs))
 	for i, e := range p.errs {
-		before := p.src[:e.off]
-		lineStart := strings.LastIndexByte(before, '\n') + 1
-		out[i] = Error{
-			Line:    strings.Count(before, "\n") + 1,
-			Column:  utf8.RuneCountInString(before[lineStart:]) + 1,
-			Message: e.msg,
-		}
+		line, col := position(p.src, e.off)
+		out[i] = Error{Line: line, Column: col, Message: e.msg}
 	}
 	return out
+}
+
+// position converts a byte offset of src to a 1-based line and column counted in characters.
+func position(src string, off int) (line, column int) {
+	before := src[:off]
+	lineStart := strings.LastIndexByte(before, '\n') + 1
+	return strings.Count(before, "\n") + 1, utf8.RuneCountInString(before[lineStart:]) + 1
 }
 
 // parseSeq parses literal text and placeholders (and, at the top level, conditional blocks)
@@ -109,7 +112,7 @@ func (p *parser) errors() []Error {
 func (p *parser) parseSeq(end int, top bool) []node {
 	var nodes []node
 	textStart := p.pos
-	for p.pos < end {
+	for p.pos < end && len(p.errs) < maxErrors {
 		i := strings.Index(p.src[p.pos:end], "{{")
 		if i < 0 {
 			p.pos = end
@@ -232,8 +235,13 @@ func (p *parser) parseBlock() *cond {
 			}
 			c.fallback = body
 		default:
-			r, _ := utf8.DecodeRuneInString(p.src[p.pos:])
-			p.errorf(stmt, "expected if(...) or return(...) in conditional block, found %q", r)
+			p.scanName(len(p.src))
+			if word := p.src[stmt:p.pos]; fieldByName[word] != fieldNone {
+				p.errorf(stmt, "expected if(...) or return(...) in conditional block, found %s; a placeholder is written {{%s}}", word, word)
+			} else {
+				r, _ := utf8.DecodeRuneInString(p.src[stmt:])
+				p.errorf(stmt, "expected if(...) or return(...) in conditional block, found %q", r)
+			}
 			ok = false
 			p.recover()
 			continue
@@ -243,15 +251,17 @@ func (p *parser) parseBlock() *cond {
 			p.pos++
 		}
 	}
+	if !ok {
+		// The counts below are unreliable after a malformed statement.
+		return nil
+	}
 	if ifs == 0 {
 		p.errorf(open, "conditional block needs at least one if(...)")
-		ok = false
 	}
 	if returns == 0 {
 		p.errorf(open, "conditional block needs a stand-alone return(...) as the fallback")
-		ok = false
 	}
-	if !ok {
+	if ifs == 0 || returns == 0 {
 		return nil
 	}
 	return c
@@ -307,8 +317,9 @@ func (p *parser) parseIf() (branch, bool) {
 	p.skipWS()
 	valOff := p.pos
 	if p.hasPrefix(`"`) || p.hasPrefix("'") {
+		// The value ends at the next quote of the same kind, which must be followed by ")".
 		j := strings.IndexByte(p.src[p.pos+1:], p.src[p.pos])
-		if j < 0 {
+		if j < 0 || !strings.HasPrefix(strings.TrimLeft(p.src[p.pos+j+2:], " \t\r\n"), ")") {
 			p.errorf(valOff, "malformed if: unclosed quote in the value")
 			return b, false
 		}
@@ -337,7 +348,7 @@ func (p *parser) parseIf() (branch, bool) {
 		if j := strings.Index(rest, "}}}"); j >= 0 && j < stop {
 			stop = j
 		}
-		if strings.IndexByte(rest[:stop], ')') < 0 {
+		if p.keyword("return") || strings.IndexByte(rest[:stop], ')') < 0 {
 			p.errorf(lp, "unclosed ( of if: expected ) after the value")
 		} else {
 			r, _ := utf8.DecodeRuneInString(rest)

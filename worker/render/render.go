@@ -5,13 +5,16 @@
 // A template is literal text with placeholders ({{incident.title}}, spaces allowed inside the
 // braces) and conditional blocks:
 //
-//	{{{ if(incident.urgency==high) return("high"); if(incident.urgency!=low) return("odd"); return("low"); }}}
+//	{{{ if(incident.urgency==high) return("P1"); if({{incident.status}}!=triggered) return("P3"); return("P2"); }}}
 //
 // A block holds at least one if and exactly one stand-alone return, the fallback, which comes
 // last. The placeholder of an if may be written with or without braces; the value may be bare
 // or quoted with double or single quotes; == and != are accepted. The text of a return is
-// emitted as written (quotes included) with its placeholders substituted. Values of enumerated
-// placeholders (urgency, status, event) compare case-insensitively, others exactly.
+// emitted exactly as written between its parentheses (quotes and spaces included) with its
+// placeholders substituted; it ends at the ) balancing the opening one, parentheses inside
+// double-quoted strings not counting. Values of enumerated placeholders (urgency, status,
+// event) compare case-insensitively and must be one of their values; others compare exactly.
+// Every {{ starts a placeholder: templates cannot emit a literal {{.
 //
 // In JSON content every substituted value is JSON-string-escaped without surrounding quotes;
 // in TEXT content it is inserted raw. Query-parameter values are rendered raw and URL-encoded
@@ -54,15 +57,19 @@ type KV struct{ Name, Value string }
 // ContentType selects how substituted values are escaped.
 type ContentType string
 
-// The content types of SPEC §4.
+// The content types of SPEC §4. Any other value is rendered like JSON, the safe choice.
 const (
-	JSON ContentType = "JSON" // values are JSON-string-escaped
-	TEXT ContentType = "TEXT" // values are inserted raw
+	// JSON content: substituted values are JSON-string-escaped.
+	JSON ContentType = "JSON"
+	// TEXT content: substituted values are inserted raw.
+	TEXT ContentType = "TEXT"
 )
 
-// Limits of SPEC §5, in characters (Unicode code points).
+// The limits of SPEC §5, in characters (Unicode code points).
 const (
-	MaxBodyChars  = 20000
+	// MaxBodyChars is where a rendered body is cut.
+	MaxBodyChars = 20000
+	// MaxQueryChars is where a rendered query string is cut.
 	MaxQueryChars = 10000
 )
 
