@@ -1,8 +1,16 @@
 package graph
 
-// This file will not be regenerated automatically.
-//
-// It serves as dependency injection for your app, add any dependencies you require
-// here.
+import (
+	"log/slog"
 
-type Resolver struct{}
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/worker"
+)
+
+// Resolver holds what the resolvers depend on. Resolvers only translate: authorise, call the
+// store, map the answer.
+type Resolver struct {
+	Store  *models.Store
+	Logger *slog.Logger
+	Worker *worker.Worker
+}

@@ -34,16 +34,23 @@ type Options struct {
 	SecretKey string
 	// BaseURL is Herald's public URL, used for incident links and integration URLs.
 	BaseURL string
-	Logger  *slog.Logger
+	// Language is the code of generated incident and request titles (see Languages); empty
+	// means English.
+	Language string
+	Logger   *slog.Logger
 }
 
 // Store is the one place that talks SQL.
 type Store struct {
-	db      *gorm.DB
-	dialect string
-	cipher  *Cipher
-	baseURL string
-	logger  *slog.Logger
+	db       *gorm.DB
+	dialect  string
+	cipher   *Cipher
+	baseURL  string
+	language string
+	logger   *slog.Logger
+	wake     chan struct{}
+	hub      *Hub
+	dsn      string
 	// NowFunc is the clock; tests replace it.
 	NowFunc func() time.Time
 }
@@ -101,12 +108,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	s := &Store{
-		db:      db,
-		dialect: dialect,
-		cipher:  c,
-		baseURL: strings.TrimRight(opts.BaseURL, "/"),
-		logger:  opts.Logger,
-		NowFunc: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		db:       db,
+		dialect:  dialect,
+		cipher:   c,
+		baseURL:  strings.TrimRight(opts.BaseURL, "/"),
+		language: strings.ToLower(strings.TrimSpace(opts.Language)),
+		logger:   opts.Logger,
+		wake:     make(chan struct{}, 1),
+		hub:      NewHub(),
+		dsn:      dsn,
+		NowFunc:  func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 	}
 	if err := s.migrate(ctx); err != nil {
 		_ = sqlDB.Close()

@@ -1,0 +1,65 @@
+package graph
+
+import (
+	"github.com/herald-hq/herald/graph/model"
+	"github.com/herald-hq/herald/models"
+)
+
+// attemptToModel maps a logged attempt; the request log is already redacted by the worker.
+func attemptToModel(a *models.Attempt) *model.DeliveryAttempt {
+	m := &model.DeliveryAttempt{
+		ID:          a.ID,
+		DeliveryID:  a.DeliveryID,
+		WebhookID:   a.WebhookID,
+		Event:       model.WebhookEvent(a.Event),
+		Number:      a.Number,
+		Test:        a.Test,
+		Outcome:     model.AttemptOutcome(a.Outcome),
+		Request:     requestLogToModel(&a.Request.V),
+		DurationMs:  a.DurationMs,
+		Error:       a.Error,
+		RemoteIP:    a.RemoteIP,
+		StartedAt:   a.StartedAt,
+		NextRetryAt: a.NextRetryAt,
+	}
+	if r := a.Response.V; r != nil {
+		m.Response = &model.HTTPResponseLog{Status: r.Status, Headers: webhookKVToModel(r.Headers), Body: attemptOptional(r.Body)}
+	}
+	if a.ErrorKind != nil {
+		k := model.AttemptErrorKind(*a.ErrorKind)
+		m.ErrorKind = &k
+	}
+	return m
+}
+
+func requestLogToModel(r *models.RequestLog) *model.HTTPRequestLog {
+	return &model.HTTPRequestLog{
+		Method:  model.HTTPMethod(r.Method),
+		URL:     r.URL,
+		Headers: webhookKVToModel(r.Headers),
+		Body:    attemptOptional(r.Body),
+	}
+}
+
+// deliveryToModel maps a delivery; its webhook, incident and attempts are field resolvers.
+func deliveryToModel(d *models.Delivery) *model.Delivery {
+	return &model.Delivery{
+		ID:            d.ID,
+		WebhookID:     d.WebhookID,
+		IncidentID:    d.IncidentID,
+		Event:         model.WebhookEvent(d.Event),
+		URL:           d.URL,
+		Status:        model.DeliveryStatus(d.Status),
+		User:          attemptOptional(d.Snapshot.V.User),
+		CreatedAt:     d.CreatedAt,
+		UpdatedAt:     d.UpdatedAt,
+		NextAttemptAt: d.NextAttemptAt,
+	}
+}
+
+func attemptOptional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,396 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// MaxConsecutiveFailures is how many failed attempts in a row (test sends excepted) make a
+// webhook INACTIVE (SPEC §4).
+const MaxConsecutiveFailures = 6
+
+// ErrLeaseLost is returned by CompleteAttempt when the delivery's lease has expired and another
+// worker has claimed it since: the attempt's outcome is dropped (the other worker's counts).
+var ErrLeaseLost = errors.New("delivery lease lost")
+
+// ClaimedDelivery is a delivery leased to one worker, with its webhook as it was at claim time.
+type ClaimedDelivery struct {
+	Delivery *Delivery
+	Webhook  *Webhook
+}
+
+// ClaimDeliveries leases up to n due PENDING deliveries whose lease is free or expired, oldest
+// due first, leaving out those of the webhooks in skipWebhooks (the ones this worker already
+// runs at their in-flight cap). Each claimed row gets the lease token owner (use a new token per
+// call), a lease until now+lease, and attempts+1; the claim commits at once. On PostgreSQL the
+// rows are picked with FOR UPDATE SKIP LOCKED, so concurrent workers never claim the same row;
+// on SQLite writers are serialized. Errors: INTERNAL.
+func (s *Store) ClaimDeliveries(ctx context.Context, owner string, n int, lease time.Duration, skipWebhooks []string) ([]*ClaimedDelivery, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	now := s.now()
+	expires := now.Add(lease)
+	pick := s.db.Model(&Delivery{}).Select("id").
+		Where("status = ? AND next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at < ?)", DeliveryPending, now, now)
+	if len(skipWebhooks) > 0 {
+		pick = pick.Where("webhook_id NOT IN ?", skipWebhooks)
+	}
+	pick = pick.Order("next_attempt_at").Limit(n)
+	if s.dialect == DialectPostgres {
+		pick = pick.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+	}
+	var claimed []*Delivery
+	err := s.db.WithContext(ctx).Model(&claimed).
+		Clauses(clause.Returning{}).
+		Where("id IN (?)", pick).
+		Updates(map[string]any{
+			"lease_token":      owner,
+			"lease_expires_at": expires,
+			"attempts":         gorm.Expr("attempts + 1"),
+			"updated_at":       now,
+		}).Error
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	if len(claimed) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, 0, len(claimed))
+	seen := make(map[string]bool, len(claimed))
+	for _, d := range claimed {
+		if !seen[d.WebhookID] {
+			seen[d.WebhookID] = true
+			ids = append(ids, d.WebhookID)
+		}
+	}
+	var hooks []*Webhook
+	if err := s.db.WithContext(ctx).Where("id IN ?", ids).Find(&hooks).Error; err != nil {
+		// The leases expire on their own; releasing them here would need the same database.
+		return nil, fmt.Errorf("claim deliveries: load webhooks: %w", err)
+	}
+	byID := make(map[string]*Webhook, len(hooks))
+	for _, w := range hooks {
+		byID[w.ID] = w
+	}
+	out := make([]*ClaimedDelivery, 0, len(claimed))
+	for _, d := range claimed {
+		out = append(out, &ClaimedDelivery{Delivery: d, Webhook: byID[d.WebhookID]})
+	}
+	return out, nil
+}
+
+// ReleaseLeases gives back deliveries claimed with the lease token owner that were never sent
+// (the worker is draining, or their webhook was at its in-flight cap): the lease is cleared and
+// the claim's attempt count undone, so they are due again at once. Errors: INTERNAL.
+func (s *Store) ReleaseLeases(ctx context.Context, owner string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.db.WithContext(ctx).Model(&Delivery{}).
+		Where("id IN ? AND lease_token = ? AND status = ?", ids, owner, DeliveryPending).
+		Updates(map[string]any{
+			"lease_token":      nil,
+			"lease_expires_at": nil,
+			"attempts":         gorm.Expr("attempts - 1"),
+		}).Error
+	if err != nil {
+		return fmt.Errorf("release leases: %w", err)
+	}
+	return nil
+}
+
+// AttemptCompletion is the outcome of one attempt at a claimed delivery.
+type AttemptCompletion struct {
+	// LeaseToken is the token the delivery was claimed with.
+	LeaseToken string
+	// Attempt is the log row to insert; its DeliveryID and WebhookID are set.
+	Attempt *Attempt
+	// Status is the delivery's next state: SUCCEEDED, PENDING (retry at NextAttemptAt) or FAILED.
+	Status        string
+	NextAttemptAt *time.Time
+	// Deactivate, when set, makes the webhook INACTIVE at once with this reason (410 Gone).
+	Deactivate string
+}
+
+// CompletionResult says what CompleteAttempt changed.
+type CompletionResult struct {
+	// Status is the delivery's state after the attempt (CANCELLED when the webhook was
+	// deactivated while a retry was due).
+	Status string
+	// ConsecutiveFailures is the webhook's count after the attempt.
+	ConsecutiveFailures int
+	// Deactivated is set when this attempt made the webhook INACTIVE; Reason says why.
+	Deactivated bool
+	Reason      string
+}
+
+// CompleteAttempt records an attempt at a delivery claimed with c.LeaseToken, in one
+// transaction: the attempt row, the delivery's new state (WHERE id = ? AND lease_token = ?), the
+// webhook's consecutive failures (reset on success, +1 on failure) and, at
+// MaxConsecutiveFailures or on c.Deactivate, the webhook made INACTIVE with its PENDING
+// deliveries CANCELLED. A delivery cancelled while its attempt was in flight keeps its state;
+// the attempt is still logged. Errors: ErrLeaseLost, INTERNAL.
+func (s *Store) CompleteAttempt(ctx context.Context, c *AttemptCompletion) (*CompletionResult, error) {
+	a := c.Attempt
+	if a.DeliveryID == nil || a.WebhookID == nil {
+		return nil, errors.New("complete attempt: the attempt names no delivery or webhook")
+	}
+	if a.ID == "" {
+		a.ID = newID()
+	}
+	res := &CompletionResult{Status: c.Status}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		now := s.now()
+		// The webhook row is locked first, the deliveries after: every completion takes
+		// locks in this order, so two of them never deadlock.
+		failed := a.Outcome != AttemptSucceeded
+		var hook Webhook
+		if failed {
+			err := tx.Model(&hook).Clauses(clause.Returning{}).Where("id = ?", *a.WebhookID).
+				Update("consecutive_failures", gorm.Expr("consecutive_failures + 1")).Error
+			if err != nil {
+				return fmt.Errorf("count failure: %w", err)
+			}
+		} else {
+			err := tx.Model(&Webhook{}).Where("id = ? AND consecutive_failures <> 0", *a.WebhookID).
+				Update("consecutive_failures", 0).Error
+			if err != nil {
+				return fmt.Errorf("reset failures: %w", err)
+			}
+		}
+		res.ConsecutiveFailures = hook.ConsecutiveFailures
+
+		reason := c.Deactivate
+		if reason == "" && failed && hook.Status == WebhookActive && hook.ConsecutiveFailures >= MaxConsecutiveFailures {
+			reason = fmt.Sprintf("%d consecutive failed attempts", hook.ConsecutiveFailures)
+		}
+		deactivate := reason != "" && hook.Status == WebhookActive
+		if deactivate && c.Status == DeliveryPending {
+			res.Status = DeliveryCancelled
+		}
+
+		upd := tx.Model(&Delivery{}).
+			Where("id = ? AND lease_token = ? AND status = ?", *a.DeliveryID, c.LeaseToken, DeliveryPending).
+			Updates(map[string]any{
+				"status":           res.Status,
+				"next_attempt_at":  c.NextAttemptAt,
+				"lease_token":      nil,
+				"lease_expires_at": nil,
+				"last_error":       a.Error,
+				"updated_at":       now,
+			})
+		if upd.Error != nil {
+			return fmt.Errorf("update delivery: %w", upd.Error)
+		}
+		if upd.RowsAffected == 0 {
+			var d Delivery
+			err := tx.Select("status").Where("id = ? AND lease_token = ?", *a.DeliveryID, c.LeaseToken).Take(&d).Error
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrLeaseLost
+			}
+			if err != nil {
+				return fmt.Errorf("read delivery: %w", err)
+			}
+			// Cancelled while in flight: log the attempt, leave the rest as it is.
+			res.Status, deactivate = d.Status, false
+		}
+		if err := tx.Create(a).Error; err != nil {
+			return fmt.Errorf("insert attempt: %w", err)
+		}
+		if err := s.announceAttempt(tx, a.ID); err != nil {
+			return err
+		}
+		if deactivate {
+			if err := deactivateWebhookTx(tx, *a.WebhookID, reason, now); err != nil {
+				return err
+			}
+			res.Deactivated, res.Reason = true, reason
+		}
+		return nil
+	})
+	if errors.Is(err, ErrLeaseLost) {
+		return nil, ErrLeaseLost
+	}
+	if err != nil {
+		return nil, fmt.Errorf("complete attempt: %w", err)
+	}
+	s.publishAttempt(a.ID)
+	return res, nil
+}
+
+// deactivateWebhookTx makes the webhook INACTIVE with reason and cancels its PENDING
+// deliveries, inside tx.
+func deactivateWebhookTx(tx *gorm.DB, webhookID, reason string, now time.Time) error {
+	err := tx.Model(&Webhook{}).Where("id = ? AND status = ?", webhookID, WebhookActive).
+		Updates(map[string]any{"status": WebhookInactive, "inactive_reason": reason, "updated_at": now}).Error
+	if err != nil {
+		return fmt.Errorf("deactivate webhook: %w", err)
+	}
+	err = tx.Model(&Delivery{}).Where("webhook_id = ? AND status = ?", webhookID, DeliveryPending).
+		Updates(map[string]any{"status": DeliveryCancelled, "next_attempt_at": nil, "updated_at": now}).Error
+	if err != nil {
+		return fmt.Errorf("cancel deliveries: %w", err)
+	}
+	return nil
+}
+
+// CancelClaimedDelivery ends a claimed delivery whose webhook is no longer ACTIVE (or gone) as
+// CANCELLED, without an attempt. Errors: ErrLeaseLost, INTERNAL.
+func (s *Store) CancelClaimedDelivery(ctx context.Context, id, owner string) error {
+	upd := s.db.WithContext(ctx).Model(&Delivery{}).
+		Where("id = ? AND lease_token = ? AND status = ?", id, owner, DeliveryPending).
+		Updates(map[string]any{
+			"status": DeliveryCancelled, "next_attempt_at": nil, "lease_token": nil,
+			"lease_expires_at": nil, "attempts": gorm.Expr("attempts - 1"), "updated_at": s.now(),
+		})
+	if upd.Error != nil {
+		return fmt.Errorf("cancel delivery: %w", upd.Error)
+	}
+	if upd.RowsAffected == 0 {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+// CreateTestAttempt stores the attempt of a test send (Test is forced true); it counts towards
+// nothing. Errors: INTERNAL.
+func (s *Store) CreateTestAttempt(ctx context.Context, a *Attempt) error {
+	if a.ID == "" {
+		a.ID = newID()
+	}
+	a.Test = true
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(a).Error; err != nil {
+			return fmt.Errorf("create test attempt: %w", err)
+		}
+		return s.announceAttempt(tx, a.ID)
+	})
+	if err != nil {
+		return err
+	}
+	s.publishAttempt(a.ID)
+	return nil
+}
+
+// RedeliverDelivery makes a finished delivery (SUCCEEDED, FAILED or CANCELLED) PENDING again,
+// due now, with a fresh retry budget, and wakes the workers. Errors: NOT_FOUND, VALIDATION (the
+// delivery is still pending, or its webhook is inactive), INTERNAL.
+func (s *Store) RedeliverDelivery(ctx context.Context, id string) (*Delivery, error) {
+	var d Delivery
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Preload("Webhook").Where("id = ?", id).Take(&d).Error; err != nil {
+			return translate(err, "delivery")
+		}
+		if d.Status == DeliveryPending {
+			return Invalid("deliveryId", "the delivery is still pending")
+		}
+		if d.Webhook == nil || d.Webhook.Status != WebhookActive {
+			return Invalid("deliveryId", "the delivery's webhook is inactive; activate it first")
+		}
+		now := s.now()
+		upd := tx.Model(&Delivery{}).Where("id = ? AND status = ?", id, d.Status).Updates(map[string]any{
+			"status": DeliveryPending, "next_attempt_at": now, "attempts": 0, "lease_token": nil,
+			"lease_expires_at": nil, "last_error": nil, "updated_at": now,
+		})
+		if upd.Error != nil {
+			return fmt.Errorf("redeliver: %w", upd.Error)
+		}
+		if upd.RowsAffected == 0 {
+			return Invalid("deliveryId", "the delivery changed meanwhile; try again")
+		}
+		d.Status, d.NextAttemptAt, d.Attempts, d.LastError, d.UpdatedAt = DeliveryPending, &now, 0, nil, now
+		return s.announceDeliveries(tx)
+	})
+	if err != nil {
+		return nil, translate(err, "delivery")
+	}
+	s.WakeWorker()
+	return &d, nil
+}
+
+// ClaimFailureNotification reserves the right to send a failure e-mail for the webhook: it
+// returns true, having set last_notified_at to now, when none was sent within interval. The
+// conditional update makes workers in several processes agree. Errors: INTERNAL.
+func (s *Store) ClaimFailureNotification(ctx context.Context, webhookID string, interval time.Duration) (bool, error) {
+	now := s.now()
+	upd := s.db.WithContext(ctx).Model(&Webhook{}).
+		Where("id = ? AND (last_notified_at IS NULL OR last_notified_at <= ?)", webhookID, now.Add(-interval)).
+		Update("last_notified_at", now)
+	if upd.Error != nil {
+		return false, fmt.Errorf("claim failure notification: %w", upd.Error)
+	}
+	return upd.RowsAffected == 1, nil
+}
+
+// QueueStats describes the delivery queue for metrics.
+type QueueStats struct {
+	// Pending counts PENDING deliveries, due or waiting for a retry.
+	Pending int64
+	// OldestDue is when the longest-waiting due delivery became due; zero when none is due.
+	OldestDue time.Time
+}
+
+// StatDeliveryQueue returns the queue depth and the oldest due delivery. Errors: INTERNAL.
+func (s *Store) StatDeliveryQueue(ctx context.Context) (QueueStats, error) {
+	var st QueueStats
+	db := s.db.WithContext(ctx)
+	if err := db.Model(&Delivery{}).Where("status = ?", DeliveryPending).Count(&st.Pending).Error; err != nil {
+		return st, fmt.Errorf("stat delivery queue: %w", err)
+	}
+	var d Delivery
+	err := db.Select("next_attempt_at").Where("status = ? AND next_attempt_at <= ?", DeliveryPending, s.now()).
+		Order("next_attempt_at").Limit(1).Take(&d).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+	case err != nil:
+		return st, fmt.Errorf("stat delivery queue: %w", err)
+	case d.NextAttemptAt != nil:
+		st.OldestDue = *d.NextAttemptAt
+	}
+	return st, nil
+}
+
+// DeleteExpiredLogs deletes, batch rows at a time, attempts started before cutoff and finished
+// deliveries last changed before it (their attempts go with them), and returns how many rows
+// went. Errors: INTERNAL.
+func (s *Store) DeleteExpiredLogs(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+	var total int64
+	for {
+		n, err := s.deleteBatch(ctx, &Attempt{}, s.db.Model(&Attempt{}).Select("id").
+			Where("started_at < ?", cutoff).Limit(batch))
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("delete expired attempts: %w", err)
+		}
+		if n < int64(batch) {
+			break
+		}
+	}
+	for {
+		pick := s.db.Model(&Delivery{}).Select("id").
+			Where("status IN ? AND updated_at < ?", []string{DeliverySucceeded, DeliveryFailed, DeliveryCancelled}, cutoff).
+			Limit(batch)
+		if _, err := s.deleteBatch(ctx, &Attempt{}, s.db.Model(&Attempt{}).Select("id").Where("delivery_id IN (?)", pick)); err != nil {
+			return total, fmt.Errorf("delete expired deliveries: %w", err)
+		}
+		n, err := s.deleteBatch(ctx, &Delivery{}, pick)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("delete expired deliveries: %w", err)
+		}
+		if n < int64(batch) {
+			return total, nil
+		}
+	}
+}
+
+func (s *Store) deleteBatch(ctx context.Context, model any, ids *gorm.DB) (int64, error) {
+	res := s.db.WithContext(ctx).Where("id IN (?)", ids).Delete(model)
+	return res.RowsAffected, res.Error
+}

@@ -1,0 +1,230 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/worker/egress"
+)
+
+// Error kinds stored on attempts; the values are the GraphQL AttemptErrorKind names.
+const (
+	KindTimeout       = "TIMEOUT"
+	KindDNS           = "DNS"
+	KindRefused       = "REFUSED"
+	KindTLS           = "TLS"
+	KindBlockedTarget = "BLOCKED_TARGET"
+	KindConnection    = "CONNECTION"
+	KindHTTPStatus    = "HTTP_STATUS"
+)
+
+var egressKinds = map[egress.Kind]string{
+	egress.KindTimeout:    KindTimeout,
+	egress.KindDNS:        KindDNS,
+	egress.KindRefused:    KindRefused,
+	egress.KindTLS:        KindTLS,
+	egress.KindBlocked:    KindBlockedTarget,
+	egress.KindConnection: KindConnection,
+}
+
+// result is what one attempt produced.
+type result struct {
+	attempt *models.Attempt
+	// status is the HTTP status, 0 without a response.
+	status int
+	// retryAfter is the delay a 429 or 503 asked for, already capped.
+	retryAfter time.Duration
+}
+
+// attempt sends req (or records formatErr, the reason it could not be built) and builds the
+// attempt's log row, not yet stored.
+func (w *Worker) attempt(ctx context.Context, hook *models.Webhook, req *Request, formatErr error, number int) *result {
+	start := w.now()
+	a := &models.Attempt{
+		Number:    number,
+		StartedAt: start,
+		Outcome:   models.AttemptFailed,
+	}
+	res := &result{attempt: a}
+	if formatErr != nil {
+		a.Request = models.NewJSON(models.RequestLog{Method: hook.Method, URL: "", Headers: []models.KV{}})
+		a.Error = ptr(formatErr.Error())
+		return res
+	}
+	a.Request = models.NewJSON(req.Log)
+
+	timeout := time.Duration(hook.TimeoutSeconds) * time.Second
+	if timeout <= 0 {
+		timeout = time.Duration(models.DefaultTimeoutSeconds) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ctx, remoteIP := egress.WithTrace(ctx)
+
+	began := time.Now()
+	resp, err := w.send(ctx, req)
+	elapsed := time.Since(began)
+	a.DurationMs = int(elapsed / time.Millisecond)
+	if ip := remoteIP(); ip != "" {
+		a.RemoteIP = &ip
+	}
+	if err != nil {
+		kind := egressKinds[egress.Classify(err)]
+		if kind == "" {
+			kind = KindConnection
+		}
+		a.ErrorKind = &kind
+		a.Error = ptr(err.Error())
+	} else {
+		res.status = resp.Status
+		a.Response = models.NewJSON(resp)
+		if resp.Status >= 200 && resp.Status < 300 {
+			a.Outcome = models.AttemptSucceeded
+		} else {
+			kind := KindHTTPStatus
+			a.ErrorKind = &kind
+			a.Error = ptr("HTTP " + strconv.Itoa(resp.Status) + " " + http.StatusText(resp.Status))
+			if resp.Status == http.StatusTooManyRequests || resp.Status == http.StatusServiceUnavailable {
+				res.retryAfter = retryAfter(headerValue(resp.Headers, "Retry-After"), w.now())
+			}
+		}
+	}
+	w.metrics.observe(a.Outcome, elapsed)
+	return res
+}
+
+// send performs req and reads the response's first 16 KiB.
+func (w *Worker) send(ctx context.Context, r *Request) (*models.ResponseLog, error) {
+	var body io.Reader = http.NoBody
+	if r.Body != nil {
+		body = bytes.NewReader(r.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header = r.Header.Clone()
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := egress.ReadBody(resp.Body, egress.MaxResponseBody)
+	names := make([]string, 0, len(resp.Header))
+	for name := range resp.Header {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	headers := make([]models.KV, 0, len(names))
+	for _, name := range names {
+		for _, v := range resp.Header[name] {
+			headers = append(headers, models.KV{Name: name, Value: v})
+		}
+	}
+	return &models.ResponseLog{Status: resp.StatusCode, Headers: headers, Body: string(b)}, nil
+}
+
+// deliver runs one claimed delivery to its end: format, send, complete, notify.
+func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token string) {
+	d, hook := c.Delivery, c.Webhook
+	log := w.log.With("delivery_id", d.ID, "webhook_id", hook.ID, "attempt", d.Attempts)
+	now := w.now()
+	sec, err := w.secrets(ctx, hook)
+	var req *Request
+	if err == nil {
+		req, err = Format(hook, sec, dataFor(d), d.URL, w.cache, now)
+	}
+	res := w.attempt(ctx, hook, req, err, d.Attempts)
+	if ctx.Err() != nil {
+		// Abandoned at the end of the grace period: give the delivery back untouched.
+		bctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if err := w.store.ReleaseLeases(bctx, token, []string{d.ID}); err != nil {
+			log.Error("release lease", "err", err)
+		}
+		return
+	}
+	a := res.attempt
+	a.DeliveryID, a.WebhookID, a.Event = &d.ID, &hook.ID, d.Event
+
+	comp := &models.AttemptCompletion{LeaseToken: token, Attempt: a, Status: models.DeliverySucceeded}
+	if a.Outcome != models.AttemptSucceeded {
+		switch {
+		case res.status == http.StatusGone:
+			comp.Status = models.DeliveryFailed
+			comp.Deactivate = "the endpoint answered 410 Gone"
+		case d.Attempts <= hook.RetryCount:
+			wait := time.Duration(max(hook.RetryIntervalMinutes, 1)) * w.cfg.RetryUnit
+			next := w.now().Add(max(wait, res.retryAfter))
+			comp.Status, comp.NextAttemptAt, a.NextRetryAt = models.DeliveryPending, &next, &next
+		default:
+			comp.Status = models.DeliveryFailed
+		}
+	}
+
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	out, err := w.store.CompleteAttempt(bctx, comp)
+	if errors.Is(err, models.ErrLeaseLost) {
+		log.Warn("lease lost before the attempt was recorded", "outcome", a.Outcome)
+		return
+	}
+	if err != nil {
+		log.Error("complete attempt", "err", err)
+		return
+	}
+	if out.Status != models.DeliveryPending {
+		w.metrics.deliveries.WithLabelValues(out.Status).Inc()
+	}
+	attrs := []any{"outcome", a.Outcome, "delivery_status", out.Status, "duration", time.Duration(a.DurationMs) * time.Millisecond}
+	if res.status != 0 {
+		attrs = append(attrs, "status_code", res.status)
+	}
+	if a.Error != nil {
+		attrs = append(attrs, "err", *a.Error)
+	}
+	log.Info("attempt", attrs...)
+
+	lastErr := ""
+	if a.Error != nil {
+		lastErr = *a.Error
+	}
+	switch {
+	case out.Deactivated:
+		hook.Status, hook.InactiveReason = models.WebhookInactive, &out.Reason
+		log.Warn("webhook deactivated", "reason", out.Reason)
+		w.notify(bctx, hook, fmt.Sprintf("Herald deactivated webhook %q", hook.Name),
+			fmt.Sprintf("Herald deactivated the webhook %q (%s): %s.\nIts pending deliveries were cancelled; activate it again once the endpoint works.", hook.Name, hook.ID, out.Reason), d.URL, lastErr)
+	case out.Status == models.DeliveryFailed:
+		w.notify(bctx, hook, fmt.Sprintf("Herald webhook %q: a delivery failed", hook.Name),
+			fmt.Sprintf("A delivery of the webhook %q (%s), event %s, failed after %d attempts and will not be retried.", hook.Name, hook.ID, models.EventWireName(d.Event), d.Attempts), d.URL, lastErr)
+	}
+}
+
+// secrets opens the credentials of a stored webhook.
+func (w *Worker) secrets(ctx context.Context, hook *models.Webhook) (Secrets, error) {
+	auth, signing, err := w.store.WebhookSecrets(ctx, hook)
+	if err != nil {
+		return Secrets{}, err
+	}
+	return Secrets{Auth: auth, Signing: signing}, nil
+}
+
+func headerValue(h []models.KV, name string) string {
+	for _, kv := range h {
+		if http.CanonicalHeaderKey(kv.Name) == http.CanonicalHeaderKey(name) {
+			return kv.Value
+		}
+	}
+	return ""
+}
+
+func ptr[T any](v T) *T { return &v }

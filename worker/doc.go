@@ -1,0 +1,40 @@
+// Package worker is Herald's background delivery worker: it claims due deliveries, formats
+// each request (render, authenticate, sign), sends it through the SSRF-guarded egress client,
+// records the attempt, schedules retries, deactivates failing webhooks, mails failure
+// notices and deletes old logs.
+//
+// # Delivery state machine
+//
+// A delivery is written PENDING, due at once, in the same transaction as the incident change
+// that causes it (the outbox). From there:
+//
+//	PENDING ──claim──▶ leased (PENDING, lease_token, lease_expires_at, attempts+1)
+//	leased ──2xx──────────────────────────────▶ SUCCEEDED
+//	leased ──failure, retries left────────────▶ PENDING, next_attempt_at = now + interval
+//	leased ──failure, no retry left───────────▶ FAILED
+//	leased ──lease expires (worker died)──────▶ claimable again (at-least-once)
+//	leased ──drain / webhook at its cap───────▶ PENDING, lease released, attempt undone
+//	PENDING ──webhook deactivated─────────────▶ CANCELLED
+//	SUCCEEDED | FAILED | CANCELLED ──redeliver▶ PENDING, due now, fresh retry budget
+//
+// Claiming commits at once (Store.ClaimDeliveries, FOR UPDATE SKIP LOCKED on PostgreSQL); the
+// HTTP request runs outside any transaction; completion (Store.CompleteAttempt) applies only
+// while the lease token still matches, in one transaction with the attempt row and the
+// webhook's consecutive-failure count. A failed attempt is retried retryCount times,
+// retryIntervalMinutes apart (one minute lasting Config.RetryUnit), later when a 429 or 503
+// carries a Retry-After (honoured up to an hour). 410 Gone, or the sixth failed attempt in a
+// row, makes the webhook INACTIVE and cancels its pending deliveries. Test sends are logged
+// but count towards nothing.
+//
+// # Isolation
+//
+// A process runs at most Config.Concurrency requests at once, and at most
+// max(1, Concurrency/8) per webhook: claims leave out webhooks already at their cap, and the
+// surplus of a batch is released at once, so one slow endpoint holds only its share.
+//
+// # Wake-ups
+//
+// The loop claims when Store.Wakeups signals (new deliveries in this process, or, on
+// PostgreSQL, a NOTIFY on models.DeliveryChannel heard by models.Store.Listen), when
+// a slot frees, and otherwise on a jittered poll of about a second, which is the floor.
+package worker

@@ -1,0 +1,56 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/worker/render"
+)
+
+// Test sends a test delivery of event (an Event* constant of models) to the first URL of hook
+// at once, with the built-in sample incident, and returns the stored attempt (Test = true; it
+// counts towards nothing). hook may be saved (its ID set) or an unsaved specification; secrets
+// nil means the hook's sealed credentials are opened. Errors: VALIDATION (no URL), INTERNAL.
+func (w *Worker) Test(ctx context.Context, hook *models.Webhook, secrets *Secrets, event string) (*models.Attempt, error) {
+	if len(hook.URLs.V) == 0 {
+		return nil, models.Invalid("urls", "the webhook has no URL")
+	}
+	now := w.now()
+	var sec Secrets
+	if secrets != nil {
+		sec = *secrets
+	} else {
+		var err error
+		if sec, err = w.secrets(ctx, hook); err != nil {
+			return nil, fmt.Errorf("test webhook: %w", err)
+		}
+	}
+	d := render.Sample(models.EventWireName(event), now)
+	d.DeliveryID = "test_" + uuid.NewString()
+	if hook.ID != "" {
+		d.WebhookID = hook.ID
+	}
+	if base := w.cfg.BaseURL; base != "" {
+		d.Incident.URL = base + "/incidents/" + d.Incident.ID
+	}
+	// A test renders its template afresh: an unsaved specification has no revision to cache.
+	req, err := Format(hook, sec, &d, hook.URLs.V[0], nil, now)
+	a := w.attempt(ctx, hook, req, err, 1).attempt
+	a.Event = event
+	if hook.ID != "" {
+		a.WebhookID = &hook.ID
+	}
+	if err := w.store.CreateTestAttempt(context.WithoutCancel(ctx), a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Redeliver makes a finished delivery PENDING again, due now, and wakes the workers.
+// Errors: NOT_FOUND, VALIDATION (still pending, or the webhook is inactive), INTERNAL.
+func (w *Worker) Redeliver(ctx context.Context, deliveryID string) (*models.Delivery, error) {
+	return w.store.RedeliverDelivery(ctx, deliveryID)
+}

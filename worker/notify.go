@@ -1,0 +1,118 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/wneessen/go-mail"
+
+	"github.com/herald-hq/herald/models"
+)
+
+// mailer sends failure notices through one SMTP server.
+type mailer struct {
+	host       string
+	port       int
+	ssl        bool
+	user, pass string
+	from       string
+}
+
+// newMailer reads smtp://user:pass@host:port (or smtps:// for implicit TLS).
+func newMailer(raw, from string) (*mailer, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("HERALD_SMTP_URL: %w", err)
+	}
+	m := &mailer{host: u.Hostname(), from: from}
+	switch u.Scheme {
+	case "smtp":
+		m.port = 587
+	case "smtps":
+		m.port, m.ssl = 465, true
+	default:
+		return nil, fmt.Errorf("HERALD_SMTP_URL: scheme %q is neither smtp nor smtps", u.Scheme)
+	}
+	if m.host == "" {
+		return nil, fmt.Errorf("HERALD_SMTP_URL: no host")
+	}
+	if p := u.Port(); p != "" {
+		if m.port, err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("HERALD_SMTP_URL: port %q: %w", p, err)
+		}
+	}
+	if u.User != nil {
+		m.user = u.User.Username()
+		m.pass, _ = u.User.Password()
+	}
+	if m.from == "" {
+		return nil, fmt.Errorf("HERALD_SMTP_FROM is required with HERALD_SMTP_URL")
+	}
+	return m, nil
+}
+
+func (m *mailer) send(ctx context.Context, to, subject, body string) error {
+	msg := mail.NewMsg()
+	if err := msg.From(m.from); err != nil {
+		return fmt.Errorf("from address: %w", err)
+	}
+	if err := msg.To(to); err != nil {
+		return fmt.Errorf("to address: %w", err)
+	}
+	msg.Subject(subject)
+	msg.SetDate()
+	msg.SetBodyString(mail.TypeTextPlain, body)
+	opts := []mail.Option{mail.WithPort(m.port)}
+	if m.ssl {
+		opts = append(opts, mail.WithSSL())
+	} else {
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSOpportunistic))
+	}
+	if m.user != "" {
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthPlain), mail.WithUsername(m.user), mail.WithPassword(m.pass))
+	}
+	c, err := mail.NewClient(m.host, opts...)
+	if err != nil {
+		return fmt.Errorf("smtp client: %w", err)
+	}
+	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+		return fmt.Errorf("send mail: %w", err)
+	}
+	return nil
+}
+
+// notify mails the webhook's failure address, at most once per webhook per notifyInterval
+// across every worker; without SMTP it logs a warning instead.
+func (w *Worker) notify(ctx context.Context, hook *models.Webhook, subject, what, target, lastErr string) {
+	if hook.FailureEmail == nil || *hook.FailureEmail == "" {
+		return
+	}
+	log := w.log.With("webhook_id", hook.ID)
+	if w.mailer == nil {
+		log.Warn("failure notification not sent: no SMTP server configured", "subject", subject)
+		return
+	}
+	ok, err := w.store.ClaimFailureNotification(ctx, hook.ID, notifyInterval)
+	if err != nil {
+		log.Error("claim failure notification", "err", err)
+		return
+	}
+	if !ok {
+		log.Debug("failure notification skipped: one was sent in the last 10 minutes")
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\nWebhook: %s (%s)\nURL: %s\n", what, hook.Name, hook.ID, target)
+	if lastErr != "" {
+		fmt.Fprintf(&b, "Last error: %s\n", lastErr)
+	}
+	fmt.Fprintf(&b, "\nDelivery log: %s/dashboard\n", strings.TrimRight(w.cfg.BaseURL, "/"))
+	if err := w.mailer.send(ctx, *hook.FailureEmail, subject, b.String()); err != nil {
+		log.Error("send failure notification", "err", err)
+		return
+	}
+	log.Info("failure notification sent")
+}

@@ -1,0 +1,259 @@
+package worker
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/worker/render"
+	"github.com/herald-hq/herald/worker/sign"
+)
+
+// Version is Herald's version, sent as User-Agent: Herald/Version.
+const Version = "0.1.0"
+
+// redactedValue replaces credentials and signatures in the delivery log.
+const redactedValue = "[redacted]"
+
+// Secrets are a webhook's plaintext credentials, opened for one request.
+type Secrets struct {
+	// Auth is the BASIC password, the API_KEY value or the BEARER token.
+	Auth models.Secret
+	// Signing lists the current signing secret first, then a previous one still inside its
+	// 24-hour overlap.
+	Signing []models.Secret
+}
+
+// Request is a formatted webhook request, ready to send, with its redacted log form.
+type Request struct {
+	Method string
+	URL    string
+	Header http.Header
+	Body   []byte
+	// Log is what the delivery log shows: credentials and signatures redacted.
+	Log models.RequestLog
+	// Truncated reports that the body or query string was cut at its limit.
+	Truncated bool
+}
+
+// FormatError is a webhook configuration that cannot produce a request (a template that no
+// longer parses, a signing secret that does not validate): the attempt fails without sending.
+type FormatError struct{ Err error }
+
+// Error implements error.
+func (e *FormatError) Error() string { return "format request: " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *FormatError) Unwrap() error { return e.Err }
+
+// Format builds the request of webhook w for d to target, signed at now. It does no I/O, so
+// that what is sent can be checked without a network: the body (the rendered bodyTemplate or
+// the default envelope with extraFields) or the query parameters appended to target, the
+// method, Content-Type, custom headers, authentication, signature headers, webhook-id
+// (d.DeliveryID) and User-Agent. cache may be nil. Errors: *FormatError.
+func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache *render.Cache, now time.Time) (*Request, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, &FormatError{Err: fmt.Errorf("url: %w", err)}
+	}
+	r := &Request{Method: w.Method, Header: make(http.Header)}
+	if r.Method == "" {
+		r.Method = http.MethodPost
+	}
+	var query []string
+	if w.SendDataUsing == models.SendQueryParams {
+		params := make([]render.QueryParam, 0, len(w.QueryParams.V))
+		for i, kv := range w.QueryParams.V {
+			t, errs := parse(cache, fmt.Sprintf("%s:%d:q%d", w.ID, w.Revision, i), kv.Value)
+			if len(errs) > 0 {
+				return nil, &FormatError{Err: fmt.Errorf("query parameter %q: %w", kv.Name, errs[0])}
+			}
+			params = append(params, render.QueryParam{Name: kv.Name, Value: t})
+		}
+		q, cut := render.QueryString(params, d)
+		if q != "" {
+			query = append(query, q)
+		}
+		r.Truncated = cut
+	} else {
+		ct := render.ContentType(w.ContentType)
+		if ct == "" {
+			ct = render.JSON
+		}
+		if w.BodyTemplate == nil || *w.BodyTemplate == "" {
+			extra := make([]render.KV, 0, len(w.ExtraFields.V))
+			for _, kv := range w.ExtraFields.V {
+				extra = append(extra, render.KV{Name: kv.Name, Value: kv.Value})
+			}
+			r.Body, r.Truncated = render.EnvelopeBody(d, extra)
+		} else {
+			t, errs := parse(cache, fmt.Sprintf("%s:%d:body", w.ID, w.Revision), *w.BodyTemplate)
+			if len(errs) > 0 {
+				return nil, &FormatError{Err: fmt.Errorf("body template: %w", errs[0])}
+			}
+			r.Body, r.Truncated = render.RenderBody(t, d, ct)
+		}
+		if ct == render.TEXT {
+			r.Header.Set("Content-Type", "text/plain; charset=utf-8")
+		} else {
+			r.Header.Set("Content-Type", "application/json")
+		}
+	}
+
+	for _, h := range w.Headers.V {
+		r.Header.Set(h.Name, h.Value)
+	}
+	redact := []string{"Authorization"}
+	logQuery := slices.Clone(query)
+	switch w.AuthType {
+	case models.AuthBasic:
+		user := ""
+		if w.AuthUsername != nil {
+			user = *w.AuthUsername
+		}
+		r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+sec.Auth.Reveal())))
+	case models.AuthBearer:
+		r.Header.Set("Authorization", "Bearer "+sec.Auth.Reveal())
+	case models.AuthAPIKey:
+		key := ""
+		if w.AuthKey != nil {
+			key = *w.AuthKey
+		}
+		if w.AuthPlacement != nil && *w.AuthPlacement == models.PlacementQuery {
+			query = append(query, url.QueryEscape(key)+"="+url.QueryEscape(sec.Auth.Reveal()))
+			logQuery = append(logQuery, url.QueryEscape(key)+"="+url.QueryEscape(redactedValue))
+		} else {
+			r.Header.Set(key, sec.Auth.Reveal())
+			redact = append(redact, key)
+		}
+	}
+
+	scheme, headerName := w.SigningScheme, ""
+	if scheme == "" {
+		scheme = sign.None
+	}
+	if w.SigningHeader != nil {
+		headerName = *w.SigningHeader
+	}
+	secrets := make([]string, len(sec.Signing))
+	for i, s := range sec.Signing {
+		secrets[i] = s.Reveal()
+	}
+	sigs, err := sign.Sign(scheme, headerName, secrets, d.DeliveryID, now, r.Body)
+	if err != nil {
+		return nil, &FormatError{Err: fmt.Errorf("sign: %w", err)}
+	}
+	for _, h := range sigs {
+		r.Header.Set(h.Name, h.Value)
+	}
+	redact = append(redact, sign.Redacted(scheme, headerName)...)
+	r.Header.Set("User-Agent", "Herald/"+Version)
+
+	r.URL = withQuery(u, query)
+	r.Log = models.RequestLog{
+		Method:  r.Method,
+		URL:     withQuery(u, logQuery),
+		Headers: logHeaders(r.Header, redact),
+		Body:    string(r.Body),
+	}
+	return r, nil
+}
+
+func parse(cache *render.Cache, key, src string) (*render.Template, []render.Error) {
+	if cache == nil {
+		return render.Parse(src)
+	}
+	return cache.Get(key, src)
+}
+
+// withQuery appends encoded name=value pairs to the query of u.
+func withQuery(u *url.URL, pairs []string) string {
+	c := *u
+	q := strings.Join(pairs, "&")
+	switch {
+	case q == "":
+	case c.RawQuery == "":
+		c.RawQuery = q
+	default:
+		c.RawQuery += "&" + q
+	}
+	return c.String()
+}
+
+// logHeaders lists h sorted by name with the values of the redact names hidden.
+func logHeaders(h http.Header, redact []string) []models.KV {
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := make([]models.KV, 0, len(names))
+	for _, name := range names {
+		hide := slices.ContainsFunc(redact, func(r string) bool { return strings.EqualFold(r, name) })
+		for _, v := range h[name] {
+			if hide {
+				v = redactedValue
+			}
+			out = append(out, models.KV{Name: name, Value: v})
+		}
+	}
+	return out
+}
+
+// dataFor returns what the templates of a delivery see: its frozen snapshot.
+func dataFor(d *models.Delivery) *render.Data {
+	s := &d.Snapshot.V
+	return &render.Data{
+		Event:      models.EventWireName(d.Event),
+		DeliveryID: d.ID,
+		WebhookID:  d.WebhookID,
+		Timestamp:  s.EventAt,
+		User:       s.User,
+		Incident: render.Incident{
+			ID:             s.IncidentID,
+			Title:          s.Title,
+			Description:    s.Description,
+			Urgency:        s.Urgency,
+			Status:         s.Status,
+			MappedWith:     s.MappedWith,
+			URL:            s.URL,
+			AlertSource:    s.AlertSource,
+			ServiceID:      s.ServiceID,
+			ServiceName:    s.ServiceName,
+			TeamID:         s.TeamID,
+			TeamName:       s.TeamName,
+			Assignee:       s.Assignee,
+			CreatedAt:      s.CreatedAt,
+			AcknowledgedAt: s.AcknowledgedAt,
+			ResolvedAt:     s.ResolvedAt,
+		},
+	}
+}
+
+// retryAfter reads a Retry-After value (seconds or an HTTP date) relative to now; it returns
+// zero when absent or unreadable, and at most maxRetryAfter.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		if secs > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
+}

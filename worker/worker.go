@@ -1,0 +1,288 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/worker/egress"
+	"github.com/herald-hq/herald/worker/render"
+)
+
+// Defaults of Config.
+const (
+	DefaultConcurrency  = 64
+	DefaultRetryUnit    = time.Minute
+	DefaultLogRetention = 720 * time.Hour
+	DefaultLease        = 90 * time.Second
+	DefaultGrace        = 30 * time.Second
+	DefaultPollInterval = time.Second
+
+	// maxRetryAfter bounds how long a Retry-After header may postpone a retry (SPEC §6).
+	maxRetryAfter = time.Hour
+	// notifyInterval is the least time between two failure e-mails of one webhook.
+	notifyInterval = 10 * time.Minute
+	// claimBatch bounds one claim statement.
+	claimBatch = 32
+	// storeTimeout bounds a bookkeeping statement that must run even while draining.
+	storeTimeout    = 15 * time.Second
+	janitorInterval = 10 * time.Minute
+	janitorBatch    = 1000
+	statsInterval   = 5 * time.Second
+)
+
+// Config configures a Worker. Zero values take the defaults above.
+type Config struct {
+	Store  *models.Store
+	Logger *slog.Logger
+	// Concurrency bounds the requests in flight in this process (HERALD_WORKER_CONCURRENCY);
+	// one webhook gets at most max(1, Concurrency/8) of them.
+	Concurrency int
+	// RetryUnit is how long one minute of retryIntervalMinutes lasts (HERALD_RETRY_UNIT).
+	RetryUnit time.Duration
+	// LogRetention is how long attempts and finished deliveries are kept (HERALD_LOG_RETENTION).
+	LogRetention time.Duration
+	// AllowPrivateTargets lets requests reach loopback and private addresses.
+	AllowPrivateTargets bool
+	// SMTPURL (smtp://user:pass@host:port, or smtps://) and SMTPFrom configure failure
+	// e-mails; without them a warning is logged instead of each e-mail.
+	SMTPURL  string
+	SMTPFrom string
+	// BaseURL is Herald's public URL; e-mails link to BaseURL/dashboard.
+	BaseURL string
+	// Registerer receives the worker's metrics; nil keeps them in a private registry.
+	Registerer prometheus.Registerer
+	// NowFunc is the clock of the retry schedule and signatures; nil means the store's.
+	NowFunc func() time.Time
+	// Lease is how long a claim stays valid; it must exceed the longest webhook timeout
+	// (30 s) plus the time to record the attempt.
+	Lease time.Duration
+	// Grace is how long Run waits for in-flight attempts once its context is done.
+	Grace time.Duration
+	// PollInterval is the claim loop's floor between looks at the queue (jittered ±20 %).
+	PollInterval time.Duration
+	// Client replaces the egress client (tests); nil builds one from AllowPrivateTargets.
+	Client *http.Client
+}
+
+// Worker sends deliveries. Create it with New and start it with Run.
+type Worker struct {
+	store      *models.Store
+	log        *slog.Logger
+	client     *http.Client
+	cache      *render.Cache
+	metrics    *metrics
+	mailer     *mailer
+	now        func() time.Time
+	cfg        Config
+	perWebhook int
+
+	mu       sync.Mutex
+	running  int
+	inflight map[string]int
+	freed    chan struct{}
+}
+
+// New checks cfg and returns a worker. Errors: a missing store, an unreadable SMTP URL, a
+// metric already registered.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("worker: no store")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.RetryUnit, DefaultRetryUnit)
+	def(&cfg.LogRetention, DefaultLogRetention)
+	def(&cfg.Lease, DefaultLease)
+	def(&cfg.Grace, DefaultGrace)
+	def(&cfg.PollInterval, DefaultPollInterval)
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = cfg.Store.NowFunc
+	}
+	if cfg.Client == nil {
+		cfg.Client = egress.New(egress.Options{AllowPrivate: cfg.AllowPrivateTargets})
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	var ml *mailer
+	if cfg.SMTPURL != "" {
+		if ml, err = newMailer(cfg.SMTPURL, cfg.SMTPFrom); err != nil {
+			return nil, err
+		}
+	}
+	return &Worker{
+		store:      cfg.Store,
+		log:        cfg.Logger,
+		client:     cfg.Client,
+		cache:      render.NewCache(1024),
+		metrics:    m,
+		mailer:     ml,
+		now:        cfg.NowFunc,
+		cfg:        cfg,
+		perWebhook: max(1, cfg.Concurrency/8),
+		inflight:   make(map[string]int),
+		freed:      make(chan struct{}, 1),
+	}, nil
+}
+
+// Run claims and sends deliveries until ctx is done, then stops claiming, waits up to Grace
+// for the attempts in flight (those still running after it are abandoned and their leases
+// released) and returns nil. It also runs the janitor and the queue gauges; on PostgreSQL the
+// process runs models.Store.Listen beside it, which wakes the loop on new deliveries.
+func (w *Worker) Run(ctx context.Context) error {
+	// In-flight sends outlive ctx during the grace period; cancelSends cuts them short.
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+	var bg, sends sync.WaitGroup
+	bg.Go(func() { w.janitor(ctx) })
+	bg.Go(func() { w.stats(ctx) })
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "per_webhook", w.perWebhook)
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		full, err := w.claim(ctx, sendCtx, &sends)
+		if err != nil && ctx.Err() == nil {
+			w.log.Error("claim deliveries", "err", err)
+		}
+		if full && err == nil {
+			continue
+		}
+		timer.Reset(jitter(w.cfg.PollInterval))
+		select {
+		case <-ctx.Done():
+		case <-w.store.Wakeups():
+		case <-w.freed:
+		case <-timer.C:
+		}
+	}
+
+	w.log.Info("worker draining", "in_flight", w.inFlight())
+	done := make(chan struct{})
+	go func() { sends.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.cfg.Grace):
+		w.log.Warn("grace period over: abandoning attempts in flight", "in_flight", w.inFlight())
+		cancelSends()
+		<-done
+	}
+	bg.Wait()
+	w.log.Info("worker stopped")
+	return nil
+}
+
+// jitter returns d ± 20 %.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func (w *Worker) inFlight() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.running
+}
+
+// claim leases as many deliveries as there are free slots (leaving out webhooks at their cap)
+// and starts them. full reports that it got all it asked for, so more may be waiting.
+func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (full bool, err error) {
+	w.mu.Lock()
+	free := min(w.cfg.Concurrency-w.running, claimBatch)
+	var skip []string
+	for id, n := range w.inflight {
+		if n >= w.perWebhook {
+			skip = append(skip, id)
+		}
+	}
+	w.mu.Unlock()
+	if free <= 0 {
+		return false, nil
+	}
+	token := uuid.NewString()
+	claimed, err := w.store.ClaimDeliveries(ctx, token, free, w.cfg.Lease, skip)
+	if err != nil {
+		return false, err
+	}
+	var release []string
+	for _, c := range claimed {
+		if c.Webhook == nil || c.Webhook.Status != models.WebhookActive {
+			w.cancelClaimed(c, token)
+			continue
+		}
+		if !w.acquire(c.Webhook.ID) {
+			release = append(release, c.Delivery.ID)
+			continue
+		}
+		sends.Go(func() {
+			defer w.releaseSlot(c.Webhook.ID)
+			w.deliver(sendCtx, c, token)
+		})
+	}
+	if len(release) > 0 {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+		if err := w.store.ReleaseLeases(bctx, token, release); err != nil {
+			w.log.Error("release leases", "err", err, "count", len(release))
+		}
+	}
+	// A batch cut short by webhook caps may hide other webhooks' work: look again at once
+	// (the capped webhooks are now left out, so this cannot spin on them).
+	return len(claimed) == free, nil
+}
+
+func (w *Worker) cancelClaimed(c *models.ClaimedDelivery, token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := w.store.CancelClaimedDelivery(ctx, c.Delivery.ID, token); err != nil && !errors.Is(err, models.ErrLeaseLost) {
+		w.log.Error("cancel delivery of inactive webhook", "delivery_id", c.Delivery.ID, "err", err)
+		return
+	}
+	w.metrics.deliveries.WithLabelValues(models.DeliveryCancelled).Inc()
+}
+
+// acquire takes a slot for a webhook if it is under its cap.
+func (w *Worker) acquire(webhookID string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.inflight[webhookID] >= w.perWebhook || w.running >= w.cfg.Concurrency {
+		return false
+	}
+	w.inflight[webhookID]++
+	w.running++
+	w.metrics.inFlight.Set(float64(w.running))
+	return true
+}
+
+func (w *Worker) releaseSlot(webhookID string) {
+	w.mu.Lock()
+	if w.inflight[webhookID]--; w.inflight[webhookID] <= 0 {
+		delete(w.inflight, webhookID)
+	}
+	w.running--
+	w.metrics.inFlight.Set(float64(w.running))
+	w.mu.Unlock()
+	select {
+	case w.freed <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,771 @@
+package worker_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/worker"
+)
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("HERALD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// newHook stores an ACTIVE global webhook posting the default envelope to url; edit changes
+// it before it is saved.
+func newHook(t testing.TB, s *models.Store, url string, edit func(*models.Webhook)) *models.Webhook {
+	t.Helper()
+	h := &models.Webhook{
+		ID:                   uuid.NewString(),
+		Name:                 storetest.Name("hook"),
+		Scope:                models.ScopeGlobal,
+		Events:               models.NewJSON([]string{models.EventCreated}),
+		URLs:                 models.NewJSON([]string{url}),
+		Method:               http.MethodPost,
+		AuthType:             models.AuthNone,
+		SigningScheme:        "NONE",
+		SendDataUsing:        models.SendBody,
+		ContentType:          models.ContentJSON,
+		RetryCount:           0,
+		RetryIntervalMinutes: 1,
+		TimeoutSeconds:       5,
+		Status:               models.WebhookActive,
+	}
+	if edit != nil {
+		edit(h)
+	}
+	if err := s.DB().Create(h).Error; err != nil {
+		t.Fatalf("create webhook: %v", err)
+	}
+	return h
+}
+
+// newDeliveries inserts n due deliveries of hook's first URL and returns their ids.
+func newDeliveries(t testing.TB, s *models.Store, hook *models.Webhook, n int) []string {
+	t.Helper()
+	now := s.NowFunc()
+	ids := make([]string, n)
+	rows := make([]*models.Delivery, n)
+	for i := range rows {
+		ids[i] = uuid.NewString()
+		rows[i] = &models.Delivery{
+			ID: ids[i], WebhookID: hook.ID, Event: models.EventCreated, URL: hook.URLs.V[0],
+			Status: models.DeliveryPending, NextAttemptAt: &now,
+			Snapshot: models.NewJSON(models.Snapshot{
+				EventAt: now, User: "Ada", IncidentID: "INC-7", Title: `Disk "full"`,
+				Urgency: models.UrgencyHigh, Status: models.IncidentTriggered, URL: "http://herald.test/incidents/INC-7",
+				ServiceID: "svc", ServiceName: "Payments", TeamID: "team", TeamName: "Core", CreatedAt: now,
+			}),
+		}
+	}
+	if err := s.DB().CreateInBatches(rows, 200).Error; err != nil {
+		t.Fatalf("create deliveries: %v", err)
+	}
+	s.WakeWorker()
+	return ids
+}
+
+// start runs a worker on s until the test ends.
+func start(t testing.TB, cfg worker.Config) *worker.Worker {
+	t.Helper()
+	cfg.AllowPrivateTargets = true
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 50 * time.Millisecond
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	w, err := worker.New(cfg)
+	if err != nil {
+		t.Fatalf("new worker: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(40 * time.Second):
+			t.Errorf("worker did not stop")
+		}
+	})
+	return w
+}
+
+func deliveryOf(t testing.TB, s *models.Store, id string) *models.Delivery {
+	t.Helper()
+	var d models.Delivery
+	if err := s.DB().Where("id = ?", id).Take(&d).Error; err != nil {
+		t.Fatalf("read delivery: %v", err)
+	}
+	return &d
+}
+
+func attemptsOf(t testing.TB, s *models.Store, deliveryID string) []*models.Attempt {
+	t.Helper()
+	var as []*models.Attempt
+	if err := s.DB().Where("delivery_id = ?", deliveryID).Order("number").Find(&as).Error; err != nil {
+		t.Fatalf("read attempts: %v", err)
+	}
+	return as
+}
+
+func hookOf(t testing.TB, s *models.Store, id string) *models.Webhook {
+	t.Helper()
+	var h models.Webhook
+	if err := s.DB().Where("id = ?", id).Take(&h).Error; err != nil {
+		t.Fatalf("read webhook: %v", err)
+	}
+	return &h
+}
+
+func statusIs(t testing.TB, s *models.Store, id, status string) func() bool {
+	return func() bool { return deliveryOf(t, s, id).Status == status }
+}
+
+// received is one request a receiver got.
+type received struct {
+	at     time.Time
+	method string
+	url    string
+	header http.Header
+	body   []byte
+}
+
+// receiver is an httptest endpoint answering with respond and recording every request.
+type receiver struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []received
+}
+
+func newReceiver(t testing.TB, respond func(w http.ResponseWriter, r *http.Request, n int)) *receiver {
+	rc := &receiver{}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		rc.reqs = append(rc.reqs, received{at: time.Now(), method: r.Method, url: r.URL.String(), header: r.Header.Clone(), body: body})
+		n := len(rc.reqs)
+		rc.mu.Unlock()
+		if respond != nil {
+			respond(w, r, n)
+		}
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *receiver) count() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.reqs)
+}
+
+func (rc *receiver) all() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]received(nil), rc.reqs...)
+}
+
+func sealed(t testing.TB, s *models.Store, secret string) []byte {
+	t.Helper()
+	b, err := s.Cipher().Seal(models.Secret(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func str(s string) *string { return &s }
+
+const (
+	hmacSecret     = "0123456789abcdef0123456789abcdef"
+	standardSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	oldStandard    = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
+)
+
+// TestRequests sends one delivery per configuration through the claim loop to a real
+// receiver and checks what arrived, verifying signatures independently of package sign.
+func TestRequests(t *testing.T) {
+	t.Parallel()
+	type check func(t *testing.T, r received, deliveryID string)
+	cases := map[string]struct {
+		edit  func(s *models.Store, h *models.Webhook)
+		check check
+	}{
+		"basic auth, POST JSON envelope with extra fields": {
+			edit: func(s *models.Store, h *models.Webhook) {
+				h.AuthType, h.AuthUsername, h.AuthSecret = models.AuthBasic, str("ops"), sealed(t, s, "pa:ss")
+				h.ExtraFields = models.NewJSON([]models.KV{{Name: "env", Value: "prod"}})
+				h.Headers = models.NewJSON([]models.KV{{Name: "X-Team", Value: "core"}})
+			},
+			check: func(t *testing.T, r received, id string) {
+				u, p, ok := (&http.Request{Header: r.header}).BasicAuth()
+				if !ok || u != "ops" || p != "pa:ss" {
+					t.Errorf("basic auth = %q %q %v", u, p, ok)
+				}
+				if r.method != http.MethodPost || r.header.Get("Content-Type") != "application/json" || r.header.Get("X-Team") != "core" {
+					t.Errorf("method %s, headers %v", r.method, r.header)
+				}
+				var env map[string]any
+				if err := json.Unmarshal(r.body, &env); err != nil {
+					t.Fatalf("envelope is not JSON: %v: %s", err, r.body)
+				}
+				inc, _ := env["incident"].(map[string]any)
+				if env["deliveryId"] != id || env["env"] != "prod" || env["event"] != "incident.created" || inc["title"] != `Disk "full"` {
+					t.Errorf("envelope = %s", r.body)
+				}
+			},
+		},
+		"api key in header, PUT text template": {
+			edit: func(s *models.Store, h *models.Webhook) {
+				h.Method, h.ContentType, h.BodyTemplate = http.MethodPut, models.ContentText, str("{{incident.id}} is {{incident.urgency}}")
+				h.AuthType, h.AuthKey, h.AuthPlacement, h.AuthSecret = models.AuthAPIKey, str("X-Api-Key"), str(models.PlacementHeader), sealed(t, s, "k3y")
+			},
+			check: func(t *testing.T, r received, _ string) {
+				if r.method != http.MethodPut || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") ||
+					string(r.body) != "INC-7 is high" || r.header.Get("X-Api-Key") != "k3y" {
+					t.Errorf("got %s %v %q", r.method, r.header, r.body)
+				}
+			},
+		},
+		"api key in query, GET query params": {
+			edit: func(s *models.Store, h *models.Webhook) {
+				h.Method, h.SendDataUsing = http.MethodGet, models.SendQueryParams
+				h.QueryParams = models.NewJSON([]models.KV{{Name: "title", Value: "{{incident.title}}"}, {Name: "ev", Value: "{{webhook.event}}"}})
+				h.AuthType, h.AuthKey, h.AuthPlacement, h.AuthSecret = models.AuthAPIKey, str("token"), str(models.PlacementQuery), sealed(t, s, "s3cret&x")
+			},
+			check: func(t *testing.T, r received, _ string) {
+				want := "/hook?title=Disk+%22full%22&ev=incident.created&token=s3cret%26x"
+				if r.method != http.MethodGet || r.url != want || len(r.body) != 0 {
+					t.Errorf("got %s %s body %q, want GET %s", r.method, r.url, r.body, want)
+				}
+			},
+		},
+		"bearer, PATCH, HMAC_SHA512": {
+			edit: func(s *models.Store, h *models.Webhook) {
+				h.Method = http.MethodPatch
+				h.AuthType, h.AuthSecret = models.AuthBearer, sealed(t, s, "tok")
+				h.SigningScheme, h.SigningHeader, h.SigningSecret = "HMAC_SHA512", str("X-Herald-Signature"), sealed(t, s, hmacSecret)
+			},
+			check: func(t *testing.T, r received, _ string) {
+				if r.method != http.MethodPatch || r.header.Get("Authorization") != "Bearer tok" {
+					t.Errorf("got %s %v", r.method, r.header)
+				}
+				ts, sig, _ := strings.Cut(r.header.Get("X-Herald-Signature"), ",")
+				mac := hmac.New(sha512.New, []byte(hmacSecret))
+				mac.Write([]byte(ts + "."))
+				mac.Write(r.body)
+				if want := hex.EncodeToString(mac.Sum(nil)); sig != want {
+					t.Errorf("signature %s, want %s", sig, want)
+				}
+			},
+		},
+		"DELETE, HMAC_SHA256": {
+			edit: func(s *models.Store, h *models.Webhook) {
+				h.Method = http.MethodDelete
+				h.SigningScheme, h.SigningSecret = "HMAC_SHA256", sealed(t, s, hmacSecret)
+			},
+			check: func(t *testing.T, r received, _ string) {
+				mac := hmac.New(sha256.New, []byte(hmacSecret))
+				mac.Write(r.body)
+				if got, want := r.header.Get("X-Signature"), base64.StdEncoding.EncodeToString(mac.Sum(nil)); r.method != http.MethodDelete || got != want {
+					t.Errorf("%s X-SIGNATURE %s, want %s", r.method, got, want)
+				}
+			},
+		},
+		"STANDARD_WEBHOOKS with the previous secret in its overlap": {
+			edit: func(s *models.Store, h *models.Webhook) {
+				later := time.Now().Add(time.Hour)
+				h.SigningScheme, h.SigningSecret = "STANDARD_WEBHOOKS", sealed(t, s, standardSecret)
+				h.PreviousSigningSecret, h.PreviousSecretExpiresAt = sealed(t, s, oldStandard), &later
+			},
+			check: func(t *testing.T, r received, id string) {
+				msg := r.header.Get("Webhook-Id") + "." + r.header.Get("Webhook-Timestamp") + "." + string(r.body)
+				var want []string
+				for _, secret := range []string{standardSecret, oldStandard} {
+					key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+					mac := hmac.New(sha256.New, key)
+					mac.Write([]byte(msg))
+					want = append(want, "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+				}
+				if got := r.header.Get("Webhook-Signature"); got != strings.Join(want, " ") {
+					t.Errorf("webhook-signature %q, want %q", got, strings.Join(want, " "))
+				}
+			},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := storetest.Open(t, models.DialectSQLite)
+			rc := newReceiver(t, nil)
+			hook := newHook(t, s, rc.URL+"/hook", func(h *models.Webhook) { tc.edit(s, h) })
+			start(t, worker.Config{Store: s})
+			id := newDeliveries(t, s, hook, 1)[0]
+			eventually(t, 10*time.Second, "delivery succeeded", statusIs(t, s, id, models.DeliverySucceeded))
+			reqs := rc.all()
+			if len(reqs) != 1 {
+				t.Fatalf("receiver got %d requests", len(reqs))
+			}
+			r := reqs[0]
+			if r.header.Get("Webhook-Id") != id || r.header.Get("User-Agent") != "Herald/"+worker.Version {
+				t.Errorf("webhook-id %q user-agent %q", r.header.Get("Webhook-Id"), r.header.Get("User-Agent"))
+			}
+			tc.check(t, r, id)
+
+			as := attemptsOf(t, s, id)
+			if len(as) != 1 || as[0].Outcome != models.AttemptSucceeded || as[0].Number != 1 || as[0].Response.V == nil || as[0].Response.V.Status != 200 {
+				t.Fatalf("attempts = %+v", as)
+			}
+			logged, _ := json.Marshal(as[0].Request.V)
+			for _, secret := range []string{"pa:ss", "k3y", "s3cret", "Bearer tok", hmacSecret} {
+				if strings.Contains(string(logged), secret) {
+					t.Errorf("request log shows %q: %s", secret, logged)
+				}
+			}
+			if as[0].RemoteIP == nil || *as[0].RemoteIP != "127.0.0.1" {
+				t.Errorf("remote ip = %v", as[0].RemoteIP)
+			}
+		})
+	}
+}
+
+// TestRequestLogRedaction checks what the stored request log shows.
+func TestRequestLogRedaction(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	rc := newReceiver(t, nil)
+	hook := newHook(t, s, rc.URL+"/hook?a=1", func(h *models.Webhook) {
+		h.Method, h.SendDataUsing = http.MethodGet, models.SendQueryParams
+		h.QueryParams = models.NewJSON([]models.KV{{Name: "id", Value: "{{incident.id}}"}})
+		h.AuthType, h.AuthKey, h.AuthPlacement, h.AuthSecret = models.AuthAPIKey, str("key"), str(models.PlacementQuery), sealed(t, s, "hidden")
+	})
+	start(t, worker.Config{Store: s})
+	id := newDeliveries(t, s, hook, 1)[0]
+	eventually(t, 10*time.Second, "delivery succeeded", statusIs(t, s, id, models.DeliverySucceeded))
+	a := attemptsOf(t, s, id)[0]
+	if want := rc.URL + "/hook?a=1&id=INC-7&key=%5Bredacted%5D"; a.Request.V.URL != want {
+		t.Errorf("logged url %s, want %s", a.Request.V.URL, want)
+	}
+	if got := rc.all()[0].url; got != "/hook?a=1&id=INC-7&key=hidden" {
+		t.Errorf("sent url %s", got)
+	}
+}
+
+// TestRetries: a failing endpoint is retried retryCount times, retryIntervalMinutes apart
+// (one minute lasting RetryUnit), then the delivery fails; a success on a retry ends it.
+func TestRetries(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		const unit = 150 * time.Millisecond
+		fail := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(500) })
+		flaky := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+			if n < 3 {
+				w.WriteHeader(502)
+			}
+		})
+		failing := newHook(t, s, fail.URL, func(h *models.Webhook) { h.RetryCount, h.RetryIntervalMinutes = 2, 2 })
+		recovering := newHook(t, s, flaky.URL, func(h *models.Webhook) { h.RetryCount, h.RetryIntervalMinutes = 4, 1 })
+		start(t, worker.Config{Store: s, RetryUnit: unit})
+		failed := newDeliveries(t, s, failing, 1)[0]
+		ok := newDeliveries(t, s, recovering, 1)[0]
+
+		eventually(t, 15*time.Second, "delivery failed", statusIs(t, s, failed, models.DeliveryFailed))
+		eventually(t, 15*time.Second, "delivery succeeded", statusIs(t, s, ok, models.DeliverySucceeded))
+		as := attemptsOf(t, s, failed)
+		if len(as) != 3 || fail.count() != 3 {
+			t.Fatalf("failing delivery: %d attempts, %d requests; want 3", len(as), fail.count())
+		}
+		reqs := fail.all()
+		for i, a := range as {
+			if a.Number != i+1 || a.Outcome != models.AttemptFailed || a.ErrorKind == nil || *a.ErrorKind != worker.KindHTTPStatus {
+				t.Errorf("attempt %d = %+v", i, a)
+			}
+			if i < 2 {
+				if a.NextRetryAt == nil || a.NextRetryAt.Sub(a.StartedAt) < 2*unit {
+					t.Errorf("attempt %d: next retry %v after start %v", i+1, a.NextRetryAt, a.StartedAt)
+				}
+				if gap := reqs[i+1].at.Sub(reqs[i].at); gap < 2*unit {
+					t.Errorf("retry %d came %v after the previous attempt, want ≥ %v", i+1, gap, 2*unit)
+				}
+			} else if a.NextRetryAt != nil {
+				t.Errorf("last attempt has a next retry")
+			}
+		}
+		if n := len(attemptsOf(t, s, ok)); n != 3 {
+			t.Errorf("recovering delivery: %d attempts, want 3", n)
+		}
+		if h := hookOf(t, s, recovering.ID); h.ConsecutiveFailures != 0 {
+			t.Errorf("consecutive failures after a success = %d", h.ConsecutiveFailures)
+		}
+	})
+}
+
+// TestRetryAfter: a 503 with Retry-After postpones the retry beyond the configured interval.
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	hook := newHook(t, s, rc.URL, func(h *models.Webhook) { h.RetryCount = 1 })
+	start(t, worker.Config{Store: s, RetryUnit: 10 * time.Millisecond})
+	id := newDeliveries(t, s, hook, 1)[0]
+	eventually(t, 10*time.Second, "delivery succeeded", statusIs(t, s, id, models.DeliverySucceeded))
+	reqs := rc.all()
+	if gap := reqs[1].at.Sub(reqs[0].at); gap < time.Second {
+		t.Errorf("retry came %v after a Retry-After of 1 s", gap)
+	}
+	if a := attemptsOf(t, s, id)[0]; a.NextRetryAt == nil || a.NextRetryAt.Sub(a.StartedAt) < time.Second {
+		t.Errorf("first attempt: next retry %v", a.NextRetryAt)
+	}
+}
+
+// smtpServer is a real SMTP server on 127.0.0.1 collecting messages.
+type smtpServer struct {
+	addr string
+	mu   sync.Mutex
+	msgs []string
+}
+
+type smtpSession struct{ srv *smtpServer }
+
+func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *smtpSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != "herald" || pass != "pw" {
+			return errors.New("bad credentials")
+		}
+		return nil
+	}), nil
+}
+func (s *smtpSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *smtpSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *smtpSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.srv.mu.Lock()
+	s.srv.msgs = append(s.srv.msgs, string(b))
+	s.srv.mu.Unlock()
+	return nil
+}
+func (s *smtpSession) Reset()        {}
+func (s *smtpSession) Logout() error { return nil }
+
+func newSMTPServer(t testing.TB) *smtpServer {
+	srv := &smtpServer{}
+	be := smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{srv: srv}, nil })
+	s := smtp.NewServer(be)
+	s.Domain = "localhost"
+	s.AllowInsecureAuth = true
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.addr = l.Addr().String()
+	go func() { _ = s.Serve(l) }()
+	t.Cleanup(func() { _ = s.Close() })
+	return srv
+}
+
+func (s *smtpServer) messages() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.msgs...)
+}
+
+// TestDeactivateAfterSix: the sixth failed attempt in a row makes the webhook INACTIVE and
+// cancels its pending deliveries; failure e-mails are limited to one per 10 minutes.
+func TestDeactivateAfterSix(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		mail := newSMTPServer(t)
+		rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(500) })
+		hook := newHook(t, s, rc.URL, func(h *models.Webhook) { h.FailureEmail = str("oncall@example.com") })
+		// Concurrency 8 gives a per-webhook cap of 1: attempts run one after the other.
+		start(t, worker.Config{Store: s, Concurrency: 8, SMTPURL: "smtp://herald:pw@" + mail.addr,
+			SMTPFrom: "herald@example.com", BaseURL: "http://herald.test"})
+		first := newDeliveries(t, s, hook, 5)
+		for _, id := range first {
+			eventually(t, 10*time.Second, "delivery failed", statusIs(t, s, id, models.DeliveryFailed))
+		}
+		if h := hookOf(t, s, hook.ID); h.Status != models.WebhookActive || h.ConsecutiveFailures != 5 {
+			t.Fatalf("after five failures: %s with %d", h.Status, h.ConsecutiveFailures)
+		}
+		// A test send that fails counts towards nothing.
+		w, err := worker.New(worker.Config{Store: s, AllowPrivateTargets: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, err := w.Test(context.Background(), hook, nil, models.EventCreated); err != nil || !a.Test || a.Outcome != models.AttemptFailed {
+			t.Fatalf("test send: %+v, %v", a, err)
+		}
+		if h := hookOf(t, s, hook.ID); h.ConsecutiveFailures != 5 {
+			t.Fatalf("a test send counted: %d", h.ConsecutiveFailures)
+		}
+
+		more := newDeliveries(t, s, hook, 3)
+		eventually(t, 10*time.Second, "webhook inactive", func() bool { return hookOf(t, s, hook.ID).Status == models.WebhookInactive })
+		h := hookOf(t, s, hook.ID)
+		if h.ConsecutiveFailures != 6 || h.InactiveReason == nil || !strings.Contains(*h.InactiveReason, "6 consecutive") {
+			t.Errorf("deactivated webhook: %d failures, reason %v", h.ConsecutiveFailures, h.InactiveReason)
+		}
+		statuses := map[string]int{}
+		for _, id := range more {
+			eventually(t, 5*time.Second, "delivery finished", func() bool { return deliveryOf(t, s, id).Status != models.DeliveryPending })
+			statuses[deliveryOf(t, s, id).Status]++
+		}
+		if statuses[models.DeliveryFailed] != 1 || statuses[models.DeliveryCancelled] != 2 {
+			t.Errorf("deliveries after the sixth failure: %v", statuses)
+		}
+		if got := rc.count(); got != 7 { // 6 deliveries + 1 test send
+			t.Errorf("receiver got %d requests, want 7", got)
+		}
+		eventually(t, 5*time.Second, "failure e-mail", func() bool { return len(mail.messages()) > 0 })
+		msgs := mail.messages()
+		if len(msgs) != 1 {
+			t.Errorf("%d e-mails within 10 minutes, want 1", len(msgs))
+		}
+		for _, want := range []string{hook.Name, "HTTP 500", "http://herald.test/dashboard", "oncall@example.com"} {
+			if !strings.Contains(msgs[0], want) {
+				t.Errorf("e-mail lacks %q:\n%s", want, msgs[0])
+			}
+		}
+	})
+}
+
+// TestGone: 410 deactivates the webhook at once, cancels its other deliveries and mails.
+func TestGone(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	mail := newSMTPServer(t)
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusGone) })
+	hook := newHook(t, s, rc.URL, func(h *models.Webhook) { h.RetryCount, h.FailureEmail = 4, str("oncall@example.com") })
+	later := newDeliveries(t, s, hook, 1)[0]
+	if err := s.DB().Model(&models.Delivery{}).Where("id = ?", later).Update("next_attempt_at", time.Now().Add(time.Hour)).Error; err != nil {
+		t.Fatal(err)
+	}
+	start(t, worker.Config{Store: s, SMTPURL: "smtp://herald:pw@" + mail.addr, SMTPFrom: "herald@example.com"})
+	id := newDeliveries(t, s, hook, 1)[0]
+	eventually(t, 10*time.Second, "delivery failed", statusIs(t, s, id, models.DeliveryFailed))
+	h := hookOf(t, s, hook.ID)
+	if h.Status != models.WebhookInactive || h.InactiveReason == nil || !strings.Contains(*h.InactiveReason, "410") {
+		t.Errorf("webhook %s, reason %v", h.Status, h.InactiveReason)
+	}
+	if d := deliveryOf(t, s, later); d.Status != models.DeliveryCancelled {
+		t.Errorf("other delivery is %s", d.Status)
+	}
+	if rc.count() != 1 {
+		t.Errorf("receiver got %d requests", rc.count())
+	}
+	eventually(t, 5*time.Second, "deactivation e-mail", func() bool { return len(mail.messages()) == 1 })
+	if m := mail.messages()[0]; !strings.Contains(m, "deactivated") || !strings.Contains(m, hook.Name) {
+		t.Errorf("e-mail:\n%s", m)
+	}
+}
+
+// TestIsolation: a hanging endpoint holds at most its share of slots and never delays
+// another webhook's delivery.
+func TestIsolation(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	release := make(chan struct{})
+	var hanging, maxHanging atomic.Int32
+	slow := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		n := hanging.Add(1)
+		defer hanging.Add(-1)
+		for m := maxHanging.Load(); n > m && !maxHanging.CompareAndSwap(m, n); m = maxHanging.Load() {
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	fast := newReceiver(t, nil)
+	slowHook := newHook(t, s, slow.URL, func(h *models.Webhook) { h.TimeoutSeconds = 30 })
+	fastHook := newHook(t, s, fast.URL, nil)
+	start(t, worker.Config{Store: s, Concurrency: 16, Grace: time.Second}) // cap 2 per webhook
+	newDeliveries(t, s, slowHook, 20)
+	eventually(t, 5*time.Second, "slow endpoint saturated", func() bool { return hanging.Load() == 2 })
+	id := newDeliveries(t, s, fastHook, 1)[0]
+	began := time.Now()
+	eventually(t, 5*time.Second, "fast delivery", statusIs(t, s, id, models.DeliverySucceeded))
+	if d := time.Since(began); d > 3*time.Second {
+		t.Errorf("fast delivery took %v behind a hanging endpoint", d)
+	}
+	if m := maxHanging.Load(); m > 2 {
+		t.Errorf("hanging endpoint held %d slots, cap is 2", m)
+	}
+}
+
+// TestRedeliver: a finished delivery is sent again.
+func TestRedeliver(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	rc := newReceiver(t, nil)
+	hook := newHook(t, s, rc.URL, nil)
+	w := start(t, worker.Config{Store: s})
+	id := newDeliveries(t, s, hook, 1)[0]
+	eventually(t, 10*time.Second, "delivered", statusIs(t, s, id, models.DeliverySucceeded))
+	d, err := w.Redeliver(context.Background(), id)
+	if err != nil || d.Status != models.DeliveryPending {
+		t.Fatalf("redeliver: %+v, %v", d, err)
+	}
+	eventually(t, 10*time.Second, "delivered twice", func() bool { return rc.count() == 2 && deliveryOf(t, s, id).Status == models.DeliverySucceeded })
+	if reqs := rc.all(); reqs[0].header.Get("Webhook-Id") != reqs[1].header.Get("Webhook-Id") {
+		t.Errorf("webhook-id changed on redelivery")
+	}
+	if _, err := w.Redeliver(context.Background(), "nope"); models.ErrorCode(err) != models.CodeNotFound {
+		t.Errorf("unknown delivery: %v", err)
+	}
+}
+
+// TestTestUnsaved: a test send of an unsaved specification uses the given secrets and is
+// stored without webhook or delivery.
+func TestTestUnsaved(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	rc := newReceiver(t, nil)
+	w, err := worker.New(worker.Config{Store: s, AllowPrivateTargets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := &models.Webhook{
+		URLs: models.NewJSON([]string{rc.URL}), Method: http.MethodPost, AuthType: models.AuthBearer,
+		SigningScheme: "NONE", SendDataUsing: models.SendBody, ContentType: models.ContentJSON,
+		BodyTemplate: str(`{"t":"{{incident.title}}"}`), TimeoutSeconds: 3,
+	}
+	a, err := w.Test(context.Background(), hook, &worker.Secrets{Auth: "abc"}, models.EventResolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Outcome != models.AttemptSucceeded || !a.Test || a.WebhookID != nil || a.DeliveryID != nil || a.Event != models.EventResolved {
+		t.Errorf("attempt = %+v", a)
+	}
+	r := rc.all()[0]
+	if r.header.Get("Authorization") != "Bearer abc" || !strings.HasPrefix(r.header.Get("Webhook-Id"), "test_") || !json.Valid(r.body) {
+		t.Errorf("test request: %v %s", r.header, r.body)
+	}
+	var n int64
+	s.DB().Model(&models.Attempt{}).Where("id = ? AND test = ?", a.ID, true).Count(&n)
+	if n != 1 {
+		t.Errorf("test attempt not stored")
+	}
+}
+
+// TestDrain: cancelling Run lets the attempt in flight finish and record itself.
+func TestDrain(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	entered := make(chan struct{}, 1)
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		entered <- struct{}{}
+		time.Sleep(300 * time.Millisecond)
+	})
+	hook := newHook(t, s, rc.URL, nil)
+	w, err := worker.New(worker.Config{Store: s, AllowPrivateTargets: true, PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	id := newDeliveries(t, s, hook, 1)[0]
+	<-entered
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if d := deliveryOf(t, s, id); d.Status != models.DeliverySucceeded || d.LeaseToken != nil {
+		t.Errorf("after drain: %s, lease %v", d.Status, d.LeaseToken)
+	}
+}
+
+// TestDeleteExpiredLogs: the janitor's query removes old attempts and finished deliveries only.
+func TestDeleteExpiredLogs(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		hook := newHook(t, s, "http://127.0.0.1:1", nil)
+		ids := newDeliveries(t, s, hook, 5)
+		old := time.Now().UTC().Add(-800 * time.Hour)
+		s.DB().Model(&models.Delivery{}).Where("id IN ?", ids[:3]).Updates(map[string]any{"status": models.DeliverySucceeded, "updated_at": old})
+		for _, id := range ids {
+			a := &models.Attempt{ID: uuid.NewString(), DeliveryID: &id, WebhookID: &hook.ID, Event: models.EventCreated,
+				Number: 1, Outcome: models.AttemptSucceeded, StartedAt: old}
+			if id == ids[4] {
+				a.StartedAt = time.Now().UTC()
+			}
+			if err := s.DB().Create(a).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := s.DeleteExpiredLogs(context.Background(), time.Now().UTC().Add(-720*time.Hour), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var deliveries, attempts int64
+		s.DB().Model(&models.Delivery{}).Count(&deliveries)
+		s.DB().Model(&models.Attempt{}).Count(&attempts)
+		if deliveries != 2 || attempts != 1 || n != 7 {
+			t.Errorf("left %d deliveries and %d attempts after deleting %d", deliveries, attempts, n)
+		}
+	})
+}
