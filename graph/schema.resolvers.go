@@ -10,6 +10,8 @@ import (
 	"fmt"
 
 	"github.com/herald-hq/herald/graph/model"
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/worker"
 )
 
 func (r *deliveryResolver) Webhook(ctx context.Context, obj *model.Delivery) (*model.Webhook, error) {
@@ -49,19 +51,66 @@ func (r *integrationResolver) Service(ctx context.Context, obj *model.Integratio
 }
 
 func (r *mutationResolver) CreateTeam(ctx context.Context, name string) (*model.Team, error) {
-	panic(fmt.Errorf("not implemented: CreateTeam - createTeam"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !p.IsAdmin() {
+		return nil, models.Forbidden()
+	}
+	t, err := r.Store.CreateTeam(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return mapTeam(t), nil
 }
 
 func (r *mutationResolver) CreateService(ctx context.Context, teamID string, name string) (*model.Service, error) {
-	panic(fmt.Errorf("not implemented: CreateService - createService"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !p.CanManageTeam(teamID) {
+		return nil, models.Forbidden()
+	}
+	s, err := r.Store.CreateService(ctx, teamID, name)
+	if err != nil {
+		return nil, err
+	}
+	return mapService(s), nil
 }
 
 func (r *mutationResolver) CreateUser(ctx context.Context, input model.UserInput) (*model.User, error) {
-	panic(fmt.Errorf("not implemented: CreateUser - createUser"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !p.IsAdmin() {
+		if input.Role == model.RoleGlobalAdmin || len(input.TeamIds) == 0 {
+			return nil, models.Forbidden()
+		}
+		for _, id := range input.TeamIds {
+			if !p.CanManageTeam(id) {
+				return nil, models.Forbidden()
+			}
+		}
+	}
+	u, err := r.Store.CreateUser(ctx, input.Name, input.Email, string(input.Role), input.TeamIds)
+	if err != nil {
+		return nil, err
+	}
+	return mapUser(u), nil
 }
 
 func (r *mutationResolver) CreateAPIToken(ctx context.Context, userID string, name string) (string, error) {
-	panic(fmt.Errorf("not implemented: CreateAPIToken - createApiToken"))
+	p, err := principal(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !p.IsAdmin() && p.UserID != userID {
+		return "", models.Forbidden()
+	}
+	return r.Store.CreateAPIToken(ctx, userID, name)
 }
 
 func (r *mutationResolver) CreateIntegration(ctx context.Context, serviceID string, name string, apiFilter *model.APIFilterInput) (*model.IntegrationWithToken, error) {
@@ -69,35 +118,158 @@ func (r *mutationResolver) CreateIntegration(ctx context.Context, serviceID stri
 }
 
 func (r *mutationResolver) CreateWebhook(ctx context.Context, input model.WebhookInput) (*model.WebhookWithSecret, error) {
-	panic(fmt.Errorf("not implemented: CreateWebhook - createWebhook"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	spec := webhookSpecFromInput(input)
+	if err := r.authorizeWebhookCreate(ctx, p, &spec); err != nil {
+		return nil, err
+	}
+	w, secret, err := r.Store.CreateWebhook(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return webhookWithSecret(w, secret), nil
 }
 
 func (r *mutationResolver) UpdateWebhook(ctx context.Context, id string, input model.WebhookPatch) (*model.Webhook, error) {
-	panic(fmt.Errorf("not implemented: UpdateWebhook - updateWebhook"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.managedWebhook(ctx, p, id); err != nil {
+		return nil, err
+	}
+	w, _, err := r.Store.UpdateWebhook(ctx, id, webhookPatchFromInput(input))
+	if err != nil {
+		return nil, err
+	}
+	return webhookToModel(w), nil
 }
 
 func (r *mutationResolver) DeleteWebhook(ctx context.Context, id string) (bool, error) {
-	panic(fmt.Errorf("not implemented: DeleteWebhook - deleteWebhook"))
+	p, err := principal(ctx)
+	if err != nil {
+		return false, err
+	}
+	if _, err := r.managedWebhook(ctx, p, id); err != nil {
+		return false, err
+	}
+	if err := r.Store.DeleteWebhook(ctx, id); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func (r *mutationResolver) ActivateWebhook(ctx context.Context, id string) (*model.Webhook, error) {
-	panic(fmt.Errorf("not implemented: ActivateWebhook - activateWebhook"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.managedWebhook(ctx, p, id); err != nil {
+		return nil, err
+	}
+	w, err := r.Store.ActivateWebhook(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return webhookToModel(w), nil
 }
 
 func (r *mutationResolver) DeactivateWebhook(ctx context.Context, id string) (*model.Webhook, error) {
-	panic(fmt.Errorf("not implemented: DeactivateWebhook - deactivateWebhook"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.managedWebhook(ctx, p, id); err != nil {
+		return nil, err
+	}
+	w, err := r.Store.DeactivateWebhook(ctx, id, "deactivated by "+p.Name)
+	if err != nil {
+		return nil, err
+	}
+	return webhookToModel(w), nil
 }
 
 func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id string) (*model.WebhookWithSecret, error) {
-	panic(fmt.Errorf("not implemented: RotateWebhookSecret - rotateWebhookSecret"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.managedWebhook(ctx, p, id); err != nil {
+		return nil, err
+	}
+	w, secret, err := r.Store.RotateWebhookSecret(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return webhookWithSecret(w, secret), nil
 }
 
 func (r *mutationResolver) TestWebhook(ctx context.Context, id *string, input *model.WebhookInput, event *model.WebhookEvent) (*model.DeliveryAttempt, error) {
-	panic(fmt.Errorf("not implemented: TestWebhook - testWebhook"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Worker == nil {
+		return nil, models.Errorf(models.CodeInternal, "this process sends no webhooks")
+	}
+	ev := models.EventCreated
+	if event != nil {
+		ev = string(*event)
+	}
+	var (
+		hook    *models.Webhook
+		secrets *worker.Secrets
+	)
+	switch {
+	case id != nil && input != nil:
+		return nil, models.Invalid("id", "give either id or input, not both")
+	case id != nil:
+		if hook, err = r.managedWebhook(ctx, p, *id); err != nil {
+			return nil, err
+		}
+	case input != nil:
+		spec := webhookSpecFromInput(*input)
+		if err := r.authorizeWebhookCreate(ctx, p, &spec); err != nil {
+			return nil, err
+		}
+		var auth, signing models.Secret
+		if hook, auth, signing, err = r.Store.DraftWebhook(ctx, spec); err != nil {
+			return nil, err
+		}
+		secrets = &worker.Secrets{Auth: auth}
+		if signing != "" {
+			secrets.Signing = []models.Secret{signing}
+		}
+	default:
+		return nil, models.Invalid("id", "give the id of a saved webhook or an input")
+	}
+	a, err := r.Worker.Test(ctx, hook, secrets, ev)
+	if err != nil {
+		return nil, err
+	}
+	return attemptToModel(a), nil
 }
 
 func (r *mutationResolver) Redeliver(ctx context.Context, deliveryID string) (*model.Delivery, error) {
-	panic(fmt.Errorf("not implemented: Redeliver - redeliver"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.Store.FindDeliveryByID(ctx, deliveryID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.managedWebhook(ctx, p, d.WebhookID); err != nil {
+		return nil, err
+	}
+	d, err = r.Store.RedeliverDelivery(ctx, deliveryID)
+	if err != nil {
+		return nil, err
+	}
+	return deliveryToModel(d), nil
 }
 
 func (r *mutationResolver) CreateIncident(ctx context.Context, input model.IncidentInput) (*model.Incident, error) {
@@ -125,35 +297,129 @@ func (r *mutationResolver) RevokeIntegration(ctx context.Context, id string) (bo
 }
 
 func (r *mutationResolver) RevokeAPIToken(ctx context.Context, id string) (bool, error) {
-	panic(fmt.Errorf("not implemented: RevokeAPIToken - revokeApiToken"))
+	p, err := principal(ctx)
+	if err != nil {
+		return false, err
+	}
+	t, err := r.Store.FindAPITokenByID(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if !p.IsAdmin() && p.UserID != t.UserID {
+		return false, models.Forbidden()
+	}
+	if err := r.Store.DeleteAPIToken(ctx, id); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func (r *mutationResolver) AddTeamMember(ctx context.Context, teamID string, userID string) (*model.User, error) {
-	panic(fmt.Errorf("not implemented: AddTeamMember - addTeamMember"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !p.CanManageTeam(teamID) {
+		return nil, models.Forbidden()
+	}
+	u, err := r.Store.AddTeamMember(ctx, teamID, userID)
+	if err != nil {
+		return nil, err
+	}
+	return mapUser(u), nil
 }
 
 func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {
-	panic(fmt.Errorf("not implemented: Me - me"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := r.Store.FindUserByID(ctx, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return mapUser(u), nil
 }
 
 func (r *queryResolver) Teams(ctx context.Context) ([]*model.Team, error) {
-	panic(fmt.Errorf("not implemented: Teams - teams"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := r.Store.ListTeams(ctx, visibleTeams(p))
+	if err != nil {
+		return nil, err
+	}
+	return mapTeams(ts), nil
 }
 
 func (r *queryResolver) Services(ctx context.Context, teamID *string) ([]*model.Service, error) {
-	panic(fmt.Errorf("not implemented: Services - services"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ss, err := r.Store.ListServices(ctx, teamID, visibleTeams(p))
+	if err != nil {
+		return nil, err
+	}
+	return mapServices(ss), nil
 }
 
 func (r *queryResolver) Users(ctx context.Context) ([]*model.User, error) {
-	panic(fmt.Errorf("not implemented: Users - users"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	us, err := r.Store.ListUsers(ctx, visibleTeams(p))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.User, len(us))
+	for i, u := range us {
+		out[i] = mapUser(u)
+	}
+	return out, nil
 }
 
 func (r *queryResolver) Webhooks(ctx context.Context, scope *model.WebhookScope, teamID *string, serviceID *string, status *model.WebhookStatus) ([]*model.Webhook, error) {
-	panic(fmt.Errorf("not implemented: Webhooks - webhooks"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := models.WebhookFilter{TeamID: teamID, ServiceID: serviceID, VisibleTeams: visibleTeams(p), IncludeGlobal: p.IsAdmin()}
+	if scope != nil {
+		f.Scope = new(string(*scope))
+	}
+	if status != nil {
+		f.Status = new(string(*status))
+	}
+	ws, err := r.Store.ListWebhooks(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Webhook, len(ws))
+	for i, w := range ws {
+		out[i] = webhookToModel(w)
+	}
+	return out, nil
 }
 
 func (r *queryResolver) Webhook(ctx context.Context, id string) (*model.Webhook, error) {
-	panic(fmt.Errorf("not implemented: Webhook - webhook"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := r.Store.FindWebhookByID(ctx, id)
+	if models.ErrorCode(err) == models.CodeNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !canReadWebhook(p, w) {
+		return nil, models.Forbidden()
+	}
+	return webhookToModel(w), nil
 }
 
 func (r *queryResolver) Incidents(ctx context.Context, status *model.IncidentStatus, serviceID *string, first *int, after *string) ([]*model.Incident, error) {
@@ -177,11 +443,14 @@ func (r *queryResolver) Delivery(ctx context.Context, id string) (*model.Deliver
 }
 
 func (r *queryResolver) RenderPreview(ctx context.Context, input model.RenderPreviewInput) (*model.RenderPreview, error) {
-	panic(fmt.Errorf("not implemented: RenderPreview - renderPreview"))
+	return r.renderPreview(ctx, input)
 }
 
 func (r *queryResolver) Placeholders(ctx context.Context, event *model.WebhookEvent) ([]*model.Placeholder, error) {
-	panic(fmt.Errorf("not implemented: Placeholders - placeholders"))
+	if _, err := principal(ctx); err != nil {
+		return nil, err
+	}
+	return placeholders(event), nil
 }
 
 func (r *queryResolver) Integrations(ctx context.Context, serviceID *string) ([]*model.Integration, error) {
@@ -189,7 +458,18 @@ func (r *queryResolver) Integrations(ctx context.Context, serviceID *string) ([]
 }
 
 func (r *queryResolver) Team(ctx context.Context, id string) (*model.Team, error) {
-	panic(fmt.Errorf("not implemented: Team - team"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.Store.FindTeamByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !p.CanReadTeam(t.ID) {
+		return nil, models.Forbidden()
+	}
+	return mapTeam(t), nil
 }
 
 func (r *requestResolver) Service(ctx context.Context, obj *model.Request) (*model.Service, error) {
@@ -197,31 +477,72 @@ func (r *requestResolver) Service(ctx context.Context, obj *model.Request) (*mod
 }
 
 func (r *serviceResolver) Team(ctx context.Context, obj *model.Service) (*model.Team, error) {
-	panic(fmt.Errorf("not implemented: Team - team"))
+	t, err := r.Store.FindTeamByID(ctx, obj.TeamID)
+	if err != nil {
+		return nil, err
+	}
+	return mapTeam(t), nil
 }
 
 func (r *subscriptionResolver) DeliveryLog(ctx context.Context, webhookID *string, teamID *string, serviceID *string) (<-chan *model.DeliveryAttempt, error) {
-	panic(fmt.Errorf("not implemented: DeliveryLog - deliveryLog"))
+	return r.deliveryLog(ctx, logFilter{webhookID: webhookID, teamID: teamID, serviceID: serviceID})
 }
 
 func (r *teamResolver) Services(ctx context.Context, obj *model.Team) ([]*model.Service, error) {
-	panic(fmt.Errorf("not implemented: Services - services"))
+	ss, err := r.Store.ListServices(ctx, &obj.ID, nil)
+	if err != nil {
+		return nil, err
+	}
+	return mapServices(ss), nil
 }
 
 func (r *userResolver) Teams(ctx context.Context, obj *model.User) ([]*model.Team, error) {
-	panic(fmt.Errorf("not implemented: Teams - teams"))
+	ts, err := r.Store.ListUserTeams(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return mapTeams(ts), nil
 }
 
 func (r *userResolver) APITokens(ctx context.Context, obj *model.User) ([]*model.APIToken, error) {
-	panic(fmt.Errorf("not implemented: APITokens - apiTokens"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !p.IsAdmin() && p.UserID != obj.ID {
+		return nil, models.Forbidden()
+	}
+	ts, err := r.Store.ListAPITokens(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.APIToken, len(ts))
+	for i, t := range ts {
+		out[i] = mapAPIToken(t)
+	}
+	return out, nil
 }
 
 func (r *webhookResolver) Team(ctx context.Context, obj *model.Webhook) (*model.Team, error) {
-	panic(fmt.Errorf("not implemented: Team - team"))
+	if obj.TeamID == nil {
+		return nil, nil
+	}
+	t, err := r.Store.FindTeamByID(ctx, *obj.TeamID)
+	if err != nil {
+		return nil, err
+	}
+	return mapTeam(t), nil
 }
 
 func (r *webhookResolver) Service(ctx context.Context, obj *model.Webhook) (*model.Service, error) {
-	panic(fmt.Errorf("not implemented: Service - service"))
+	if obj.ServiceID == nil {
+		return nil, nil
+	}
+	sv, err := r.Store.FindServiceByID(ctx, *obj.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	return mapService(sv), nil
 }
 
 func (r *webhookResolver) Deliveries(ctx context.Context, obj *model.Webhook, status *model.DeliveryStatus, first *int, after *string) (*model.DeliveryConnection, error) {

@@ -1,0 +1,313 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/herald-hq/herald/graph/model"
+	"github.com/herald-hq/herald/models"
+)
+
+// webhookToModel maps a stored webhook to the API's view of it: credentials appear only as
+// hasSecret, signing secrets not at all.
+func webhookToModel(w *models.Webhook) *model.Webhook {
+	m := &model.Webhook{
+		ID:                       w.ID,
+		Name:                     w.Name,
+		Description:              w.Description,
+		Scope:                    model.WebhookScope(w.Scope),
+		TeamID:                   w.TeamID,
+		ServiceID:                w.ServiceID,
+		Urls:                     w.URLs.V,
+		Method:                   model.HTTPMethod(w.Method),
+		Auth:                     &model.AuthInfo{Type: model.AuthType(w.AuthType), Username: w.AuthUsername, Key: w.AuthKey, HasSecret: len(w.AuthSecret) > 0},
+		Headers:                  webhookKVToModel(w.Headers.V),
+		Signing:                  &model.SigningInfo{Scheme: model.SigningScheme(w.SigningScheme), HeaderName: w.SigningHeader},
+		SendDataUsing:            model.SendDataUsing(w.SendDataUsing),
+		ContentType:              model.ContentType(w.ContentType),
+		BodyTemplate:             w.BodyTemplate,
+		QueryParams:              webhookKVToModel(w.QueryParams.V),
+		ExtraFields:              webhookKVToModel(w.ExtraFields.V),
+		RetryCount:               w.RetryCount,
+		RetryIntervalMinutes:     w.RetryIntervalMinutes,
+		TimeoutSeconds:           w.TimeoutSeconds,
+		FailureNotificationEmail: w.FailureEmail,
+		Filter:                   webhookFilterToModel(w.Filter.V),
+		Status:                   model.WebhookStatus(w.Status),
+		InactiveReason:           w.InactiveReason,
+		ConsecutiveFailures:      w.ConsecutiveFailures,
+		CreatedAt:                w.CreatedAt,
+		UpdatedAt:                w.UpdatedAt,
+	}
+	if m.Urls == nil {
+		m.Urls = []string{}
+	}
+	m.Events = make([]model.WebhookEvent, len(w.Events.V))
+	for i, e := range w.Events.V {
+		m.Events[i] = model.WebhookEvent(e)
+	}
+	if w.AuthPlacement != nil {
+		p := model.APIKeyPlacement(*w.AuthPlacement)
+		m.Auth.Placement = &p
+	}
+	return m
+}
+
+// webhookWithSecret pairs a webhook with the signing secret shown once ("" means none).
+func webhookWithSecret(w *models.Webhook, secret models.Secret) *model.WebhookWithSecret {
+	out := &model.WebhookWithSecret{Webhook: webhookToModel(w)}
+	if secret != "" {
+		s := secret.Reveal()
+		out.SigningSecret = &s
+	}
+	return out
+}
+
+func webhookKVToModel(kvs []models.KV) []*model.KeyValue {
+	out := make([]*model.KeyValue, len(kvs))
+	for i, kv := range kvs {
+		out[i] = &model.KeyValue{Name: kv.Name, Value: kv.Value}
+	}
+	return out
+}
+
+func webhookFilterToModel(f *models.Filter) *model.Filter {
+	if f == nil {
+		return nil
+	}
+	m := &model.Filter{
+		Join:       model.FilterJoin(f.Join),
+		Conditions: make([]*model.FilterCondition, len(f.Conditions)),
+		Groups:     make([]*model.Filter, 0, len(f.Groups)),
+	}
+	for i, c := range f.Conditions {
+		m.Conditions[i] = &model.FilterCondition{Field: model.FilterField(c.Field), Operator: model.FilterOperator(c.Operator), Value: c.Value}
+	}
+	for _, g := range f.Groups {
+		if g != nil {
+			m.Groups = append(m.Groups, webhookFilterToModel(g))
+		}
+	}
+	return m
+}
+
+// webhookSpecFromInput maps a webhook input to the store's specification; an explicit null
+// for a defaulted field means its default.
+func webhookSpecFromInput(in model.WebhookInput) models.WebhookSpec {
+	return models.WebhookSpec{
+		Name:                     in.Name,
+		Description:              in.Description,
+		Scope:                    string(in.Scope),
+		TeamID:                   in.TeamID,
+		ServiceID:                in.ServiceID,
+		Events:                   webhookEventsFromInput(in.Events),
+		URLs:                     in.Urls,
+		Method:                   webhookEnum(in.Method),
+		Auth:                     webhookAuthFromInput(in.Auth),
+		Headers:                  webhookKVFromInput(in.Headers),
+		Signing:                  webhookSigningFromInput(in.Signing),
+		SendDataUsing:            webhookEnum(in.SendDataUsing),
+		ContentType:              webhookEnum(in.ContentType),
+		BodyTemplate:             in.BodyTemplate,
+		QueryParams:              webhookKVFromInput(in.QueryParams),
+		ExtraFields:              webhookKVFromInput(in.ExtraFields),
+		RetryCount:               webhookInt(in.RetryCount, models.DefaultRetryCount),
+		RetryIntervalMinutes:     webhookInt(in.RetryIntervalMinutes, models.DefaultRetryIntervalMinutes),
+		TimeoutSeconds:           webhookInt(in.TimeoutSeconds, models.DefaultTimeoutSeconds),
+		FailureNotificationEmail: in.FailureNotificationEmail,
+		Filter:                   webhookFilterFromInput(in.Filter),
+	}
+}
+
+// webhookPatchFromInput maps a webhook patch: omitted fields stay nil (keep), explicit nulls
+// of the clearable fields clear.
+func webhookPatchFromInput(in model.WebhookPatch) models.WebhookPatch {
+	p := models.WebhookPatch{
+		Name:                     in.Name,
+		Description:              webhookNullable(in.Description),
+		Events:                   webhookEventsFromInput(in.Events),
+		URLs:                     in.Urls,
+		Headers:                  webhookKVFromInput(in.Headers),
+		BodyTemplate:             webhookNullable(in.BodyTemplate),
+		QueryParams:              webhookKVFromInput(in.QueryParams),
+		ExtraFields:              webhookKVFromInput(in.ExtraFields),
+		RetryCount:               in.RetryCount,
+		RetryIntervalMinutes:     in.RetryIntervalMinutes,
+		TimeoutSeconds:           in.TimeoutSeconds,
+		FailureNotificationEmail: webhookNullable(in.FailureNotificationEmail),
+	}
+	if in.Method != nil {
+		p.Method = new(string(*in.Method))
+	}
+	if in.SendDataUsing != nil {
+		p.SendDataUsing = new(string(*in.SendDataUsing))
+	}
+	if in.ContentType != nil {
+		p.ContentType = new(string(*in.ContentType))
+	}
+	if in.Auth != nil {
+		p.Auth = new(webhookAuthFromInput(in.Auth))
+	}
+	if in.Signing != nil {
+		p.Signing = new(webhookSigningFromInput(in.Signing))
+	}
+	if v, ok := in.Filter.ValueOK(); ok {
+		p.Filter = models.Nullable[models.Filter]{Set: true, Value: webhookFilterFromInput(v)}
+	}
+	return p
+}
+
+func webhookNullable(o graphql.Omittable[*string]) models.Nullable[string] {
+	v, ok := o.ValueOK()
+	if !ok {
+		return models.Nullable[string]{}
+	}
+	return models.Nullable[string]{Set: true, Value: v}
+}
+
+func webhookEnum[T ~string](v *T) string {
+	if v == nil {
+		return ""
+	}
+	return string(*v)
+}
+
+func webhookInt(v *int, def int) int {
+	if v == nil {
+		return def
+	}
+	return *v
+}
+
+func webhookEventsFromInput(events []model.WebhookEvent) []string {
+	if events == nil {
+		return nil
+	}
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = string(e)
+	}
+	return out
+}
+
+// webhookKVFromInput keeps nil (omitted) apart from empty (cleared).
+func webhookKVFromInput(kvs []*model.KeyValueInput) []models.KV {
+	if kvs == nil {
+		return nil
+	}
+	out := make([]models.KV, len(kvs))
+	for i, kv := range kvs {
+		out[i] = models.KV{Name: kv.Name, Value: kv.Value}
+	}
+	return out
+}
+
+func webhookAuthFromInput(a *model.AuthInput) models.AuthSpec {
+	if a == nil {
+		return models.AuthSpec{}
+	}
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	return models.AuthSpec{
+		Type:      string(a.Type),
+		Username:  str(a.Username),
+		Password:  models.Secret(str(a.Password)),
+		Key:       str(a.Key),
+		Value:     models.Secret(str(a.Value)),
+		Placement: webhookEnum(a.Placement),
+		Token:     models.Secret(str(a.Token)),
+	}
+}
+
+func webhookSigningFromInput(s *model.SigningInput) models.SigningSpec {
+	if s == nil {
+		return models.SigningSpec{}
+	}
+	spec := models.SigningSpec{Scheme: string(s.Scheme)}
+	if s.HeaderName != nil {
+		spec.HeaderName = *s.HeaderName
+	}
+	return spec
+}
+
+func webhookFilterFromInput(f *model.FilterInput) *models.Filter {
+	if f == nil {
+		return nil
+	}
+	out := &models.Filter{Join: string(f.Join)}
+	for _, c := range f.Conditions {
+		out.Conditions = append(out.Conditions, models.Condition{Field: string(c.Field), Operator: string(c.Operator), Value: c.Value})
+	}
+	for _, g := range f.Groups {
+		out.Groups = append(out.Groups, webhookFilterFromInput(g))
+	}
+	return out
+}
+
+// canReadWebhook reports whether the caller may see a webhook: GLOBAL webhooks are for
+// GLOBAL_ADMIN only, TEAM and SERVICE webhooks for the members of their team.
+func canReadWebhook(p *models.Principal, w *models.Webhook) bool {
+	if p.IsAdmin() {
+		return true
+	}
+	return w.Scope != models.ScopeGlobal && w.TeamID != nil && p.CanReadTeam(*w.TeamID)
+}
+
+// canManageWebhook reports whether the caller may change a webhook: GLOBAL_ADMIN any, a
+// TEAM_MANAGER the TEAM and SERVICE webhooks of its teams.
+func canManageWebhook(p *models.Principal, w *models.Webhook) bool {
+	if p.IsAdmin() {
+		return true
+	}
+	return w.Scope != models.ScopeGlobal && w.TeamID != nil && p.CanManageTeam(*w.TeamID)
+}
+
+// managedWebhook returns the webhook the caller is about to change: NOT_FOUND for an unknown
+// id, FORBIDDEN when the caller may not manage it.
+func (r *Resolver) managedWebhook(ctx context.Context, p *models.Principal, id string) (*models.Webhook, error) {
+	w, err := r.Store.FindWebhookByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !canManageWebhook(p, w) {
+		return nil, models.Forbidden()
+	}
+	return w, nil
+}
+
+// authorizeWebhookCreate checks that the caller may create a webhook on the spec's scope
+// target: FORBIDDEN for MEMBER, for GLOBAL unless GLOBAL_ADMIN, and for another team's team
+// or service; VALIDATION for an unknown service. A missing target is left to validation.
+func (r *Resolver) authorizeWebhookCreate(ctx context.Context, p *models.Principal, spec *models.WebhookSpec) error {
+	if p.IsAdmin() {
+		return nil
+	}
+	if p.Role != models.RoleTeamManager || spec.Scope == models.ScopeGlobal {
+		return models.Forbidden()
+	}
+	var teamID string
+	switch {
+	case spec.Scope == models.ScopeService && spec.ServiceID != nil:
+		sv, err := r.Store.FindServiceByID(ctx, *spec.ServiceID)
+		if models.ErrorCode(err) == models.CodeNotFound {
+			return models.Invalid("serviceId", "service not found")
+		}
+		if err != nil {
+			return err
+		}
+		teamID = sv.TeamID
+	case spec.Scope == models.ScopeTeam && spec.TeamID != nil:
+		teamID = *spec.TeamID
+	default:
+		return nil
+	}
+	if !p.CanManageTeam(teamID) {
+		return models.Forbidden()
+	}
+	return nil
+}

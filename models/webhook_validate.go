@@ -1,0 +1,553 @@
+package models
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/herald-hq/herald/worker/render"
+	"github.com/herald-hq/herald/worker/sign"
+)
+
+// HTTP methods a webhook may use.
+const (
+	MethodGet    = "GET"
+	MethodPost   = "POST"
+	MethodPut    = "PUT"
+	MethodPatch  = "PATCH"
+	MethodDelete = "DELETE"
+)
+
+// Authentication types and API-key placements.
+const (
+	AuthNone   = "NONE"
+	AuthBasic  = "BASIC"
+	AuthAPIKey = "API_KEY"
+	AuthBearer = "BEARER"
+
+	PlacementHeader = "HEADER"
+	PlacementQuery  = "QUERY"
+)
+
+// How a webhook sends its data, and the body's content type.
+const (
+	SendBody        = "BODY"
+	SendQueryParams = "QUERY_PARAMS"
+
+	ContentJSON = "JSON"
+	ContentText = "TEXT"
+)
+
+// Filter vocabulary.
+const (
+	FilterAnd         = "AND"
+	FilterOr          = "OR"
+	FilterService     = "SERVICE"
+	FilterAlertSource = "ALERT_SOURCE"
+	FilterUrgency     = "URGENCY"
+	FilterIs          = "IS"
+	FilterIsNot       = "IS_NOT"
+
+	UrgencyHigh = "HIGH"
+	UrgencyLow  = "LOW"
+)
+
+// Webhook limits and defaults (SPEC §4).
+const (
+	MaxWebhooksPerTarget        = 5
+	MaxWebhookURLs              = 5
+	MaxWebhookHeaders           = 20
+	MaxWebhookNameChars         = 200
+	MaxWebhookDescriptionChars  = 2000
+	MaxWebhookURLChars          = 2048
+	MaxWebhookHeaderValueChars  = 8192
+	MaxWebhookQueryParams       = 50
+	MaxWebhookExtraFields       = 50
+	MaxWebhookTemplateChars     = 65536
+	MaxFilterDepth              = 5
+	MaxFilterConditions         = 50
+	MaxFilterGroups             = 20
+	MinRetryCount               = 0
+	MaxRetryCount               = 4
+	MinRetryIntervalMinutes     = 1
+	MaxRetryIntervalMinutes     = 5
+	MinTimeoutSeconds           = 1
+	MaxTimeoutSeconds           = 30
+	DefaultRetryCount           = 3
+	DefaultRetryIntervalMinutes = 1
+	DefaultTimeoutSeconds       = 3
+)
+
+// forbiddenHeaders are owned by the HTTP transport and refused as custom headers.
+var forbiddenHeaders = []string{"host", "content-length", "transfer-encoding", "connection"}
+
+// envelopeKeys are the default envelope's own keys, which extra fields may not shadow.
+var envelopeKeys = []string{"event", "deliveryId", "webhookId", "timestamp", "incident", "user"}
+
+// ValidateWebhook checks a webhook specification against every rule of SPEC §4 that needs no
+// database (ValidateWebhookSpec adds the scope target's existence). It returns a VALIDATION
+// error naming the GraphQL input field at fault (`headers[3].name`), or nil. Empty Method,
+// SendDataUsing, ContentType, Auth.Type and Signing.Scheme are read as their defaults.
+func ValidateWebhook(spec *WebhookSpec) error {
+	spec.normalize()
+	checks := []func(*WebhookSpec) error{
+		validateWebhookBasics, validateWebhookScope, validateWebhookEvents, validateWebhookURLs,
+		validateWebhookAuth, validateWebhookSigning, validateWebhookHeaders,
+		validateWebhookPayload, validateWebhookDelivery, validateWebhookFilter,
+	}
+	for _, check := range checks {
+		if err := check(spec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// normalize trims the name and reads empty enums, empty optional texts and empty ids as their
+// defaults.
+func (spec *WebhookSpec) normalize() {
+	spec.Name = strings.TrimSpace(spec.Name)
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&spec.Method, MethodPost)
+	def(&spec.SendDataUsing, SendBody)
+	def(&spec.ContentType, ContentJSON)
+	def(&spec.Auth.Type, AuthNone)
+	def(&spec.Signing.Scheme, sign.None)
+	for _, p := range []**string{&spec.Description, &spec.BodyTemplate, &spec.FailureNotificationEmail, &spec.TeamID, &spec.ServiceID} {
+		if *p != nil && **p == "" {
+			*p = nil
+		}
+	}
+}
+
+func validateWebhookBasics(spec *WebhookSpec) error {
+	if spec.Name == "" {
+		return Invalid("name", "name is required")
+	}
+	if utf8.RuneCountInString(spec.Name) > MaxWebhookNameChars {
+		return Invalid("name", "name is longer than %d characters", MaxWebhookNameChars)
+	}
+	if spec.Description != nil && utf8.RuneCountInString(*spec.Description) > MaxWebhookDescriptionChars {
+		return Invalid("description", "description is longer than %d characters", MaxWebhookDescriptionChars)
+	}
+	return nil
+}
+
+func validateWebhookScope(spec *WebhookSpec) error {
+	hasTeam := spec.TeamID != nil && *spec.TeamID != ""
+	hasService := spec.ServiceID != nil && *spec.ServiceID != ""
+	switch spec.Scope {
+	case ScopeGlobal:
+		if hasTeam {
+			return Invalid("teamId", "a GLOBAL webhook takes no teamId")
+		}
+		if hasService {
+			return Invalid("serviceId", "a GLOBAL webhook takes no serviceId")
+		}
+	case ScopeTeam:
+		if !hasTeam {
+			return Invalid("teamId", "a TEAM webhook needs a teamId")
+		}
+		if hasService {
+			return Invalid("serviceId", "a TEAM webhook takes no serviceId")
+		}
+	case ScopeService:
+		if !hasService {
+			return Invalid("serviceId", "a SERVICE webhook needs a serviceId")
+		}
+	default:
+		return Invalid("scope", "unknown scope %q", spec.Scope)
+	}
+	return nil
+}
+
+func validateWebhookEvents(spec *WebhookSpec) error {
+	if len(spec.Events) == 0 {
+		return Invalid("events", "at least one event is required")
+	}
+	for i, e := range spec.Events {
+		field := fmt.Sprintf("events[%d]", i)
+		if EventWireName(e) == "" {
+			return Invalid(field, "unknown event %q", e)
+		}
+		if slices.Contains(spec.Events[:i], e) {
+			return Invalid(field, "event %s is listed twice", e)
+		}
+	}
+	return nil
+}
+
+func validateWebhookURLs(spec *WebhookSpec) error {
+	if len(spec.URLs) == 0 {
+		return Invalid("urls", "at least one URL is required")
+	}
+	if len(spec.URLs) > MaxWebhookURLs {
+		return Invalid("urls", "at most %d URLs are allowed", MaxWebhookURLs)
+	}
+	for i, raw := range spec.URLs {
+		field := fmt.Sprintf("urls[%d]", i)
+		if err := validateTargetURL(raw); err != "" {
+			return Invalid(field, "%s", err)
+		}
+		if slices.Contains(spec.URLs[:i], raw) {
+			return Invalid(field, "URL is listed twice")
+		}
+	}
+	return nil
+}
+
+// validateTargetURL returns what is wrong with a target URL, or "".
+func validateTargetURL(raw string) string {
+	if len(raw) > MaxWebhookURLChars {
+		return fmt.Sprintf("URL is longer than %d characters", MaxWebhookURLChars)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "not a valid URL"
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "URL must be absolute and start with http:// or https://"
+	}
+	if u.Opaque != "" || u.Hostname() == "" {
+		return "URL needs a host"
+	}
+	if u.User != nil {
+		return "URL must not contain credentials: use auth instead"
+	}
+	return ""
+}
+
+func validateWebhookAuth(spec *WebhookSpec) error {
+	a := &spec.Auth
+	creds := []struct {
+		name string
+		set  bool
+	}{
+		{"username", a.Username != ""}, {"password", a.Password != ""}, {"key", a.Key != ""},
+		{"value", a.Value != ""}, {"placement", a.Placement != ""}, {"token", a.Token != ""},
+	}
+	var takes []string
+	switch a.Type {
+	case AuthNone:
+	case AuthBasic:
+		takes = []string{"username", "password"}
+		if a.Username == "" {
+			return Invalid("auth.username", "BASIC auth needs a username")
+		}
+		if strings.ContainsAny(a.Username, ":\r\n\x00") {
+			return Invalid("auth.username", "username must not contain a colon or control characters")
+		}
+		if a.Password == "" {
+			return Invalid("auth.password", "BASIC auth needs a password")
+		}
+	case AuthAPIKey:
+		takes = []string{"key", "value", "placement"}
+		if a.Key == "" {
+			return Invalid("auth.key", "API_KEY auth needs a key")
+		}
+		if a.Value == "" {
+			return Invalid("auth.value", "API_KEY auth needs a value")
+		}
+		switch a.Placement {
+		case PlacementHeader:
+			if !isHTTPToken(a.Key) {
+				return Invalid("auth.key", "a header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
+			}
+			if slices.Contains(forbiddenHeaders, strings.ToLower(a.Key)) {
+				return Invalid("auth.key", "header %s is set by Herald itself", a.Key)
+			}
+			if slices.Contains(signatureHeaders(spec.Signing), strings.ToLower(a.Key)) {
+				return Invalid("auth.key", "header %s carries the signature", a.Key)
+			}
+			if hasControl(a.Value.Reveal()) {
+				return Invalid("auth.value", "a header value must not contain CR, LF or NUL")
+			}
+		case PlacementQuery:
+			if hasControl(a.Key) {
+				return Invalid("auth.key", "key must not contain control characters")
+			}
+		case "":
+			return Invalid("auth.placement", "API_KEY auth needs a placement (HEADER or QUERY)")
+		default:
+			return Invalid("auth.placement", "unknown placement %q", a.Placement)
+		}
+	case AuthBearer:
+		takes = []string{"token"}
+		if a.Token == "" {
+			return Invalid("auth.token", "BEARER auth needs a token")
+		}
+		if hasControl(a.Token.Reveal()) {
+			return Invalid("auth.token", "token must not contain CR, LF or NUL")
+		}
+	default:
+		return Invalid("auth.type", "unknown auth type %q", a.Type)
+	}
+	// Each type takes its own credentials only: a stray one is a mistake worth reporting.
+	for _, c := range creds {
+		if c.set && !slices.Contains(takes, c.name) {
+			return Invalid("auth."+c.name, "%s auth takes no %s", a.Type, c.name)
+		}
+	}
+	return nil
+}
+
+func validateWebhookSigning(spec *WebhookSpec) error {
+	sg := spec.Signing
+	switch sg.Scheme {
+	case sign.None:
+		if sg.HeaderName != "" {
+			return Invalid("signing.headerName", "headerName is only used by HMAC_SHA512")
+		}
+		return nil
+	case sign.HMACSHA512:
+		if sg.HeaderName == "" {
+			return Invalid("signing.headerName", "HMAC_SHA512 needs a headerName")
+		}
+		if err := sign.ValidateHeaderName(sg.Scheme, sg.HeaderName); err != nil {
+			return Invalid("signing.headerName", "%s is not allowed: it must be an HTTP token and not a header Herald sets itself", sg.HeaderName)
+		}
+	case sign.HMACSHA256, sign.StandardWebhooks:
+		if sg.HeaderName != "" {
+			return Invalid("signing.headerName", "headerName is only used by HMAC_SHA512")
+		}
+	default:
+		return Invalid("signing.scheme", "unknown signing scheme %q", sg.Scheme)
+	}
+	if spec.SendDataUsing == SendQueryParams {
+		return Invalid("signing.scheme", "signing needs a body: not possible with sendDataUsing QUERY_PARAMS")
+	}
+	return nil
+}
+
+// signatureHeaders returns the lower-case names of the headers Herald writes for a signing
+// scheme, webhook-id included (it goes out with every scheme).
+func signatureHeaders(sg SigningSpec) []string {
+	names := []string{sign.HeaderID}
+	switch sg.Scheme {
+	case sign.HMACSHA512:
+		names = append(names, strings.ToLower(sg.HeaderName))
+	case sign.HMACSHA256:
+		names = append(names, strings.ToLower(sign.HeaderXSignature))
+	case sign.StandardWebhooks:
+		names = append(names, sign.HeaderTimestamp, sign.HeaderSignature)
+	}
+	return names
+}
+
+// authHeader returns the lower-case name of the header the auth settings write, or "".
+func authHeader(a AuthSpec) string {
+	switch {
+	case a.Type == AuthBasic, a.Type == AuthBearer:
+		return "authorization"
+	case a.Type == AuthAPIKey && a.Placement == PlacementHeader:
+		return strings.ToLower(a.Key)
+	}
+	return ""
+}
+
+func validateWebhookHeaders(spec *WebhookSpec) error {
+	if len(spec.Headers) > MaxWebhookHeaders {
+		return Invalid("headers", "at most %d headers are allowed", MaxWebhookHeaders)
+	}
+	reserved := signatureHeaders(spec.Signing)
+	auth := authHeader(spec.Auth)
+	for i, h := range spec.Headers {
+		name := fmt.Sprintf("headers[%d].name", i)
+		lower := strings.ToLower(h.Name)
+		switch {
+		case h.Name == "":
+			return Invalid(name, "header name is required")
+		case !isHTTPToken(h.Name):
+			return Invalid(name, "header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
+		case slices.Contains(forbiddenHeaders, lower):
+			return Invalid(name, "header %s is set by Herald itself", h.Name)
+		case lower == auth:
+			return Invalid(name, "header %s is written by the webhook's auth", h.Name)
+		case slices.Contains(reserved, lower):
+			return Invalid(name, "header %s is written by the webhook's signature", h.Name)
+		case slices.ContainsFunc(spec.Headers[:i], func(o KV) bool { return strings.EqualFold(o.Name, h.Name) }):
+			return Invalid(name, "header %s is listed twice", h.Name)
+		}
+		value := fmt.Sprintf("headers[%d].value", i)
+		if hasControl(h.Value) {
+			return Invalid(value, "header value must not contain CR, LF or NUL")
+		}
+		if utf8.RuneCountInString(h.Value) > MaxWebhookHeaderValueChars {
+			return Invalid(value, "header value is longer than %d characters", MaxWebhookHeaderValueChars)
+		}
+	}
+	return nil
+}
+
+func validateWebhookPayload(spec *WebhookSpec) error {
+	switch spec.ContentType {
+	case ContentJSON, ContentText:
+	default:
+		return Invalid("contentType", "unknown content type %q", spec.ContentType)
+	}
+	switch spec.Method {
+	case MethodGet, MethodPost, MethodPut, MethodPatch, MethodDelete:
+	default:
+		return Invalid("method", "unknown method %q", spec.Method)
+	}
+	switch spec.SendDataUsing {
+	case SendBody:
+		if spec.Method == MethodGet {
+			return Invalid("sendDataUsing", "method GET sends no body: use sendDataUsing QUERY_PARAMS")
+		}
+		if len(spec.QueryParams) > 0 {
+			return Invalid("queryParams", "queryParams are sent only with sendDataUsing QUERY_PARAMS")
+		}
+		if spec.BodyTemplate != nil {
+			if err := validateTemplate("bodyTemplate", *spec.BodyTemplate); err != nil {
+				return err
+			}
+		}
+	case SendQueryParams:
+		if len(spec.QueryParams) == 0 {
+			return Invalid("queryParams", "sendDataUsing QUERY_PARAMS needs at least one query parameter")
+		}
+		if len(spec.QueryParams) > MaxWebhookQueryParams {
+			return Invalid("queryParams", "at most %d query parameters are allowed", MaxWebhookQueryParams)
+		}
+		if spec.BodyTemplate != nil {
+			return Invalid("bodyTemplate", "sendDataUsing QUERY_PARAMS sends no body: leave bodyTemplate empty")
+		}
+		for i, q := range spec.QueryParams {
+			if strings.TrimSpace(q.Name) == "" {
+				return Invalid(fmt.Sprintf("queryParams[%d].name", i), "query parameter name is required")
+			}
+			if err := validateTemplate(fmt.Sprintf("queryParams[%d].value", i), q.Value); err != nil {
+				return err
+			}
+		}
+	default:
+		return Invalid("sendDataUsing", "unknown sendDataUsing %q", spec.SendDataUsing)
+	}
+	if len(spec.ExtraFields) > 0 && (spec.BodyTemplate != nil || spec.SendDataUsing == SendQueryParams) {
+		return Invalid("extraFields", "extraFields extend the default envelope: they need sendDataUsing BODY and no bodyTemplate")
+	}
+	if len(spec.ExtraFields) > MaxWebhookExtraFields {
+		return Invalid("extraFields", "at most %d extra fields are allowed", MaxWebhookExtraFields)
+	}
+	for i, f := range spec.ExtraFields {
+		field := fmt.Sprintf("extraFields[%d].name", i)
+		switch {
+		case strings.TrimSpace(f.Name) == "":
+			return Invalid(field, "extra field name is required")
+		case slices.Contains(envelopeKeys, f.Name):
+			return Invalid(field, "%s is a key of the envelope itself", f.Name)
+		case slices.ContainsFunc(spec.ExtraFields[:i], func(o KV) bool { return o.Name == f.Name }):
+			return Invalid(field, "extra field %s is listed twice", f.Name)
+		}
+	}
+	return nil
+}
+
+// validateTemplate parses a template and refuses it with its first error's line and column.
+func validateTemplate(field, src string) error {
+	if utf8.RuneCountInString(src) > MaxWebhookTemplateChars {
+		return Invalid(field, "template is longer than %d characters", MaxWebhookTemplateChars)
+	}
+	if _, errs := render.Parse(src); len(errs) > 0 {
+		e := errs[0]
+		return Invalid(field, "line %d, column %d: %s", e.Line, e.Column, e.Message)
+	}
+	return nil
+}
+
+func validateWebhookDelivery(spec *WebhookSpec) error {
+	if spec.RetryCount < MinRetryCount || spec.RetryCount > MaxRetryCount {
+		return Invalid("retryCount", "retryCount must be from %d to %d", MinRetryCount, MaxRetryCount)
+	}
+	if spec.RetryIntervalMinutes < MinRetryIntervalMinutes || spec.RetryIntervalMinutes > MaxRetryIntervalMinutes {
+		return Invalid("retryIntervalMinutes", "retryIntervalMinutes must be from %d to %d", MinRetryIntervalMinutes, MaxRetryIntervalMinutes)
+	}
+	if spec.TimeoutSeconds < MinTimeoutSeconds || spec.TimeoutSeconds > MaxTimeoutSeconds {
+		return Invalid("timeoutSeconds", "timeoutSeconds must be from %d to %d", MinTimeoutSeconds, MaxTimeoutSeconds)
+	}
+	if spec.FailureNotificationEmail != nil {
+		if err := ValidateEmail(*spec.FailureNotificationEmail); err != nil {
+			return Invalid("failureNotificationEmail", "%v", err)
+		}
+	}
+	return nil
+}
+
+func validateWebhookFilter(spec *WebhookSpec) error {
+	if spec.Filter == nil {
+		return nil
+	}
+	return validateFilterGroup("filter", spec.Filter, 1)
+}
+
+func validateFilterGroup(path string, f *Filter, depth int) error {
+	if depth > MaxFilterDepth {
+		return Invalid(path, "filter groups nest at most %d deep", MaxFilterDepth)
+	}
+	if f.Join != FilterAnd && f.Join != FilterOr {
+		return Invalid(path+".join", "join must be AND or OR")
+	}
+	if len(f.Conditions) == 0 && len(f.Groups) == 0 {
+		return Invalid(path, "a filter group needs at least one condition or group")
+	}
+	if len(f.Conditions) > MaxFilterConditions {
+		return Invalid(path+".conditions", "at most %d conditions per group are allowed", MaxFilterConditions)
+	}
+	if len(f.Groups) > MaxFilterGroups {
+		return Invalid(path+".groups", "at most %d groups per group are allowed", MaxFilterGroups)
+	}
+	for i, c := range f.Conditions {
+		at := fmt.Sprintf("%s.conditions[%d]", path, i)
+		switch c.Field {
+		case FilterService, FilterAlertSource, FilterUrgency:
+		default:
+			return Invalid(at+".field", "unknown filter field %q", c.Field)
+		}
+		if c.Operator != FilterIs && c.Operator != FilterIsNot {
+			return Invalid(at+".operator", "operator must be IS or IS_NOT")
+		}
+		if strings.TrimSpace(c.Value) == "" {
+			return Invalid(at+".value", "value is required")
+		}
+		if c.Field == FilterUrgency && c.Value != UrgencyHigh && c.Value != UrgencyLow {
+			return Invalid(at+".value", "urgency is HIGH or LOW")
+		}
+	}
+	for i, g := range f.Groups {
+		at := fmt.Sprintf("%s.groups[%d]", path, i)
+		if g == nil {
+			return Invalid(at, "a filter group is required")
+		}
+		if err := validateFilterGroup(at, g, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hasControl reports whether s holds CR, LF or NUL, which would split or end a header.
+func hasControl(s string) bool { return strings.ContainsAny(s, "\r\n\x00") }
+
+// isHTTPToken reports whether s is an RFC 9110 token, the syntax of a header name.
+func isHTTPToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
