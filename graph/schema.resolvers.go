@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
@@ -15,39 +14,118 @@ import (
 )
 
 func (r *deliveryResolver) Webhook(ctx context.Context, obj *model.Delivery) (*model.Webhook, error) {
-	panic(fmt.Errorf("not implemented: Webhook - webhook"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := r.Store.FindWebhookByID(ctx, obj.WebhookID)
+	if err != nil {
+		return nil, err
+	}
+	if !canReadWebhook(p, w) {
+		return nil, models.Forbidden()
+	}
+	return webhookToModel(w), nil
 }
 
 func (r *deliveryResolver) Incident(ctx context.Context, obj *model.Delivery) (*model.Incident, error) {
-	panic(fmt.Errorf("not implemented: Incident - incident"))
+	if obj.IncidentID == nil {
+		return nil, nil
+	}
+	inc, err := r.Store.FindIncidentByID(ctx, *obj.IncidentID)
+	if models.ErrorCode(err) == models.CodeNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.incidentToModel(inc), nil
 }
 
 func (r *deliveryResolver) Attempts(ctx context.Context, obj *model.Delivery) ([]*model.DeliveryAttempt, error) {
-	panic(fmt.Errorf("not implemented: Attempts - attempts"))
+	as, err := r.Store.ListAttempts(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.DeliveryAttempt, len(as))
+	for i, a := range as {
+		out[i] = attemptToModel(a)
+	}
+	return out, nil
 }
 
 func (r *deliveryAttemptResolver) Delivery(ctx context.Context, obj *model.DeliveryAttempt) (*model.Delivery, error) {
-	panic(fmt.Errorf("not implemented: Delivery - delivery"))
+	if obj.DeliveryID == nil {
+		return nil, nil
+	}
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.readableDelivery(ctx, p, *obj.DeliveryID)
+	if err != nil {
+		return nil, err
+	}
+	return deliveryToModel(d), nil
 }
 
 func (r *deliveryAttemptResolver) Webhook(ctx context.Context, obj *model.DeliveryAttempt) (*model.Webhook, error) {
-	panic(fmt.Errorf("not implemented: Webhook - webhook"))
+	if obj.WebhookID == nil {
+		return nil, nil
+	}
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := r.Store.FindWebhookByID(ctx, *obj.WebhookID)
+	if models.ErrorCode(err) == models.CodeNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !canReadWebhook(p, w) {
+		return nil, models.Forbidden()
+	}
+	return webhookToModel(w), nil
 }
 
 func (r *incidentResolver) Service(ctx context.Context, obj *model.Incident) (*model.Service, error) {
-	panic(fmt.Errorf("not implemented: Service - service"))
+	sv, err := r.Store.FindServiceByID(ctx, obj.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	return mapService(sv), nil
 }
 
 func (r *incidentResolver) Team(ctx context.Context, obj *model.Incident) (*model.Team, error) {
-	panic(fmt.Errorf("not implemented: Team - team"))
+	t, err := r.Store.FindTeamByID(ctx, obj.TeamID)
+	if err != nil {
+		return nil, err
+	}
+	return mapTeam(t), nil
 }
 
 func (r *incidentResolver) Assignee(ctx context.Context, obj *model.Incident) (*model.User, error) {
-	panic(fmt.Errorf("not implemented: Assignee - assignee"))
+	if obj.AssigneeID == nil {
+		return nil, nil
+	}
+	u, err := r.Store.FindUserByID(ctx, *obj.AssigneeID)
+	if models.ErrorCode(err) == models.CodeNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return mapUser(u), nil
 }
 
 func (r *integrationResolver) Service(ctx context.Context, obj *model.Integration) (*model.Service, error) {
-	panic(fmt.Errorf("not implemented: Service - service"))
+	sv, err := r.Store.FindServiceByID(ctx, obj.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	return mapService(sv), nil
 }
 
 func (r *mutationResolver) CreateTeam(ctx context.Context, name string) (*model.Team, error) {
@@ -114,7 +192,23 @@ func (r *mutationResolver) CreateAPIToken(ctx context.Context, userID string, na
 }
 
 func (r *mutationResolver) CreateIntegration(ctx context.Context, serviceID string, name string, apiFilter *model.APIFilterInput) (*model.IntegrationWithToken, error) {
-	panic(fmt.Errorf("not implemented: CreateIntegration - createIntegration"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sv, err := r.Store.FindServiceByID(ctx, serviceID)
+	if err != nil {
+		return nil, err
+	}
+	if !p.CanManageTeam(sv.TeamID) {
+		return nil, models.Forbidden()
+	}
+	in, token, err := r.Store.CreateIntegration(ctx, serviceID, name, apiFilterFromInput(apiFilter))
+	if err != nil {
+		return nil, err
+	}
+	m := r.integrationToModel(in)
+	return &model.IntegrationWithToken{Integration: m, Token: token, ProcessURL: m.ProcessURL, RequestURL: m.RequestURL}, nil
 }
 
 func (r *mutationResolver) CreateWebhook(ctx context.Context, input model.WebhookInput) (*model.WebhookWithSecret, error) {
@@ -273,27 +367,111 @@ func (r *mutationResolver) Redeliver(ctx context.Context, deliveryID string) (*m
 }
 
 func (r *mutationResolver) CreateIncident(ctx context.Context, input model.IncidentInput) (*model.Incident, error) {
-	panic(fmt.Errorf("not implemented: CreateIncident - createIncident"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.readableService(ctx, p, input.ServiceID); err != nil {
+		return nil, err
+	}
+	inc, err := r.Store.CreateIncident(ctx, p.Name, models.NewIncident{
+		ServiceID:   input.ServiceID,
+		Title:       input.Title,
+		Description: input.Description,
+		Urgency:     incidentDeref((*string)(input.Urgency)),
+		MappedWith:  input.MappedWith,
+		AssigneeID:  input.AssigneeID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.incidentToModel(inc), nil
 }
 
 func (r *mutationResolver) AcknowledgeIncident(ctx context.Context, id string) (*model.Incident, error) {
-	panic(fmt.Errorf("not implemented: AcknowledgeIncident - acknowledgeIncident"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	actor, err := r.incidentActor(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	inc, err := r.Store.AcknowledgeIncident(ctx, actor, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.incidentToModel(inc), nil
 }
 
 func (r *mutationResolver) UnacknowledgeIncident(ctx context.Context, id string) (*model.Incident, error) {
-	panic(fmt.Errorf("not implemented: UnacknowledgeIncident - unacknowledgeIncident"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	actor, err := r.incidentActor(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	inc, err := r.Store.UnacknowledgeIncident(ctx, actor, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.incidentToModel(inc), nil
 }
 
 func (r *mutationResolver) ResolveIncident(ctx context.Context, id string) (*model.Incident, error) {
-	panic(fmt.Errorf("not implemented: ResolveIncident - resolveIncident"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	actor, err := r.incidentActor(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	inc, err := r.Store.ResolveIncident(ctx, actor, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.incidentToModel(inc), nil
 }
 
 func (r *mutationResolver) ReassignIncident(ctx context.Context, id string, userID string) (*model.Incident, error) {
-	panic(fmt.Errorf("not implemented: ReassignIncident - reassignIncident"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	actor, err := r.incidentActor(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	inc, err := r.Store.ReassignIncident(ctx, actor, id, userID)
+	if err != nil {
+		return nil, err
+	}
+	return r.incidentToModel(inc), nil
 }
 
 func (r *mutationResolver) RevokeIntegration(ctx context.Context, id string) (bool, error) {
-	panic(fmt.Errorf("not implemented: RevokeIntegration - revokeIntegration"))
+	p, err := principal(ctx)
+	if err != nil {
+		return false, err
+	}
+	in, err := r.Store.FindIntegrationByID(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	sv, err := r.Store.FindServiceByID(ctx, in.ServiceID)
+	if err != nil {
+		return false, err
+	}
+	if !p.CanManageTeam(sv.TeamID) {
+		return false, models.Forbidden()
+	}
+	if err := r.Store.RevokeIntegration(ctx, id); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func (r *mutationResolver) RevokeAPIToken(ctx context.Context, id string) (bool, error) {
@@ -423,23 +601,74 @@ func (r *queryResolver) Webhook(ctx context.Context, id string) (*model.Webhook,
 }
 
 func (r *queryResolver) Incidents(ctx context.Context, status *model.IncidentStatus, serviceID *string, first *int, after *string) ([]*model.Incident, error) {
-	panic(fmt.Errorf("not implemented: Incidents - incidents"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	incs, err := r.Store.ListIncidents(ctx, models.IncidentFilter{
+		Status:    (*string)(status),
+		ServiceID: serviceID,
+		TeamIDs:   visibleTeams(p),
+	}, incidentInt(first), incidentDeref(after))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Incident, len(incs))
+	for i, inc := range incs {
+		out[i] = r.incidentToModel(inc)
+	}
+	return out, nil
 }
 
 func (r *queryResolver) Incident(ctx context.Context, id string) (*model.Incident, error) {
-	panic(fmt.Errorf("not implemented: Incident - incident"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inc, err := r.Store.FindIncidentByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !p.CanReadTeam(inc.TeamID) {
+		return nil, models.Forbidden()
+	}
+	return r.incidentToModel(inc), nil
 }
 
 func (r *queryResolver) Requests(ctx context.Context, serviceID *string, first *int, after *string) ([]*model.Request, error) {
-	panic(fmt.Errorf("not implemented: Requests - requests"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := r.Store.ListRequests(ctx, serviceID, visibleTeams(p), incidentInt(first), incidentDeref(after))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Request, len(rs))
+	for i, rq := range rs {
+		out[i] = requestToModel(rq)
+	}
+	return out, nil
 }
 
 func (r *queryResolver) Deliveries(ctx context.Context, webhookID *string, status *model.DeliveryStatus, first *int, after *string) (*model.DeliveryConnection, error) {
-	panic(fmt.Errorf("not implemented: Deliveries - deliveries"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.deliveryConnection(ctx, p, models.DeliveryFilter{WebhookID: webhookID, Status: (*string)(status)}, first, after)
 }
 
 func (r *queryResolver) Delivery(ctx context.Context, id string) (*model.Delivery, error) {
-	panic(fmt.Errorf("not implemented: Delivery - delivery"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.readableDelivery(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return deliveryToModel(d), nil
 }
 
 func (r *queryResolver) RenderPreview(ctx context.Context, input model.RenderPreviewInput) (*model.RenderPreview, error) {
@@ -454,7 +683,19 @@ func (r *queryResolver) Placeholders(ctx context.Context, event *model.WebhookEv
 }
 
 func (r *queryResolver) Integrations(ctx context.Context, serviceID *string) ([]*model.Integration, error) {
-	panic(fmt.Errorf("not implemented: Integrations - integrations"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ins, err := r.Store.ListIntegrations(ctx, serviceID, visibleTeams(p))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Integration, len(ins))
+	for i, in := range ins {
+		out[i] = r.integrationToModel(in)
+	}
+	return out, nil
 }
 
 func (r *queryResolver) Team(ctx context.Context, id string) (*model.Team, error) {
@@ -473,7 +714,11 @@ func (r *queryResolver) Team(ctx context.Context, id string) (*model.Team, error
 }
 
 func (r *requestResolver) Service(ctx context.Context, obj *model.Request) (*model.Service, error) {
-	panic(fmt.Errorf("not implemented: Service - service"))
+	sv, err := r.Store.FindServiceByID(ctx, obj.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	return mapService(sv), nil
 }
 
 func (r *serviceResolver) Team(ctx context.Context, obj *model.Service) (*model.Team, error) {
@@ -546,7 +791,11 @@ func (r *webhookResolver) Service(ctx context.Context, obj *model.Webhook) (*mod
 }
 
 func (r *webhookResolver) Deliveries(ctx context.Context, obj *model.Webhook, status *model.DeliveryStatus, first *int, after *string) (*model.DeliveryConnection, error) {
-	panic(fmt.Errorf("not implemented: Deliveries - deliveries"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.deliveryConnection(ctx, p, models.DeliveryFilter{WebhookID: &obj.ID, Status: (*string)(status)}, first, after)
 }
 
 func (r *Resolver) Delivery() DeliveryResolver { return &deliveryResolver{r} }

@@ -208,11 +208,15 @@ func logHeaders(h http.Header, redact []string) []models.KV {
 
 // dataFor returns what the templates of a delivery see: its frozen snapshot.
 func dataFor(d *models.Delivery) *render.Data {
-	s := &d.Snapshot.V
+	return DataFromSnapshot(d.Event, d.ID, d.WebhookID, &d.Snapshot.V)
+}
+
+// DataFromSnapshot returns what templates see for an event (enum name) about a snapshot.
+func DataFromSnapshot(event, deliveryID, webhookID string, s *models.Snapshot) *render.Data {
 	return &render.Data{
-		Event:      models.EventWireName(d.Event),
-		DeliveryID: d.ID,
-		WebhookID:  d.WebhookID,
+		Event:      models.EventWireName(event),
+		DeliveryID: deliveryID,
+		WebhookID:  webhookID,
 		Timestamp:  s.EventAt,
 		User:       s.User,
 		Incident: render.Incident{

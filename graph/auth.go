@@ -1,0 +1,81 @@
+package graph
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+
+	"github.com/herald-hq/herald/graph/gorillaws"
+	"github.com/herald-hq/herald/models"
+)
+
+type ctxKey int
+
+const (
+	principalKey ctxKey = iota
+	authErrKey
+)
+
+// withPrincipal returns ctx carrying the authenticated caller.
+func withPrincipal(ctx context.Context, p *models.Principal) context.Context {
+	return context.WithValue(ctx, principalKey, p)
+}
+
+// principal returns the caller of the operation: UNAUTHENTICATED when there is none.
+func principal(ctx context.Context) (*models.Principal, error) {
+	if p, ok := ctx.Value(principalKey).(*models.Principal); ok && p != nil {
+		return p, nil
+	}
+	if err, ok := ctx.Value(authErrKey).(error); ok {
+		return nil, err
+	}
+	return nil, models.Errorf(models.CodeUnauthenticated, "missing API token: send Authorization: Bearer TOKEN")
+}
+
+// bearerToken takes the token out of an Authorization value ("Bearer TOKEN").
+func bearerToken(header string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// authenticate is the HTTP middleware that resolves the Bearer token of a request into the
+// caller; operations without a caller are refused in aroundOperations.
+func (r *Resolver) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h := req.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, req)
+			return
+		}
+		ctx := req.Context()
+		p, err := r.Store.Authenticate(ctx, bearerToken(h))
+		if err != nil {
+			ctx = context.WithValue(ctx, authErrKey, err)
+		} else {
+			ctx = withPrincipal(ctx, p)
+		}
+		next.ServeHTTP(w, req.WithContext(ctx))
+	})
+}
+
+// initWebsocket authenticates a websocket from its connection_init payload
+// ({"Authorization": "Bearer TOKEN"}) or, failing that, from the upgrade request's header. A
+// refused connection is closed with 4403 so that clients stop instead of reconnecting.
+func (r *Resolver) initWebsocket(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	if h := payload.Authorization(); h != "" {
+		p, err := r.Store.Authenticate(ctx, bearerToken(h))
+		if err != nil {
+			return gorillaws.Forbidden(ctx, "invalid API token")
+		}
+		return withPrincipal(ctx, p), nil, nil
+	}
+	if _, err := principal(ctx); err != nil {
+		return gorillaws.Forbidden(ctx, "missing API token")
+	}
+	return ctx, nil, nil
+}

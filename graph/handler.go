@@ -1,0 +1,117 @@
+package graph
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/herald-hq/herald/graph/gorillaws"
+	"github.com/herald-hq/herald/models"
+)
+
+// Limits of one GraphQL operation.
+const (
+	MaxRequestBytes = 1 << 20
+	MaxComplexity   = 2000
+	MaxDepth        = 12
+)
+
+// Websocket keep-alive: graphql-ws "ka" messages and graphql-transport-ws pings.
+const keepAlive = 15 * time.Second
+
+// NewHandler returns the GraphQL endpoint (`/query`): POST, GET and websockets (both
+// subscription protocols, browser origins limited to the same origin and allowedOrigins),
+// bounded in size, depth and complexity, every operation authenticated with a Bearer token.
+func NewHandler(r *Resolver, allowedOrigins []string) http.Handler {
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: r}))
+	srv.AddTransport(transport.Websocket{
+		Implementation:        gorillaws.Implementation{Origins: allowedOrigins},
+		InitFunc:              r.initWebsocket,
+		KeepAlivePingInterval: keepAlive,
+		PingPongInterval:      keepAlive,
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
+	srv.Use(depthLimit{max: MaxDepth})
+	srv.SetErrorPresenter(presentError(r.Logger))
+	srv.SetRecoverFunc(recoverPanic(r.Logger))
+	srv.AroundOperations(requireCaller)
+	return r.authenticate(http.MaxBytesHandler(srv, MaxRequestBytes))
+}
+
+// requireCaller refuses every operation that has no authenticated caller.
+func requireCaller(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if _, err := principal(ctx); err != nil {
+		code := models.ErrorCode(err)
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
+			Message:    err.Error(),
+			Extensions: map[string]any{"code": code},
+		}}})
+	}
+	return next(ctx)
+}
+
+// depthLimit refuses operations nested deeper than max fields.
+type depthLimit struct{ max int }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = depthLimit{}
+
+// ExtensionName implements graphql.HandlerExtension.
+func (depthLimit) ExtensionName() string { return "DepthLimit" }
+
+// Validate implements graphql.HandlerExtension.
+func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationContext implements graphql.OperationContextMutator.
+func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	if depth := selectionDepth(oc.Operation.SelectionSet, 0); depth > d.max {
+		err := gqlerror.Errorf("operation is nested %d levels deep; at most %d are allowed", depth, d.max)
+		err.Extensions = map[string]any{"code": models.CodeValidation}
+		return err
+	}
+	return nil
+}
+
+func selectionDepth(set ast.SelectionSet, visited int) int {
+	if visited > 64 {
+		return visited
+	}
+	deepest := 0
+	for _, sel := range set {
+		var d int
+		switch s := sel.(type) {
+		case *ast.Field:
+			if len(s.SelectionSet) > 0 {
+				d = 1 + selectionDepth(s.SelectionSet, visited+1)
+			} else {
+				d = 1
+			}
+		case *ast.InlineFragment:
+			d = selectionDepth(s.SelectionSet, visited+1)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				d = selectionDepth(s.Definition.SelectionSet, visited+1)
+			}
+		}
+		deepest = max(deepest, d)
+	}
+	return deepest
+}

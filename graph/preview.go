@@ -1,0 +1,109 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/herald-hq/herald/graph/model"
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/worker"
+	"github.com/herald-hq/herald/worker/render"
+)
+
+// previewDeliveryID stands in for the delivery id in previews.
+const previewDeliveryID = "00000000-0000-0000-0000-000000000000"
+
+// renderPreview renders templates for an event against a real incident or the sample,
+// sending nothing. With webhookId the webhook's saved templates and settings are the starting
+// point; templates given in the input replace them (an editor previews unsaved changes).
+func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInput) (*model.RenderPreview, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pin := render.PreviewInput{SendDataUsing: render.SendBody, ContentType: render.JSON}
+	if in.SendDataUsing != nil {
+		pin.SendDataUsing = render.SendMode(*in.SendDataUsing)
+	}
+	if in.ContentType != nil {
+		pin.ContentType = render.ContentType(*in.ContentType)
+	}
+	webhookID := previewDeliveryID
+	if in.WebhookID != nil {
+		w, err := r.Store.FindWebhookByID(ctx, *in.WebhookID)
+		if err != nil {
+			return nil, err
+		}
+		if !canReadWebhook(p, w) {
+			return nil, models.Forbidden()
+		}
+		webhookID = w.ID
+		pin.SendDataUsing = render.SendMode(w.SendDataUsing)
+		pin.ContentType = render.ContentType(w.ContentType)
+		if w.BodyTemplate != nil {
+			pin.BodyTemplate = *w.BodyTemplate
+		}
+		pin.QueryParams = renderKVs(w.QueryParams.V)
+		pin.ExtraFields = renderKVs(w.ExtraFields.V)
+	}
+	if in.BodyTemplate != nil {
+		pin.BodyTemplate = *in.BodyTemplate
+	}
+	if in.QueryParams != nil {
+		pin.QueryParams = renderKVs(webhookKVFromInput(in.QueryParams))
+	}
+	event := models.EventCreated
+	if in.Event != nil {
+		event = string(*in.Event)
+	}
+	var data *render.Data
+	if in.IncidentID != nil {
+		snap, err := r.Store.SnapshotIncident(ctx, *in.IncidentID, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		if !p.CanReadTeam(snap.TeamID) {
+			return nil, models.Forbidden()
+		}
+		data = worker.DataFromSnapshot(event, previewDeliveryID, webhookID, &snap)
+	} else {
+		sample := render.Sample(models.EventWireName(event), r.Store.NowFunc())
+		sample.WebhookID = webhookID
+		sample.Incident.URL = r.Store.IncidentURL(sample.Incident.ID)
+		data = &sample
+	}
+	res := render.Preview(pin, data)
+	out := &model.RenderPreview{
+		Body:      res.Body,
+		Query:     res.Query,
+		Errors:    make([]*model.TemplateError, len(res.Errors)),
+		Warnings:  res.Warnings,
+		Truncated: res.Truncated,
+		ValidJSON: res.ValidJSON,
+	}
+	for i, e := range res.Errors {
+		out.Errors[i] = &model.TemplateError{Message: e.Message, Line: e.Line, Column: e.Column}
+	}
+	return out, nil
+}
+
+// placeholders lists what templates may use for an event (all events when nil).
+func placeholders(event *model.WebhookEvent) []*model.Placeholder {
+	wire := ""
+	if event != nil {
+		wire = models.EventWireName(string(*event))
+	}
+	cat := render.Catalog(wire)
+	out := make([]*model.Placeholder, len(cat))
+	for i, ph := range cat {
+		out[i] = &model.Placeholder{Name: ph.Name, Description: ph.Description, Example: ph.Example, Values: ph.Values}
+	}
+	return out
+}
+
+func renderKVs(kvs []models.KV) []render.KV {
+	out := make([]render.KV, len(kvs))
+	for i, kv := range kvs {
+		out[i] = render.KV{Name: kv.Name, Value: kv.Value}
+	}
+	return out
+}

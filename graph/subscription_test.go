@@ -1,0 +1,343 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/storetest"
+)
+
+// logWorld is a running GraphQL endpoint with two teams, a webhook in each and a global one.
+type logWorld struct {
+	store                           *models.Store
+	url                             string
+	admin, managerA, memberB        string
+	hookA, hookB, hookGlobal, teamA string
+}
+
+func setupLogWorld(t *testing.T, s *models.Store) *logWorld {
+	t.Helper()
+	ctx := context.Background()
+	w := &logWorld{store: s}
+	mustTeam := func(name string) string {
+		tm, err := s.CreateTeam(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm.ID
+	}
+	teamA, teamB := mustTeam("A"), mustTeam("B")
+	w.teamA = teamA
+	token := func(role string, teams ...string) string {
+		u, err := s.CreateUser(ctx, role+"-user", nil, role, teams)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := s.CreateAPIToken(ctx, u.ID, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	w.admin = token(models.RoleGlobalAdmin)
+	w.managerA = token(models.RoleTeamManager, teamA)
+	w.memberB = token(models.RoleMember, teamB)
+	hook := func(scope string, team *string) string {
+		h, _, err := s.CreateWebhook(ctx, models.WebhookSpec{
+			Name: "hook", Scope: scope, TeamID: team, Events: []string{models.EventCreated},
+			URLs: []string{"https://receiver.example/hook"}, Method: "POST", Auth: models.AuthSpec{Type: "NONE"},
+			Signing: models.SigningSpec{Scheme: "NONE"}, SendDataUsing: "BODY", ContentType: "JSON",
+			RetryCount: 3, RetryIntervalMinutes: 1, TimeoutSeconds: 3,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.ID
+	}
+	w.hookA = hook(models.ScopeTeam, &teamA)
+	w.hookB = hook(models.ScopeTeam, &teamB)
+	w.hookGlobal = hook(models.ScopeGlobal, nil)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(NewHandler(&Resolver{Store: s, Logger: logger}, nil))
+	t.Cleanup(srv.Close)
+	w.url = "ws" + strings.TrimPrefix(srv.URL, "http")
+	return w
+}
+
+// attempt stores a test attempt of the webhook, which the hub announces after commit.
+func (w *logWorld) attempt(t *testing.T, hookID string) string {
+	t.Helper()
+	a := &models.Attempt{
+		WebhookID: &hookID, Event: models.EventCreated, Number: 1, Outcome: models.AttemptSucceeded,
+		Request: models.NewJSON(models.RequestLog{Method: "POST", URL: "https://receiver.example/hook"}), StartedAt: time.Now(),
+	}
+	if err := w.store.CreateTestAttempt(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	return a.ID
+}
+
+type wsMessage struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// wsClient is a connection whose messages a goroutine reads into C.
+type wsClient struct {
+	conn *websocket.Conn
+	C    chan wsMessage
+}
+
+func newWSClient(c *websocket.Conn) *wsClient {
+	cl := &wsClient{conn: c, C: make(chan wsMessage, 64)}
+	go func() {
+		defer close(cl.C)
+		for {
+			var m wsMessage
+			if err := c.ReadJSON(&m); err != nil {
+				return
+			}
+			cl.C <- m
+		}
+	}()
+	return cl
+}
+
+// subscribe opens a graphql-transport-ws connection and starts deliveryLog with the arguments.
+func (w *logWorld) subscribe(t *testing.T, token, args string) *wsClient {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+	c, _, err := d.Dial(w.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	init, _ := json.Marshal(map[string]any{"Authorization": "Bearer " + token})
+	must(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: init}))
+	var ack wsMessage
+	must(t, c.ReadJSON(&ack))
+	if ack.Type != "connection_ack" {
+		t.Fatalf("want connection_ack, got %+v", ack)
+	}
+	q, _ := json.Marshal(map[string]any{"query": "subscription { deliveryLog" + args + " { id test outcome webhook { id status } } }"})
+	must(t, c.WriteJSON(wsMessage{ID: "1", Type: "subscribe", Payload: q}))
+	return newWSClient(c)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// received collects messages for a while and returns the attempt ids and errors streamed.
+func received(t *testing.T, c *wsClient, within time.Duration) (ids []string, errs []string) {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		var m wsMessage
+		var ok bool
+		select {
+		case m, ok = <-c.C:
+			if !ok {
+				return ids, errs
+			}
+		case <-timeout:
+			return ids, errs
+		}
+		switch m.Type {
+		case "next":
+			var p struct {
+				Data struct {
+					DeliveryLog struct{ ID string } `json:"deliveryLog"`
+				} `json:"data"`
+				Errors []struct{ Message string } `json:"errors"`
+			}
+			_ = json.Unmarshal(m.Payload, &p)
+			if p.Data.DeliveryLog.ID != "" {
+				ids = append(ids, p.Data.DeliveryLog.ID)
+			}
+			for _, e := range p.Errors {
+				errs = append(errs, e.Message)
+			}
+		case "error":
+			errs = append(errs, string(m.Payload))
+			return ids, errs
+		}
+	}
+}
+
+func TestDeliveryLogStreamsOnlyWhatTheSubscriberMaySee(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := setupLogWorld(t, s)
+		listenCtx, stop := context.WithCancel(context.Background())
+		t.Cleanup(stop)
+		go s.Listen(listenCtx)
+
+		admin := w.subscribe(t, w.admin, "")
+		manager := w.subscribe(t, w.managerA, "")
+		member := w.subscribe(t, w.memberB, "")
+		filtered := w.subscribe(t, w.admin, `(webhookId: "`+w.hookB+`")`)
+		byTeam := w.subscribe(t, w.admin, `(teamId: "`+w.teamA+`")`)
+		waitFor(t, func() bool { return s.Hub().Len() == 5 })
+
+		var a, b, g string
+		// The PostgreSQL listener may connect after the subscriptions; repeat until heard.
+		deadline := time.Now().Add(10 * time.Second)
+		var adminIDs []string
+		for len(adminIDs) < 3 && time.Now().Before(deadline) {
+			a, b, g = w.attempt(t, w.hookA), w.attempt(t, w.hookB), w.attempt(t, w.hookGlobal)
+			adminIDs, _ = received(t, admin, time.Second)
+		}
+		if !equalSet(adminIDs, a, b, g) {
+			t.Fatalf("admin got %v, want %v", adminIDs, []string{a, b, g})
+		}
+		for name, tc := range map[string]struct {
+			conn *wsClient
+			want []string
+		}{
+			"manager of A sees A only":      {manager, []string{a}},
+			"member of B sees B only":       {member, []string{b}},
+			"webhook filter":                {filtered, []string{b}},
+			"team filter leaves out global": {byTeam, []string{a}},
+		} {
+			got, errs := received(t, tc.conn, 2*time.Second)
+			if len(errs) > 0 {
+				t.Errorf("%s: errors %v", name, errs)
+			}
+			if !containsAll(got, tc.want...) || containsAny(got, except(adminIDs, tc.want)...) {
+				t.Errorf("%s: got %v, want only %v", name, got, tc.want)
+			}
+		}
+	})
+}
+
+func TestDeliveryLogRefusals(t *testing.T) {
+	t.Parallel()
+	w := setupLogWorld(t, storetest.Open(t, models.DialectSQLite))
+
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+	c, _, err := d.Dial(w.url, nil)
+	must(t, err)
+	defer c.Close()
+	init, _ := json.Marshal(map[string]any{"Authorization": "Bearer hrd_not-a-token"})
+	must(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: init}))
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err = c.ReadMessage()
+	var ce *websocket.CloseError
+	if !asCloseError(err, &ce) || ce.Code != 4403 {
+		t.Fatalf("a refused token must close with 4403, got %v", err)
+	}
+
+	member := w.subscribe(t, w.memberB, `(webhookId: "`+w.hookGlobal+`")`)
+	if _, errs := received(t, member, 3*time.Second); len(errs) == 0 || !strings.Contains(errs[0], "not allowed") {
+		t.Fatalf("a member asking for a global webhook's log: want FORBIDDEN, got %v", errs)
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, strings.Replace(w.url, "ws", "http", 1), nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Sec-WebSocket-Protocol", "graphql-transport-ws")
+	req.Header.Set("Origin", "https://evil.example")
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a foreign browser origin must be refused, got %d", resp.StatusCode)
+	}
+}
+
+func TestDeliveryLogLeavesNoGoroutines(t *testing.T) {
+	w := setupLogWorld(t, storetest.Open(t, models.DialectSQLite))
+	before := runtime.NumGoroutine()
+	var conns []*wsClient
+	for range 20 {
+		conns = append(conns, w.subscribe(t, w.admin, ""))
+	}
+	waitFor(t, func() bool { return w.store.Hub().Len() == len(conns) })
+	id := w.attempt(t, w.hookA)
+	for _, c := range conns {
+		if got, _ := received(t, c, 2*time.Second); !containsAll(got, id) {
+			t.Fatalf("subscriber missed %s: %v", id, got)
+		}
+		_ = c.conn.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Fatalf("%d goroutines after closing, %d before", n, before)
+	}
+	if n := w.store.Hub().Len(); n != 0 {
+		t.Fatalf("%d subscriptions left in the hub", n)
+	}
+}
+
+func asCloseError(err error, ce **websocket.CloseError) bool {
+	c, ok := err.(*websocket.CloseError)
+	*ce = c
+	return ok
+}
+
+func equalSet(got []string, want ...string) bool {
+	return len(got) == len(want) && containsAll(got, want...)
+}
+
+func containsAll(got []string, want ...string) bool {
+	for _, w := range want {
+		if !containsAny(got, w) {
+			return false
+		}
+	}
+	return true
+}
+
+func containsAny(got []string, any ...string) bool {
+	for _, g := range got {
+		for _, a := range any {
+			if g == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func except(all, keep []string) []string {
+	var out []string
+	for _, a := range all {
+		if !containsAny(keep, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// waitFor polls until cond holds, failing the test after ten seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
