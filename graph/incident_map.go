@@ -1,0 +1,174 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/herald-hq/herald/graph/model"
+	"github.com/herald-hq/herald/models"
+)
+
+// Incoming API paths, relative to the base URL.
+const (
+	processPath = "/v1/process"
+	requestPath = "/v1/request"
+)
+
+func (r *Resolver) incidentToModel(inc *models.Incident) *model.Incident {
+	return &model.Incident{
+		ID:             inc.ID,
+		Title:          inc.Title,
+		Description:    inc.Description,
+		Urgency:        model.Urgency(inc.Urgency),
+		Status:         model.IncidentStatus(inc.Status),
+		MappedWith:     inc.MappedWith,
+		URL:            r.Store.IncidentURL(inc.ID),
+		AlertSource:    inc.AlertSource,
+		ServiceID:      inc.ServiceID,
+		TeamID:         inc.TeamID,
+		AssigneeID:     inc.AssigneeID,
+		CreatedAt:      inc.CreatedAt,
+		AcknowledgedAt: inc.AcknowledgedAt,
+		ResolvedAt:     inc.ResolvedAt,
+	}
+}
+
+func (r *Resolver) integrationToModel(in *models.Integration) *model.Integration {
+	m := &model.Integration{
+		ID:         in.ID,
+		Name:       in.Name,
+		ServiceID:  in.ServiceID,
+		ProcessURL: r.Store.BaseURL() + processPath,
+		RequestURL: r.Store.BaseURL() + requestPath,
+		CreatedAt:  in.CreatedAt,
+	}
+	f := in.APIFilter.V
+	if f != (models.APIFilter{}) {
+		m.APIFilter = &model.APIFilter{
+			TitleKey:        incidentOptional(f.TitleKey),
+			DescriptionKey:  incidentOptional(f.DescriptionKey),
+			UrgencyKey:      incidentOptional(f.UrgencyKey),
+			MappingKey:      incidentOptional(f.MappingKey),
+			ResolveWhen:     apiMatchToModel(f.ResolveWhen),
+			AcknowledgeWhen: apiMatchToModel(f.AcknowledgeWhen),
+		}
+	}
+	return m
+}
+
+func apiMatchToModel(m *models.Match) *model.APIFilterMatch {
+	if m == nil {
+		return nil
+	}
+	return &model.APIFilterMatch{Key: m.Key, Value: m.Value}
+}
+
+func apiFilterFromInput(in *model.APIFilterInput) models.APIFilter {
+	if in == nil {
+		return models.APIFilter{}
+	}
+	f := models.APIFilter{
+		TitleKey:       incidentDeref(in.TitleKey),
+		DescriptionKey: incidentDeref(in.DescriptionKey),
+		UrgencyKey:     incidentDeref(in.UrgencyKey),
+		MappingKey:     incidentDeref(in.MappingKey),
+	}
+	if in.ResolveWhen != nil {
+		f.ResolveWhen = &models.Match{Key: in.ResolveWhen.Key, Value: in.ResolveWhen.Value}
+	}
+	if in.AcknowledgeWhen != nil {
+		f.AcknowledgeWhen = &models.Match{Key: in.AcknowledgeWhen.Key, Value: in.AcknowledgeWhen.Value}
+	}
+	return f
+}
+
+func requestToModel(rq *models.Request) *model.Request {
+	return &model.Request{
+		ID:          rq.ID,
+		Title:       rq.Title,
+		Description: rq.Description,
+		ServiceID:   rq.ServiceID,
+		AlertSource: rq.AlertSource,
+		CreatedAt:   rq.CreatedAt,
+	}
+}
+
+// incidentActor returns the name recorded as the user of an incident event by the caller, after
+// checking that the caller may act on the incident: GLOBAL_ADMIN on any, managers and members
+// on their teams' (acknowledging or resolving is an on-call action, not configuration).
+// NOT_FOUND for an unknown incident, FORBIDDEN for another team's.
+func (r *Resolver) incidentActor(ctx context.Context, p *models.Principal, id string) (string, error) {
+	inc, err := r.Store.FindIncidentByID(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if !p.CanReadTeam(inc.TeamID) {
+		return "", models.Forbidden()
+	}
+	return p.Name, nil
+}
+
+// readableService returns a service the caller may see: NOT_FOUND or FORBIDDEN otherwise.
+func (r *Resolver) readableService(ctx context.Context, p *models.Principal, id string) (*models.Service, error) {
+	sv, err := r.Store.FindServiceByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !p.CanReadTeam(sv.TeamID) {
+		return nil, models.Forbidden()
+	}
+	return sv, nil
+}
+
+// readableDelivery returns a delivery whose webhook the caller may see: NOT_FOUND or
+// FORBIDDEN otherwise.
+func (r *Resolver) readableDelivery(ctx context.Context, p *models.Principal, id string) (*models.Delivery, error) {
+	d, err := r.Store.FindDeliveryByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	w, err := r.Store.FindWebhookByID(ctx, d.WebhookID)
+	if err != nil {
+		return nil, err
+	}
+	if !canReadWebhook(p, w) {
+		return nil, models.Forbidden()
+	}
+	return d, nil
+}
+
+// deliveryConnection lists the deliveries the caller may see as a Relay connection.
+func (r *Resolver) deliveryConnection(ctx context.Context, p *models.Principal, f models.DeliveryFilter, first *int, after *string) (*model.DeliveryConnection, error) {
+	f.TeamIDs = visibleTeams(p)
+	ds, more, total, err := r.Store.ListDeliveries(ctx, f, incidentInt(first), incidentDeref(after))
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.DeliveryConnection{Edges: make([]*model.DeliveryEdge, len(ds)), PageInfo: &model.PageInfo{HasNextPage: more}, TotalCount: int(total)}
+	for i, d := range ds {
+		c := models.EncodeDeliveryCursor(d)
+		conn.Edges[i] = &model.DeliveryEdge{Cursor: c, Node: deliveryToModel(d)}
+		conn.PageInfo.EndCursor = &c
+	}
+	return conn, nil
+}
+
+func incidentOptional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func incidentDeref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func incidentInt(v *int) int {
+	if v == nil {
+		return 0
+	}
+	return *v
+}

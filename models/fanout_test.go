@@ -1,0 +1,250 @@
+package models_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/storetest"
+)
+
+// insertWebhook writes a webhook row directly (the webhook API validates; these tests need
+// only what fan-out reads).
+func insertWebhook(t *testing.T, s *models.Store, h models.Webhook) *models.Webhook {
+	t.Helper()
+	h.ID = storetest.Name("wh")
+	if h.Name == "" {
+		h.Name = h.ID
+	}
+	if h.Status == "" {
+		h.Status = models.WebhookActive
+	}
+	if h.URLs.V == nil {
+		h.URLs = models.NewJSON([]string{"https://example.com/hook"})
+	}
+	h.Method, h.AuthType, h.SigningScheme = models.MethodPost, models.AuthNone, "NONE"
+	h.SendDataUsing, h.ContentType = models.SendBody, models.ContentJSON
+	h.RetryCount, h.RetryIntervalMinutes, h.TimeoutSeconds = 3, 1, 3
+	if err := s.DB().Create(&h).Error; err != nil {
+		t.Fatalf("insert webhook: %v", err)
+	}
+	return &h
+}
+
+func deliveriesOf(t *testing.T, s *models.Store, incidentID string) []models.Delivery {
+	t.Helper()
+	var ds []models.Delivery
+	if err := s.DB().Where("incident_id = ?", incidentID).Order("id").Find(&ds).Error; err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+func TestFanOutMatrix(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		all := []string{models.EventCreated, models.EventAcknowledged, models.EventUnacknowledged, models.EventResolved, models.EventReassigned}
+		cond := func(field, op, value string) *models.Filter {
+			return &models.Filter{Join: models.FilterAnd, Conditions: []models.Condition{{Field: field, Operator: op, Value: value}}}
+		}
+		type hook struct {
+			scope   string
+			target  string // "A", "B", "A1", "A2", "B1"
+			events  []string
+			filter  *models.Filter
+			status  string
+			urls    int
+			matches []string // events of an incident on service A1 (team A) it receives
+		}
+		hooks := map[string]hook{
+			"global all":             {scope: models.ScopeGlobal, events: all, urls: 1, matches: all},
+			"global two urls":        {scope: models.ScopeGlobal, events: []string{models.EventCreated}, urls: 2, matches: []string{models.EventCreated}},
+			"global inactive":        {scope: models.ScopeGlobal, events: all, status: models.WebhookInactive, urls: 1},
+			"team A resolved":        {scope: models.ScopeTeam, target: "A", events: []string{models.EventResolved}, urls: 1, matches: []string{models.EventResolved}},
+			"team B":                 {scope: models.ScopeTeam, target: "B", events: all, urls: 1},
+			"service A1":             {scope: models.ScopeService, target: "A1", events: all, urls: 3, matches: all},
+			"service A2":             {scope: models.ScopeService, target: "A2", events: all, urls: 1},
+			"service B1":             {scope: models.ScopeService, target: "B1", events: all, urls: 1},
+			"filter source matches":  {scope: models.ScopeGlobal, events: []string{models.EventCreated}, filter: cond(models.FilterAlertSource, models.FilterIs, "prometheus"), urls: 1, matches: []string{models.EventCreated}},
+			"filter source fails":    {scope: models.ScopeGlobal, events: []string{models.EventCreated}, filter: cond(models.FilterAlertSource, models.FilterIs, "grafana"), urls: 1},
+			"filter urgency low":     {scope: models.ScopeTeam, target: "A", events: all, filter: cond(models.FilterUrgency, models.FilterIs, "LOW"), urls: 1},
+			"filter service is not":  {scope: models.ScopeTeam, target: "A", events: []string{models.EventAcknowledged}, filter: cond(models.FilterService, models.FilterIsNot, "search"), urls: 1, matches: []string{models.EventAcknowledged}},
+			"filter service by name": {scope: models.ScopeGlobal, events: []string{models.EventReassigned}, filter: cond(models.FilterService, models.FilterIs, "checkout"), urls: 1, matches: []string{models.EventReassigned}},
+		}
+		ids := map[string]string{}
+		for name, h := range hooks {
+			row := models.Webhook{Name: name, Scope: h.scope, Events: models.NewJSON(h.events), Filter: models.NewJSON(h.filter), Status: h.status}
+			switch h.target {
+			case "A":
+				row.TeamID = &w.teamA.ID
+			case "B":
+				row.TeamID = &w.teamB.ID
+			case "A1":
+				row.ServiceID, row.TeamID = &w.svcA1.ID, &w.teamA.ID
+			case "A2":
+				row.ServiceID, row.TeamID = &w.svcA2.ID, &w.teamA.ID
+			case "B1":
+				row.ServiceID, row.TeamID = &w.svcB1.ID, &w.teamB.ID
+			}
+			var urls []string
+			for i := range h.urls {
+				urls = append(urls, fmt.Sprintf("https://example.com/%d", i))
+			}
+			row.URLs = models.NewJSON(urls)
+			ids[insertWebhook(t, s, row).ID] = name
+		}
+
+		source := "Prometheus"
+		s.NowFunc = func() time.Time { return time.Date(2026, 11, 22, 9, 5, 0, 0, time.UTC) }
+		inc, err := s.CreateIncident(w.ctx, "Alice", models.NewIncident{ServiceID: w.svcA1.ID, Title: "Disk full", AlertSource: &source})
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps := []func() (*models.Incident, error){
+			func() (*models.Incident, error) { return s.AcknowledgeIncident(w.ctx, "Bob", inc.ID) },
+			func() (*models.Incident, error) { return s.UnacknowledgeIncident(w.ctx, "Bob", inc.ID) },
+			func() (*models.Incident, error) { return s.ReassignIncident(w.ctx, "Bob", inc.ID, w.bob.ID) },
+			func() (*models.Incident, error) { return s.ResolveIncident(w.ctx, "Bob", inc.ID) },
+		}
+		for _, step := range steps {
+			if _, err := step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := map[string]map[string]int{}
+		for _, d := range deliveriesOf(t, s, inc.ID) {
+			name := ids[d.WebhookID]
+			if got[name] == nil {
+				got[name] = map[string]int{}
+			}
+			got[name][d.Event]++
+			if d.Status != models.DeliveryPending || d.NextAttemptAt == nil || d.Attempts != 0 {
+				t.Errorf("%s: delivery %+v is not a due pending delivery", name, d)
+			}
+			snap := d.Snapshot.V
+			if snap.IncidentID != inc.ID || snap.URL != "http://herald.test/incidents/"+inc.ID || snap.ServiceName != "checkout" ||
+				snap.TeamName != w.teamA.Name || snap.AlertSource != "Prometheus" || snap.Title != "Disk full" {
+				t.Errorf("%s: snapshot %+v", name, snap)
+			}
+			wantUser, wantStatus := "Bob", ""
+			switch d.Event {
+			case models.EventCreated:
+				wantUser, wantStatus = "Alice", models.IncidentTriggered
+			case models.EventAcknowledged:
+				wantStatus = models.IncidentAcknowledged
+			case models.EventUnacknowledged, models.EventReassigned:
+				wantStatus = models.IncidentTriggered
+			case models.EventResolved:
+				wantStatus = models.IncidentResolved
+			}
+			if snap.User != wantUser || snap.Status != wantStatus {
+				t.Errorf("%s %s: snapshot user %q status %q, want %q %q", name, d.Event, snap.User, snap.Status, wantUser, wantStatus)
+			}
+			if d.Event == models.EventReassigned || d.Event == models.EventResolved {
+				if snap.Assignee != "Bob" {
+					t.Errorf("%s %s: assignee %q, want Bob", name, d.Event, snap.Assignee)
+				}
+			} else if snap.Assignee != "" {
+				t.Errorf("%s %s: assignee %q before the reassignment", name, d.Event, snap.Assignee)
+			}
+		}
+		for name, h := range hooks {
+			for _, ev := range all {
+				want := 0
+				if slices.Contains(h.matches, ev) {
+					want = h.urls
+				}
+				if got[name][ev] != want {
+					t.Errorf("%s / %s: %d deliveries, want %d", name, ev, got[name][ev], want)
+				}
+			}
+		}
+	})
+}
+
+// TestFanOutIsAtomic makes the delivery insert fail after the incident was written: neither
+// the incident nor any delivery may remain, and the incident number is not burnt.
+func TestFanOutIsAtomic(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated, models.EventResolved}),
+			URLs: models.NewJSON([]string{"https://a.example/", "https://b.example/"})})
+		inc := w.create(t, w.svcA1, "before")
+		failing := []string{
+			"CREATE TRIGGER fail_deliveries BEFORE INSERT ON deliveries BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+		}
+		undo := []string{"DROP TRIGGER fail_deliveries"}
+		if s.Dialect() == models.DialectPostgres {
+			failing = []string{
+				"CREATE FUNCTION fail_deliveries() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+				"CREATE TRIGGER fail_deliveries BEFORE INSERT ON deliveries FOR EACH ROW EXECUTE FUNCTION fail_deliveries()",
+			}
+			undo = []string{"DROP TRIGGER fail_deliveries ON deliveries"}
+		}
+		for _, q := range failing {
+			if err := s.DB().Exec(q).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.CreateIncident(w.ctx, "Alice", models.NewIncident{ServiceID: w.svcA1.ID, Title: "doomed"}); err == nil {
+			t.Fatal("CreateIncident succeeded despite the failing delivery insert")
+		}
+		if _, err := s.ResolveIncident(w.ctx, "Alice", inc.ID); err == nil {
+			t.Fatal("ResolveIncident succeeded despite the failing delivery insert")
+		}
+		res, err := s.Ingest(w.ctx, w.integration, "Prometheus", []byte(`{"commonLabels":{"alertname":"X"}}`))
+		if err == nil {
+			t.Fatalf("Ingest succeeded despite the failing delivery insert: %+v", res)
+		}
+		if n := countRows(t, s, &models.Incident{}, ""); n != 1 {
+			t.Fatalf("%d incidents after failed creations, want 1", n)
+		}
+		if got, _ := s.FindIncidentByID(w.ctx, inc.ID); got.Status != models.IncidentTriggered || got.ResolvedAt != nil {
+			t.Fatalf("the failed resolve changed the incident: %+v", got)
+		}
+		if n := countRows(t, s, &models.Delivery{}, ""); n != 2 {
+			t.Fatalf("%d deliveries, want the 2 of the first incident", n)
+		}
+		for _, q := range undo {
+			if err := s.DB().Exec(q).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		next := w.create(t, w.svcA1, "after")
+		if next.ID != "INC-2" {
+			t.Fatalf("next incident is %s, want INC-2 (failed transactions must not burn numbers)", next.ID)
+		}
+		if n := len(deliveriesOf(t, s, next.ID)); n != 2 {
+			t.Fatalf("%d deliveries for %s, want 2", n, next.ID)
+		}
+	})
+}
+
+func TestFanOutWakesWorker(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		drain := func() bool {
+			select {
+			case <-s.Wakeups():
+				return true
+			default:
+				return false
+			}
+		}
+		drain()
+		w.create(t, w.svcA1, "no webhooks")
+		if drain() {
+			t.Fatal("woken without deliveries")
+		}
+		insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+		w.create(t, w.svcA1, "one webhook")
+		if !drain() {
+			t.Fatal("not woken after deliveries were committed")
+		}
+	})
+}

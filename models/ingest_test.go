@@ -1,0 +1,272 @@
+package models_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/storetest"
+)
+
+func readFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func ingest(t *testing.T, s *models.Store, in *models.Integration, from string, payload []byte) *models.IngestResult {
+	t.Helper()
+	res, err := s.Ingest(context.Background(), in, from, payload)
+	if err != nil {
+		t.Fatalf("ingest: %v", err)
+	}
+	return res
+}
+
+// TestIngestAlertmanager feeds Alertmanager's own payloads (firing, repeat, resolved) through
+// an integration set up as the README says.
+func TestIngestAlertmanager(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		insertWebhook(t, s, models.Webhook{Scope: models.ScopeService, ServiceID: &w.svcA1.ID, TeamID: &w.teamA.ID,
+			Events: models.NewJSON([]string{models.EventCreated, models.EventResolved})})
+
+		res := ingest(t, s, w.integration, "Prometheus", readFixture(t, "alertmanager_firing.json"))
+		if res.Action != models.IngestCreated || res.IncidentID != "INC-1" {
+			t.Fatalf("firing: %+v", res)
+		}
+		inc, _ := s.FindIncidentByID(w.ctx, "INC-1")
+		if inc.Title != "Prometheus - HighLatency" || *inc.AlertSource != "Prometheus" || inc.Urgency != models.UrgencyHigh ||
+			*inc.Description != "p99 latency of the api job has been above 2s for 5 minutes." ||
+			*inc.MappedWith != `{}/{alertname="HighLatency"}:{alertname="HighLatency", job="api"}` {
+			t.Fatalf("incident = %+v", inc)
+		}
+		if res := ingest(t, s, w.integration, "Prometheus", readFixture(t, "alertmanager_repeat.json")); res.Action != models.IngestMapped || res.IncidentID != "INC-1" {
+			t.Fatalf("repeat: %+v", res)
+		}
+		if res := ingest(t, s, w.integration, "Prometheus", readFixture(t, "alertmanager_resolved.json")); res.Action != models.IngestResolved || res.IncidentID != "INC-1" {
+			t.Fatalf("resolved: %+v", res)
+		}
+		if inc, _ := s.FindIncidentByID(w.ctx, "INC-1"); inc.Status != models.IncidentResolved {
+			t.Fatalf("status after resolve payload: %s", inc.Status)
+		}
+		if res := ingest(t, s, w.integration, "Prometheus", readFixture(t, "alertmanager_resolved.json")); res.Action != models.IngestIgnored || res.IncidentID != "" || res.Message == "" {
+			t.Fatalf("second resolved: %+v", res)
+		}
+		if res := ingest(t, s, w.integration, "Prometheus", readFixture(t, "alertmanager_firing.json")); res.Action != models.IngestCreated || res.IncidentID != "INC-2" {
+			t.Fatalf("firing again after resolution: %+v", res)
+		}
+		if n := countRows(t, s, &models.Incident{}, ""); n != 2 {
+			t.Fatalf("%d incidents, want 2", n)
+		}
+		ds := deliveriesOf(t, s, "INC-1")
+		if len(ds) != 2 || ds[0].Event != models.EventCreated || ds[1].Event != models.EventResolved || ds[1].Snapshot.V.User != "Prometheus" {
+			t.Fatalf("deliveries of INC-1 = %+v", ds)
+		}
+	})
+}
+
+func TestIngestMapping(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		f := models.APIFilter{
+			TitleKey:        "title",
+			MappingKey:      "key",
+			ResolveWhen:     &models.Match{Key: "state", Value: "ok"},
+			AcknowledgeWhen: &models.Match{Key: "state", Value: "ack"},
+			UrgencyKey:      "urgency",
+		}
+		inA1, _, err := s.CreateIntegration(w.ctx, w.svcA1.ID, "Tool", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inB1, _, err := s.CreateIntegration(w.ctx, w.svcB1.ID, "Tool", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			in      *models.Integration
+			payload string
+			action  string
+			id      string
+		}{
+			{inA1, `{"key":"k1","state":"ack"}`, models.IngestIgnored, ""},
+			{inA1, `{"key":"k1","state":"ok"}`, models.IngestIgnored, ""},
+			{inA1, `{"key":"k1","title":"T","urgency":"low"}`, models.IngestCreated, "INC-1"},
+			{inA1, `{"key":"k1"}`, models.IngestMapped, "INC-1"},
+			{inB1, `{"key":"k1"}`, models.IngestCreated, "INC-2"}, // same key, other service
+			{inA1, `{"key":"k1","state":"ACK"}`, models.IngestAcknowledged, "INC-1"},
+			{inA1, `{"key":"k1","state":"ack"}`, models.IngestMapped, "INC-1"},
+			{inA1, `{"key":"k1","state":"ok"}`, models.IngestResolved, "INC-1"},
+			{inA1, `{"key":"k1"}`, models.IngestCreated, "INC-3"},
+			{inA1, `{"title":"no key"}`, models.IngestCreated, "INC-4"},
+			{inA1, `{"title":"no key"}`, models.IngestCreated, "INC-5"},
+			{inA1, `not json at all`, models.IngestCreated, "INC-6"},
+			{inA1, `{"key":"k1","state":"ok"}`, models.IngestResolved, "INC-3"},
+		}
+		for i, tc := range tests {
+			res := ingest(t, s, tc.in, "", []byte(tc.payload))
+			if res.Action != tc.action || res.IncidentID != tc.id {
+				t.Fatalf("step %d (%s): %+v, want %s %s", i, tc.payload, res, tc.action, tc.id)
+			}
+		}
+		inc, _ := s.FindIncidentByID(w.ctx, "INC-1")
+		if inc.Title != "T" || inc.Urgency != models.UrgencyLow || inc.AlertSource != nil || inc.AcknowledgedAt == nil || inc.ResolvedAt == nil {
+			t.Fatalf("INC-1 = %+v", inc)
+		}
+		if inc, _ := s.FindIncidentByID(w.ctx, "INC-6"); inc.Title != "Incident from unknown source" || *inc.Description != "not json at all" {
+			t.Fatalf("INC-6 = %+v", inc)
+		}
+	})
+}
+
+func TestIngestLanguageAndRequests(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			s, err := models.Open(context.Background(), models.Options{
+				DatabaseURL: storetest.URL(t, dialect), SecretKey: storetest.Key, BaseURL: "http://herald.test",
+				Language: "de", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			w := newIncWorld(t, s)
+			res := ingest(t, s, w.integration, "Zabbix", []byte("PROBLEM"))
+			inc, _ := s.FindIncidentByID(w.ctx, res.IncidentID)
+			if inc.Title != "Vorfall von Zabbix" {
+				t.Fatalf("title = %q", inc.Title)
+			}
+			r1, err := s.IngestRequest(w.ctx, w.integration, "", []byte(`{"need":"access"}`))
+			if err != nil || r1.Title != "Anfrage aus unbekannter Quelle" || *r1.Description != `{"need":"access"}` || r1.AlertSource != nil {
+				t.Fatalf("request = %+v, %v", r1, err)
+			}
+			r2, err := s.IngestRequest(w.ctx, w.integration, "Jira", []byte("x\x00y"))
+			if err != nil || r2.Title != "Anfrage von Jira" || *r2.Description != "xy" || *r2.AlertSource != "Jira" {
+				t.Fatalf("request = %+v, %v", r2, err)
+			}
+			list, err := s.ListRequests(w.ctx, nil, []string{w.teamA.ID}, 0, "")
+			if err != nil || len(list) != 2 || list[0].ID != r2.ID {
+				t.Fatalf("ListRequests = %v, %v", list, err)
+			}
+			list, _ = s.ListRequests(w.ctx, nil, nil, 1, r2.ID)
+			if len(list) != 1 || list[0].ID != r1.ID {
+				t.Fatalf("second page = %v", list)
+			}
+			list, _ = s.ListRequests(w.ctx, &w.svcB1.ID, nil, 0, "")
+			if len(list) != 0 {
+				t.Fatalf("service B1 requests = %v", list)
+			}
+		})
+	}
+}
+
+// FuzzIngestRules checks the pure ingest rules on arbitrary payloads and paths: no panic, the
+// generated texts are storable and bounded, urgency is HIGH or LOW.
+func FuzzIngestRules(f *testing.F) {
+	f.Add(readFixture(f, "alertmanager_firing.json"), "commonLabels.alertname", "Prometheus")
+	f.Add([]byte(`{"a":[{"b":"c"}]}`), `a.#(b=="c").b`, "")
+	f.Add([]byte("\xff\x00"), "a|b", "x\x00")
+	f.Fuzz(func(t *testing.T, payload []byte, path, from string) {
+		filter := models.APIFilter{TitleKey: path, DescriptionKey: path, UrgencyKey: path, MappingKey: path}
+		_ = models.ValidateAPIFilter(filter)
+		source := models.CleanSource(from)
+		title := models.IngestTitle("en", source, payload, filter)
+		for _, s := range []string{source, title, models.IngestDescription(payload, filter), models.IngestMappingValue(payload, filter)} {
+			if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+				t.Fatalf("%q is not storable text", s)
+			}
+		}
+		if utf8.RuneCountInString(title) > 500 || title == "" {
+			t.Fatalf("title %q", title)
+		}
+		if len(models.IngestMappingValue(payload, filter)) > 200 {
+			t.Fatal("mapping value too long to index")
+		}
+		if u := models.IngestUrgency(payload, filter); u != models.UrgencyHigh && u != models.UrgencyLow {
+			t.Fatalf("urgency %q", u)
+		}
+		_ = models.MatchesWhen(payload, &models.Match{Key: path, Value: from})
+	})
+}
+
+// FuzzIngest sends arbitrary payloads through arbitrary API filters: nothing panics, a filter
+// is either refused or usable, and every ingest leaves either a whole incident (with its
+// deliveries) or nothing.
+func FuzzIngest(f *testing.F) {
+	for _, name := range []string{"alertmanager_firing.json", "alertmanager_repeat.json", "alertmanager_resolved.json"} {
+		f.Add(readFixture(f, name), "commonLabels.alertname", "groupKey", "status", "resolved", "Prometheus")
+	}
+	f.Add([]byte(`{"a":{"b":"c"}}`), "a.b", "a", "a.b", "c", "")
+	f.Add([]byte("not json \x00 \xff"), `alerts.#(x=="y").n`, "k", "s", "v", "src\r\n")
+	f.Add([]byte(`[1,2,3]`), "#", "0", "1", "2", "")
+	f.Add([]byte(`{"t":"`+string(make([]byte, 300))+`"}`), "t", "t", "t", "x", "s")
+	s := storetest.Open(f, models.DialectSQLite)
+	ctx := context.Background()
+	team, err := s.CreateTeam(ctx, "fuzz")
+	if err != nil {
+		f.Fatal(err)
+	}
+	svc, err := s.CreateService(ctx, team.ID, "fuzz")
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := s.DB().Create(&models.Webhook{ID: "fuzz-hook", Name: "fuzz", Scope: models.ScopeGlobal,
+		Events: models.NewJSON([]string{models.EventCreated, models.EventAcknowledged, models.EventResolved}),
+		URLs:   models.NewJSON([]string{"https://example.com/"}), Method: models.MethodPost, AuthType: models.AuthNone,
+		SigningScheme: "NONE", SendDataUsing: models.SendBody, ContentType: models.ContentJSON, Status: models.WebhookActive,
+		RetryCount: 3, RetryIntervalMinutes: 1, TimeoutSeconds: 3}).Error; err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, payload []byte, titleKey, mappingKey, resolveKey, resolveValue, from string) {
+		filter := models.APIFilter{TitleKey: titleKey, DescriptionKey: titleKey, UrgencyKey: resolveKey, MappingKey: mappingKey}
+		if resolveKey != "" || resolveValue != "" {
+			filter.ResolveWhen = &models.Match{Key: resolveKey, Value: resolveValue}
+			filter.AcknowledgeWhen = &models.Match{Key: mappingKey, Value: resolveValue}
+		}
+		in, _, err := s.CreateIntegration(ctx, svc.ID, "fuzz", filter)
+		if err != nil {
+			if models.ErrorCode(err) != models.CodeValidation {
+				t.Fatalf("CreateIntegration: %v", err)
+			}
+			in = &models.Integration{ID: "fuzz", ServiceID: svc.ID, Name: "fuzz", APIFilter: models.NewJSON(filter)}
+		}
+		before := countRows(t, s, &models.Incident{}, "")
+		res, err := s.Ingest(ctx, in, from, payload)
+		if err != nil {
+			t.Fatalf("Ingest: %v", err)
+		}
+		after := countRows(t, s, &models.Incident{}, "")
+		switch res.Action {
+		case models.IngestCreated:
+			if after != before+1 {
+				t.Fatalf("created, but %d → %d incidents", before, after)
+			}
+			if n := len(deliveriesOf(t, s, res.IncidentID)); n != 1 {
+				t.Fatalf("created %s with %d deliveries, want 1", res.IncidentID, n)
+			}
+		case models.IngestMapped, models.IngestAcknowledged, models.IngestResolved, models.IngestIgnored:
+			if after != before {
+				t.Fatalf("%s, but %d → %d incidents", res.Action, before, after)
+			}
+		default:
+			t.Fatalf("unknown action %q", res.Action)
+		}
+		if _, err := s.IngestRequest(ctx, in, from, payload); err != nil {
+			t.Fatalf("IngestRequest: %v", err)
+		}
+	})
+}

@@ -1,0 +1,310 @@
+// Command herald is a self-hosted outgoing-webhook service for incident management: it tells
+// the rest of a team's stack, reliably and verifiably, the moment an incident changes.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/herald-hq/herald/graph"
+	"github.com/herald-hq/herald/graph/gorillaws"
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/worker"
+)
+
+// Roles a Herald process can take.
+const (
+	roleAll    = "all"
+	roleAPI    = "api"
+	roleWorker = "worker"
+)
+
+// drainGrace is how long a stopping process waits for in-flight work.
+const drainGrace = 25 * time.Second
+
+// config is Herald's configuration, read from the environment once at start (SPEC §2).
+type config struct {
+	Addr                string
+	DatabaseURL         string
+	AdminToken          string
+	SecretKey           string
+	BaseURL             string
+	Role                string
+	WorkerConcurrency   int
+	AllowPrivateTargets bool
+	SMTPURL             string
+	SMTPFrom            string
+	Language            string
+	RetryUnit           time.Duration
+	LogRetention        time.Duration
+	AllowedOrigins      []string
+	LogLevel            slog.Level
+	LogFormat           string
+}
+
+// loadConfig reads and validates every variable; the error names the variable at fault.
+func loadConfig(getenv func(string) string) (config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := config{
+		Addr:        get("HERALD_ADDR", ":8080"),
+		DatabaseURL: get("HERALD_DATABASE_URL", "sqlite:herald.db"),
+		AdminToken:  get("HERALD_ADMIN_TOKEN", ""),
+		SecretKey:   get("HERALD_SECRET_KEY", ""),
+		BaseURL:     strings.TrimRight(get("HERALD_BASE_URL", "http://localhost:8080"), "/"),
+		Role:        get("HERALD_ROLE", roleAll),
+		SMTPURL:     get("HERALD_SMTP_URL", ""),
+		SMTPFrom:    get("HERALD_SMTP_FROM", ""),
+		Language:    get("HERALD_LANGUAGE", "en"),
+		LogFormat:   get("HERALD_LOG_FORMAT", "text"),
+	}
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("HERALD_ADDR", "%q is not host:port", c.Addr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("HERALD_ADDR", "port %q is not a number from 0 to 65535", port)
+	}
+	isPostgres := strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://")
+	switch {
+	case isPostgres:
+		if _, err := url.Parse(c.DatabaseURL); err != nil {
+			bad("HERALD_DATABASE_URL", "not a URL: %v", err)
+		}
+		if c.SecretKey == "" {
+			bad("HERALD_SECRET_KEY", "required with PostgreSQL (32 bytes, hex or base64)")
+		}
+	case strings.HasPrefix(c.DatabaseURL, "sqlite:") && len(c.DatabaseURL) > len("sqlite:"):
+	default:
+		bad("HERALD_DATABASE_URL", "%q is neither sqlite:PATH nor postgres://…", c.DatabaseURL)
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		bad("HERALD_ADMIN_TOKEN", "must be at least 16 characters")
+	}
+	if c.SecretKey != "" {
+		if _, err := models.ParseKey(c.SecretKey); err != nil {
+			bad("HERALD_SECRET_KEY", "%v", err)
+		}
+	}
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("HERALD_BASE_URL", "%q is not an absolute http(s) URL", c.BaseURL)
+	}
+	if c.Role != roleAll && c.Role != roleAPI && c.Role != roleWorker {
+		bad("HERALD_ROLE", "%q is not all, api or worker", c.Role)
+	}
+	c.WorkerConcurrency = 64
+	if v := get("HERALD_WORKER_CONCURRENCY", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 4096 {
+			bad("HERALD_WORKER_CONCURRENCY", "%q is not a whole number from 1 to 4096", v)
+		}
+		c.WorkerConcurrency = n
+	}
+	if v := get("HERALD_ALLOW_PRIVATE_TARGETS", "false"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad("HERALD_ALLOW_PRIVATE_TARGETS", "%q is not true or false", v)
+		}
+		c.AllowPrivateTargets = b
+	}
+	if c.SMTPURL != "" {
+		u, err := url.Parse(c.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			bad("HERALD_SMTP_URL", "not an smtp://user:pass@host:port URL")
+		}
+		if c.SMTPFrom == "" {
+			bad("HERALD_SMTP_FROM", "required with HERALD_SMTP_URL")
+		}
+	}
+	if c.SMTPFrom != "" {
+		if _, err := mail.ParseAddress(c.SMTPFrom); err != nil {
+			bad("HERALD_SMTP_FROM", "%q is not an e-mail address", c.SMTPFrom)
+		}
+	}
+	if !models.ValidLanguage(c.Language) {
+		bad("HERALD_LANGUAGE", "%q is not one of %s", c.Language, strings.Join(models.Languages(), ", "))
+	}
+	c.RetryUnit = parseDuration(get("HERALD_RETRY_UNIT", "1m"), "HERALD_RETRY_UNIT", bad)
+	c.LogRetention = parseDuration(get("HERALD_LOG_RETENTION", "720h"), "HERALD_LOG_RETENTION", bad)
+	if v := get("HERALD_ALLOWED_ORIGINS", ""); v != "" {
+		for _, o := range strings.Split(v, ",") {
+			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimSpace(o))
+		}
+		if err := gorillaws.ValidateOrigins(c.AllowedOrigins); err != nil {
+			bad("HERALD_ALLOWED_ORIGINS", "%v (write origins like https://ops.example.com, no wildcards)", err)
+		}
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("HERALD_LOG_LEVEL", "info"))); err != nil {
+		bad("HERALD_LOG_LEVEL", "%q is not debug, info, warn or error", getenv("HERALD_LOG_LEVEL"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("HERALD_LOG_FORMAT", "%q is not text or json", c.LogFormat)
+	}
+	return c, errors.Join(errs...)
+}
+
+func parseDuration(v, name string, bad func(string, string, ...any)) time.Duration {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		bad(name, "%q is not a positive duration such as 1m or 720h", v)
+	}
+	return d
+}
+
+func newLogger(c config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "herald:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts Herald and blocks until ctx is cancelled and the process has drained.
+func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	store, err := models.Open(ctx, models.Options{
+		DatabaseURL: cfg.DatabaseURL,
+		SecretKey:   cfg.SecretKey,
+		BaseURL:     cfg.BaseURL,
+		Language:    cfg.Language,
+		Logger:      logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	if cfg.Role != roleWorker {
+		token, err := store.EnsureAdmin(ctx, cfg.AdminToken)
+		if err != nil {
+			return err
+		}
+		if token != "" {
+			fmt.Fprintf(stdout, "admin token (shown once, keep it): %s\n", token)
+		}
+	}
+
+	listenCtx, stopListen := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopListen()
+	go store.Listen(listenCtx)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	wrk, err := worker.New(worker.Config{
+		Store:               store,
+		Logger:              logger.With("component", "worker"),
+		Concurrency:         cfg.WorkerConcurrency,
+		RetryUnit:           cfg.RetryUnit,
+		LogRetention:        cfg.LogRetention,
+		AllowPrivateTargets: cfg.AllowPrivateTargets,
+		SMTPURL:             cfg.SMTPURL,
+		SMTPFrom:            cfg.SMTPFrom,
+		BaseURL:             cfg.BaseURL,
+		Registerer:          reg,
+		Grace:               drainGrace,
+	})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(pctx); err != nil {
+			logger.WarnContext(r.Context(), "database not reachable", "err", err)
+			http.Error(w, "database not reachable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+
+	if cfg.Role != roleWorker {
+		// An API-only process still sends test webhooks itself: the worker is built, not run.
+		res := &graph.Resolver{Store: store, Worker: wrk, Logger: logger.With("component", "graphql")}
+		mux.Handle("/query", graph.NewHandler(res, cfg.AllowedOrigins))
+		ingest := res.IngestHandler()
+		mux.Handle("/v1/process", ingest)
+		mux.Handle("/v1/request", ingest)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("HERALD_ADDR: listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "herald %s listening on http://%s (role %s, database %s)\n", cfg.Role, ln.Addr(), cfg.Role, store.Dialect())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	workerDone := make(chan error, 1)
+	if cfg.Role != roleAPI {
+		go func() { workerDone <- wrk.Run(ctx) }()
+	} else {
+		workerDone <- nil
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("draining", "grace", drainGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), drainGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown", "err", err)
+	}
+	if err := <-workerDone; err != nil {
+		logger.Warn("worker stopped", "err", err)
+	}
+	logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/storetest"
+)
+
+func TestLoadConfigDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("defaults refused: %v", err)
+	}
+	if c.Addr != ":8080" || c.DatabaseURL != "sqlite:herald.db" || c.Role != roleAll || c.WorkerConcurrency != 64 ||
+		c.RetryUnit != time.Minute || c.LogRetention != 720*time.Hour || c.BaseURL != "http://localhost:8080" ||
+		c.Language != "en" || c.AllowPrivateTargets || c.LogFormat != "text" {
+		t.Errorf("unexpected defaults: %+v", c)
+	}
+}
+
+func TestLoadConfigRefusesBadValues(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		env  map[string]string
+		name string
+	}{
+		"addr":               {map[string]string{"HERALD_ADDR": "8080"}, "HERALD_ADDR"},
+		"addr port":          {map[string]string{"HERALD_ADDR": ":99999"}, "HERALD_ADDR"},
+		"database":           {map[string]string{"HERALD_DATABASE_URL": "mysql://x"}, "HERALD_DATABASE_URL"},
+		"postgres needs key": {map[string]string{"HERALD_DATABASE_URL": "postgres://u@h/db"}, "HERALD_SECRET_KEY"},
+		"short admin token":  {map[string]string{"HERALD_ADMIN_TOKEN": "short"}, "HERALD_ADMIN_TOKEN"},
+		"secret key":         {map[string]string{"HERALD_SECRET_KEY": "not-a-key"}, "HERALD_SECRET_KEY"},
+		"base url":           {map[string]string{"HERALD_BASE_URL": "herald.example.com"}, "HERALD_BASE_URL"},
+		"role":               {map[string]string{"HERALD_ROLE": "both"}, "HERALD_ROLE"},
+		"concurrency":        {map[string]string{"HERALD_WORKER_CONCURRENCY": "0"}, "HERALD_WORKER_CONCURRENCY"},
+		"concurrency text":   {map[string]string{"HERALD_WORKER_CONCURRENCY": "many"}, "HERALD_WORKER_CONCURRENCY"},
+		"private targets":    {map[string]string{"HERALD_ALLOW_PRIVATE_TARGETS": "sure"}, "HERALD_ALLOW_PRIVATE_TARGETS"},
+		"smtp url":           {map[string]string{"HERALD_SMTP_URL": "http://mail", "HERALD_SMTP_FROM": "a@b.c"}, "HERALD_SMTP_URL"},
+		"smtp from missing":  {map[string]string{"HERALD_SMTP_URL": "smtp://mail:25"}, "HERALD_SMTP_FROM"},
+		"smtp from":          {map[string]string{"HERALD_SMTP_FROM": "nobody"}, "HERALD_SMTP_FROM"},
+		"language":           {map[string]string{"HERALD_LANGUAGE": "klingon"}, "HERALD_LANGUAGE"},
+		"retry unit":         {map[string]string{"HERALD_RETRY_UNIT": "-1s"}, "HERALD_RETRY_UNIT"},
+		"retention":          {map[string]string{"HERALD_LOG_RETENTION": "forever"}, "HERALD_LOG_RETENTION"},
+		"origins wildcard":   {map[string]string{"HERALD_ALLOWED_ORIGINS": "*"}, "HERALD_ALLOWED_ORIGINS"},
+		"origins path":       {map[string]string{"HERALD_ALLOWED_ORIGINS": "https://a.example/x"}, "HERALD_ALLOWED_ORIGINS"},
+		"log level":          {map[string]string{"HERALD_LOG_LEVEL": "loud"}, "HERALD_LOG_LEVEL"},
+		"log format":         {map[string]string{"HERALD_LOG_FORMAT": "xml"}, "HERALD_LOG_FORMAT"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadConfig(func(k string) string { return tc.env[k] })
+			if err == nil || !strings.Contains(err.Error(), tc.name+":") {
+				t.Fatalf("want an error naming %s, got %v", tc.name, err)
+			}
+		})
+	}
+}
+
+func TestLoadConfigAcceptsGoodValues(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"HERALD_ADDR": "127.0.0.1:0", "HERALD_DATABASE_URL": "postgres://postgres@127.0.0.1/herald",
+		"HERALD_SECRET_KEY": storetest.Key, "HERALD_ROLE": "worker", "HERALD_WORKER_CONCURRENCY": "8",
+		"HERALD_ALLOW_PRIVATE_TARGETS": "true", "HERALD_SMTP_URL": "smtp://u:p@mail:587", "HERALD_SMTP_FROM": "herald@example.com",
+		"HERALD_LANGUAGE": "de", "HERALD_RETRY_UNIT": "50ms", "HERALD_ALLOWED_ORIGINS": "https://ops.example.com, http://localhost:3000",
+		"HERALD_LOG_LEVEL": "debug", "HERALD_LOG_FORMAT": "json",
+	}
+	c, err := loadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WorkerConcurrency != 8 || !c.AllowPrivateTargets || c.RetryUnit != 50*time.Millisecond ||
+		len(c.AllowedOrigins) != 2 || c.AllowedOrigins[1] != "http://localhost:3000" {
+		t.Errorf("unexpected config: %+v", c)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// heraldBinary builds the real program once per test run.
+func heraldBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "herald-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "herald")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = err
+			binPath = string(out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build herald: %v\n%s", buildErr, binPath)
+	}
+	return binPath
+}
+
+// process is a running Herald binary.
+type process struct {
+	cmd    *exec.Cmd
+	base   string
+	token  string
+	stderr *bytes.Buffer
+}
+
+// startHerald runs the binary with the environment and waits until it says where it listens.
+func startHerald(t *testing.T, env map[string]string) *process {
+	t.Helper()
+	cmd := exec.Command(heraldBinary(t))
+	cmd.Dir = t.TempDir()
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HERALD_ADDR=127.0.0.1:0"}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, stderr: &bytes.Buffer{}}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	listen := regexp.MustCompile(`listening on (http://\S+)`)
+	tokenRe := regexp.MustCompile(`admin token \(shown once, keep it\): (\S+)`)
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	deadline := time.After(60 * time.Second)
+	for p.base == "" {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("herald exited before listening; stderr:\n%s", p.stderr)
+			}
+			if m := tokenRe.FindStringSubmatch(line); m != nil {
+				p.token = m[1]
+			}
+			if m := listen.FindStringSubmatch(line); m != nil {
+				p.base = m[1]
+			}
+		case <-deadline:
+			t.Fatalf("herald did not say where it listens; stderr:\n%s", p.stderr)
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	return p
+}
+
+// gql posts one GraphQL operation and decodes the answer.
+func (p *process) gql(t *testing.T, token, query string, vars map[string]any) (data map[string]any, errs []map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, p.base+"/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Data   map[string]any   `json:"data"`
+		Errors []map[string]any `json:"errors"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("answer is not JSON (%d): %s", resp.StatusCode, raw)
+	}
+	return out.Data, out.Errors
+}
+
+func errorCode(errs []map[string]any) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	ext, _ := errs[0]["extensions"].(map[string]any)
+	code, _ := ext["code"].(string)
+	return code
+}
+
+func TestBinaryServesAPIAndDrains(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"HERALD_DATABASE_URL": storetest.URL(t, dialect)}
+			if dialect == models.DialectPostgres {
+				env["HERALD_SECRET_KEY"] = storetest.Key
+			}
+			p := startHerald(t, env)
+			if p.token == "" {
+				t.Fatal("no admin token printed on first start")
+			}
+			for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+				resp, err := http.Get(p.base + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("GET %s: %d", path, resp.StatusCode)
+				}
+			}
+			if _, errs := p.gql(t, "", `{ me { id } }`, nil); errorCode(errs) != models.CodeUnauthenticated {
+				t.Errorf("no token: want UNAUTHENTICATED, got %v", errs)
+			}
+			if _, errs := p.gql(t, "hrd_wrong", `{ me { id } }`, nil); errorCode(errs) != models.CodeUnauthenticated {
+				t.Errorf("wrong token: want UNAUTHENTICATED, got %v", errs)
+			}
+			data, errs := p.gql(t, p.token, `{ me { name role } }`, nil)
+			if len(errs) > 0 {
+				t.Fatalf("me: %v", errs)
+			}
+			if me := data["me"].(map[string]any); me["role"] != "GLOBAL_ADMIN" {
+				t.Errorf("bootstrap user is %v", me)
+			}
+			data, errs = p.gql(t, p.token, `mutation { createTeam(name: "Payments") { id name } }`, nil)
+			if len(errs) > 0 {
+				t.Fatalf("createTeam: %v", errs)
+			}
+			teamID := data["createTeam"].(map[string]any)["id"].(string)
+			data, errs = p.gql(t, p.token, `mutation($t: ID!) { createService(teamId: $t, name: "checkout") { id team { name } } }`, map[string]any{"t": teamID})
+			if len(errs) > 0 {
+				t.Fatalf("createService: %v", errs)
+			}
+			if got := data["createService"].(map[string]any)["team"].(map[string]any)["name"]; got != "Payments" {
+				t.Errorf("service team = %v", got)
+			}
+			if dialect == models.DialectSQLite {
+				dbPath := strings.TrimPrefix(env["HERALD_DATABASE_URL"], "sqlite:")
+				fi, err := os.Stat(dbPath + ".key")
+				if err != nil {
+					t.Fatalf("key file: %v", err)
+				}
+				if fi.Mode().Perm() != 0o600 {
+					t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
+				}
+			}
+			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.cmd.Wait(); err != nil {
+				t.Fatalf("after SIGTERM: %v; stderr:\n%s", err, p.stderr)
+			}
+			if strings.Contains(p.stderr.String(), p.token) {
+				t.Error("the admin token appears in the logs")
+			}
+		})
+	}
+}
+
+func TestBinaryRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(heraldBinary(t))
+	cmd.Dir = t.TempDir()
+	cmd.Env = []string{"HERALD_ROLE=both", "HERALD_RETRY_UNIT=soon"}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("want a non-zero exit, got %v", err)
+	}
+	for _, name := range []string{"HERALD_ROLE", "HERALD_RETRY_UNIT"} {
+		if !strings.Contains(string(out), name) {
+			t.Errorf("message does not name %s:\n%s", name, out)
+		}
+	}
+}
