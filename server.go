@@ -280,7 +280,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "herald %s listening on http://%s (role %s, database %s)\n", cfg.Role, ln.Addr(), cfg.Role, store.Dialect())
+	fmt.Fprintf(stdout, "herald listening on http://%s (role %s, database %s)\n", ln.Addr(), cfg.Role, store.Dialect())
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
