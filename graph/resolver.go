@@ -13,4 +13,7 @@ type Resolver struct {
 	Store  *models.Store
 	Logger *slog.Logger
 	Worker *worker.Worker
+
+	// attempts shares the loading of announced attempts among deliveryLog subscribers.
+	attempts attemptLoader
 }

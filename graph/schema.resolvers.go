@@ -77,12 +77,13 @@ func (r *deliveryAttemptResolver) Webhook(ctx context.Context, obj *model.Delive
 	if err != nil {
 		return nil, err
 	}
-	w, err := r.Store.FindWebhookByID(ctx, *obj.WebhookID)
-	if models.ErrorCode(err) == models.CodeNotFound {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
+	w := obj.LoadedWebhook
+	if w == nil {
+		if w, err = r.Store.FindWebhookByID(ctx, *obj.WebhookID); models.ErrorCode(err) == models.CodeNotFound {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
 	}
 	if !canReadWebhook(p, w) {
 		return nil, models.Forbidden()

@@ -84,37 +84,32 @@ func (r *Resolver) authorizeLogFilter(ctx context.Context, p *models.Principal, 
 	return nil
 }
 
-// visibleAttempt loads an announced attempt and says whether this subscriber gets it.
+// visibleAttempt loads an announced attempt (once for all subscribers) and says whether this
+// subscriber gets it.
 func (r *Resolver) visibleAttempt(ctx context.Context, p *models.Principal, f logFilter, id string) (*model.DeliveryAttempt, bool) {
-	a, err := r.Store.FindAttemptByID(ctx, id)
-	if err != nil || a.WebhookID == nil {
-		if err != nil && models.ErrorCode(err) != models.CodeNotFound {
-			r.Logger.WarnContext(ctx, "load announced attempt", "attempt_id", id, "err", err)
+	e := r.attempts.load(ctx, r.Store, id)
+	if e.err != nil {
+		if models.ErrorCode(e.err) != models.CodeNotFound {
+			r.Logger.WarnContext(ctx, "load announced attempt", "attempt_id", id, "err", e.err)
 		}
 		return nil, false
 	}
-	w, err := r.Store.FindWebhookByID(ctx, *a.WebhookID)
-	if err != nil || !canReadWebhook(p, w) {
+	w := e.webhook
+	if w == nil || !canReadWebhook(p, w) {
 		return nil, false
 	}
 	if f.webhookID != nil && *f.webhookID != w.ID {
 		return nil, false
 	}
-	if f.teamID != nil || f.serviceID != nil {
-		var snap models.Snapshot
-		if a.DeliveryID != nil {
-			if d, err := r.Store.FindDeliveryByID(ctx, *a.DeliveryID); err == nil {
-				snap = d.Snapshot.V
-			}
-		}
-		if f.teamID != nil && !matchesID(*f.teamID, w.TeamID, snap.TeamID) {
-			return nil, false
-		}
-		if f.serviceID != nil && !matchesID(*f.serviceID, w.ServiceID, snap.ServiceID) {
-			return nil, false
-		}
+	if f.teamID != nil && !matchesID(*f.teamID, w.TeamID, e.snap.TeamID) {
+		return nil, false
 	}
-	return attemptToModel(a), true
+	if f.serviceID != nil && !matchesID(*f.serviceID, w.ServiceID, e.snap.ServiceID) {
+		return nil, false
+	}
+	m := attemptToModel(e.attempt)
+	m.LoadedWebhook = w
+	return m, true
 }
 
 // matchesID reports whether want is the webhook's own target or the incident's.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/herald-hq/herald/models"
 )
 
 // Team is a group of services and users.
@@ -110,6 +112,9 @@ type DeliveryAttempt struct {
 	RemoteIP    *string           `json:"remoteIp,omitempty"`
 	StartedAt   time.Time         `json:"startedAt"`
 	NextRetryAt *time.Time        `json:"nextRetryAt,omitempty"`
+	// LoadedWebhook is the attempt's webhook when it was already read (deliveryLog reads it
+	// once for all subscribers); the webhook field resolver uses it instead of a query.
+	LoadedWebhook *models.Webhook `json:"-"`
 }
 
 // Integration is an incoming-API token bound to a service.
