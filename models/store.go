@@ -102,6 +102,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	if dialect == DialectSQLite {
 		sqlDB.SetMaxOpenConns(8)
+		sqlDB.SetMaxIdleConns(8)
 	} else {
 		sqlDB.SetMaxOpenConns(32)
 		sqlDB.SetMaxIdleConns(32)

@@ -1,0 +1,293 @@
+// Command bench is Herald's load tool: it creates webhooks that point at its own signature-
+// checking sink, posts alerts to /v1/process, and reports ingest rate, deliveries per second,
+// alert-to-arrival latency, duplicates and losses, beside the raw loopback rate of the sink.
+//
+//	go run ./bench -spawn -webhooks 10 -rate 0 -duration 20s
+//	go run ./bench -herald http://127.0.0.1:8080 -token ADMIN_TOKEN -rate 500 -json
+//
+// All traffic stays on 127.0.0.1; every loop is bounded in count and time.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command-line flags.
+type options struct {
+	Herald       string
+	Token        string
+	Webhooks     int
+	Integrations int
+	Rate         float64
+	Duration     time.Duration
+	Posters      int
+	MaxAlerts    int
+	Drain        time.Duration
+	Ceiling      time.Duration
+	CeilingConc  int
+	JSON         bool
+	CPUProfile   string
+	Spawn        bool
+	Database     string
+	Source       string
+	Concurrency  int
+	LogLevel     string
+}
+
+// parseFlags reads and checks the flags and sizes -integrations from -rate when it is 0.
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&o.Herald, "herald", "http://127.0.0.1:8080", "Herald base URL (loopback only; ignored with -spawn)")
+	fs.StringVar(&o.Token, "token", "", "GLOBAL_ADMIN API token (ignored with -spawn)")
+	fs.IntVar(&o.Webhooks, "webhooks", 10, "webhooks to create (5 TEAM-scoped, then 5 per service)")
+	fs.IntVar(&o.Integrations, "integrations", 0, "integrations to post through (each is limited to 50 alerts/s); 0 sizes them from -rate")
+	fs.Float64Var(&o.Rate, "rate", 0, "alerts per second; 0 posts as fast as -posters allow")
+	fs.DurationVar(&o.Duration, "duration", 20*time.Second, "how long to post alerts")
+	fs.IntVar(&o.Posters, "posters", 32, "concurrent alert posters")
+	fs.IntVar(&o.MaxAlerts, "max-alerts", 1_000_000, "upper bound on alerts posted")
+	fs.DurationVar(&o.Drain, "drain", 60*time.Second, "how long to wait after posting for the last deliveries")
+	fs.DurationVar(&o.Ceiling, "ceiling", 3*time.Second, "how long to hammer the sink directly for the loopback ceiling")
+	fs.IntVar(&o.CeilingConc, "ceiling-concurrency", 64, "concurrent requests of the loopback ceiling (Herald's default worker concurrency)")
+	fs.BoolVar(&o.JSON, "json", false, "also print the report as JSON on stdout")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the tool's own CPU profile to this file")
+	fs.BoolVar(&o.Spawn, "spawn", false, "build and start Herald from -source for the run")
+	fs.StringVar(&o.Database, "database", "", "with -spawn: postgres:// URL (default: a fresh SQLite file)")
+	fs.StringVar(&o.Source, "source", ".", "with -spawn: Herald's module directory")
+	fs.IntVar(&o.Concurrency, "worker-concurrency", 0, "with -spawn: HERALD_WORKER_CONCURRENCY (0: Herald's default)")
+	fs.StringVar(&o.LogLevel, "log-level", "warn", "with -spawn: HERALD_LOG_LEVEL")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var errs []error
+	if o.Webhooks < 1 || o.Webhooks > 500 {
+		errs = append(errs, errors.New("-webhooks must be 1 to 500"))
+	}
+	if o.Rate < 0 || o.Posters < 1 || o.Posters > 1024 || o.MaxAlerts < 1 || o.Duration <= 0 || o.Duration > time.Hour {
+		errs = append(errs, errors.New("-rate ≥ 0, -posters 1 to 1024, -max-alerts ≥ 1, -duration up to 1h"))
+	}
+	if o.Integrations == 0 {
+		o.Integrations = 40 // 2,000 alerts/s of integration rate limits for max rate
+		if o.Rate > 0 {
+			o.Integrations = int(math.Ceil(o.Rate/40)) + 1
+		}
+	}
+	if !o.Spawn {
+		if u, err := url.Parse(o.Herald); err != nil || u.Hostname() != "127.0.0.1" {
+			errs = append(errs, errors.New("-herald must be an http://127.0.0.1:PORT URL: traffic stays on loopback"))
+		}
+		if o.Token == "" {
+			errs = append(errs, errors.New("-token is required without -spawn"))
+		}
+	}
+	return o, errors.Join(errs...)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// run does one whole measurement: spawn (optionally), ceiling, set-up, load, drain, report.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
+
+	database := "external"
+	if o.Spawn {
+		dir, err := os.MkdirTemp("", "herald-bench-")
+		if err != nil {
+			return err
+		}
+		logf("building and starting Herald (scratch %s)", dir)
+		p, err := spawnHerald(ctx, spawnOptions{Source: o.Source, Dir: dir, DatabaseURL: o.Database, Concurrency: o.Concurrency, LogLevel: o.LogLevel})
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		o.Herald, o.Token = p.URL, p.Token
+		database = "sqlite (fresh file)"
+		if o.Database != "" {
+			database = "postgres"
+		}
+		logf("herald at %s, log %s", p.URL, p.LogPath)
+	}
+
+	s, err := startSink()
+	if err != nil {
+		return err
+	}
+	defer s.srv.Close()
+	client := newClient(max(o.Posters, o.CeilingConc))
+
+	logf("measuring the loopback ceiling for %s", o.Ceiling)
+	ceiling, err := measureCeiling(ctx, s, client, o.CeilingConc, o.Ceiling)
+	if err != nil {
+		return err
+	}
+
+	runID := time.Now().UTC().Format("20060102T150405.000")
+	gql := &gqlClient{url: strings.TrimRight(o.Herald, "/") + "/query", token: o.Token, http: client}
+	topo, err := setUp(ctx, gql, runID, o.Webhooks, o.Integrations, s.URL())
+	if err != nil {
+		return fmt.Errorf("set up: %w", err)
+	}
+	for _, h := range topo.Hooks {
+		if err := s.addKey(fmt.Sprint(h.Index), h.Secret); err != nil {
+			return fmt.Errorf("webhook %s: %w", h.ID, err)
+		}
+	}
+	logf("created %d webhooks, %d integrations; posting for %s", len(topo.Hooks), len(topo.Integrations), o.Duration)
+
+	load := postAlerts(ctx, client, strings.TrimRight(o.Herald, "/"), topo, o.Rate, o.Duration, o.Posters, o.MaxAlerts)
+	expected := 0
+	for _, idx := range load.Accepted {
+		expected += len(topo.Integrations[idx].Hooks)
+	}
+	logf("posted %d alerts (%d failed); waiting up to %s for %d deliveries", len(load.Accepted), load.Failed, o.Drain, expected)
+	drainStart := time.Now()
+	for s.arrived() < expected && time.Since(drainStart) < o.Drain && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // late duplicates
+	rep := buildReport(o, database, ceiling, topo, load, s, time.Since(drainStart))
+	rep.print(stdout)
+	if o.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return nil
+}
+
+// report is the run's outcome; its JSON form is the -json output.
+type report struct {
+	Herald       string  `json:"herald"`
+	Database     string  `json:"database"`
+	Webhooks     int     `json:"webhooks"`
+	Integrations int     `json:"integrations"`
+	Rate         float64 `json:"targetAlertsPerSecond"`
+	Duration     string  `json:"duration"`
+	Posters      int     `json:"posters"`
+
+	LoopbackPerSecond float64 `json:"loopbackPerSecond"`
+
+	AlertsAccepted  int     `json:"alertsAccepted"`
+	AlertsFailed    int64   `json:"alertsFailed"`
+	AlertsThrottled int64   `json:"alertsThrottled"`
+	FirstError      string  `json:"firstError,omitempty"`
+	IngestPerSecond float64 `json:"ingestPerSecond"`
+	MaxPacingLagMs  float64 `json:"maxPacingLagMs"`
+
+	Expected          int     `json:"expectedDeliveries"`
+	Delivered         int     `json:"delivered"`
+	DeliveriesPerSec  float64 `json:"deliveriesPerSecond"`
+	RatioToLoopback   float64 `json:"ratioToLoopback"`
+	Duplicates        int     `json:"duplicates"`
+	Losses            int     `json:"losses"`
+	Unexpected        int     `json:"unexpected"`
+	BadSignatures     int     `json:"badSignatures"`
+	DrainSeconds      float64 `json:"drainSeconds"`
+	LatencyP50Ms      float64 `json:"latencyP50Ms"`
+	LatencyP90Ms      float64 `json:"latencyP90Ms"`
+	LatencyP99Ms      float64 `json:"latencyP99Ms"`
+	LatencyMaxMs      float64 `json:"latencyMaxMs"`
+	DeliveryWindowSec float64 `json:"deliveryWindowSeconds"`
+}
+
+// buildReport compares what the sink received with what the accepted alerts should cause.
+func buildReport(o options, database string, ceiling float64, topo *topology, load *loadResult, s *sink, drain time.Duration) *report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := &report{
+		Herald: o.Herald, Database: database, Webhooks: len(topo.Hooks), Integrations: len(topo.Integrations),
+		Rate: o.Rate, Duration: o.Duration.String(), Posters: o.Posters, LoopbackPerSecond: ceiling,
+		AlertsAccepted: len(load.Accepted), AlertsFailed: load.Failed, AlertsThrottled: load.Throttled, FirstError: load.FirstErr,
+		IngestPerSecond: float64(len(load.Accepted)) / load.End.Sub(load.Start).Seconds(),
+		MaxPacingLagMs:  ms(load.MaxLag), BadSignatures: s.badSig, DrainSeconds: drain.Seconds(),
+	}
+	for seq, idx := range load.Accepted {
+		for _, h := range topo.Integrations[idx].Hooks {
+			r.Expected++
+			if s.first[arrivalKey{Seq: seq, Hook: h}] {
+				r.Delivered++
+			} else {
+				r.Losses++
+			}
+		}
+	}
+	r.Unexpected = len(s.first) - r.Delivered + s.badBody
+	for _, n := range s.byID {
+		r.Duplicates += n - 1
+	}
+	if !s.last.IsZero() {
+		r.DeliveryWindowSec = s.last.Sub(load.Start).Seconds()
+		r.DeliveriesPerSec = float64(r.Delivered) / r.DeliveryWindowSec
+	}
+	if ceiling > 0 {
+		r.RatioToLoopback = r.DeliveriesPerSec / ceiling
+	}
+	lat := slices.Clone(s.latency)
+	slices.Sort(lat)
+	if n := len(lat); n > 0 {
+		pct := func(p float64) float64 { return ms(lat[min(n-1, int(math.Ceil(p*float64(n)))-1)]) }
+		r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs = pct(0.50), pct(0.90), pct(0.99), ms(lat[n-1])
+	}
+	return r
+}
+
+// ms converts d to milliseconds rounded to 0.01.
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e4) / 100 }
+
+// print writes the human-readable summary.
+func (r *report) print(w io.Writer) {
+	rate := "max"
+	if r.Rate > 0 {
+		rate = fmt.Sprintf("%.0f/s", r.Rate)
+	}
+	fmt.Fprintf(w, "Herald %s (%s): %d webhooks, %d integrations, rate %s for %s, %d posters\n",
+		r.Herald, r.Database, r.Webhooks, r.Integrations, rate, r.Duration, r.Posters)
+	fmt.Fprintf(w, "  loopback ceiling   %10.0f req/s (sink hammered directly)\n", r.LoopbackPerSecond)
+	fmt.Fprintf(w, "  alerts accepted    %10d  (%.0f/s; failed %d, 429s %d, max pacing lag %.1f ms)\n",
+		r.AlertsAccepted, r.IngestPerSecond, r.AlertsFailed, r.AlertsThrottled, r.MaxPacingLagMs)
+	if r.FirstError != "" {
+		fmt.Fprintf(w, "  first post error   %s\n", r.FirstError)
+	}
+	fmt.Fprintf(w, "  deliveries         %10d of %d  (%.0f/s over %.1f s; %.2f of loopback)\n",
+		r.Delivered, r.Expected, r.DeliveriesPerSec, r.DeliveryWindowSec, r.RatioToLoopback)
+	fmt.Fprintf(w, "  latency ms         p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs)
+	fmt.Fprintf(w, "  duplicates %d  losses %d  unexpected %d  bad signatures %d  (drain %.1f s)\n",
+		r.Duplicates, r.Losses, r.Unexpected, r.BadSignatures, r.DrainSeconds)
+}
