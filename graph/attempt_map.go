@@ -23,7 +23,7 @@ func attemptToModel(a *models.Attempt) *model.DeliveryAttempt {
 		NextRetryAt: a.NextRetryAt,
 	}
 	if r := a.Response.V; r != nil {
-		m.Response = &model.HTTPResponseLog{Status: r.Status, Headers: webhookKVToModel(r.Headers), Body: attemptOptional(r.Body)}
+		m.Response = &model.HTTPResponseLog{Status: r.Status, Headers: webhookKVToModel(r.Headers), Body: optional(r.Body)}
 	}
 	if a.ErrorKind != nil {
 		k := model.AttemptErrorKind(*a.ErrorKind)
@@ -37,7 +37,7 @@ func requestLogToModel(r *models.RequestLog) *model.HTTPRequestLog {
 		Method:  model.HTTPMethod(r.Method),
 		URL:     r.URL,
 		Headers: webhookKVToModel(r.Headers),
-		Body:    attemptOptional(r.Body),
+		Body:    optional(r.Body),
 	}
 }
 
@@ -50,16 +50,9 @@ func deliveryToModel(d *models.Delivery) *model.Delivery {
 		Event:         model.WebhookEvent(d.Event),
 		URL:           d.URL,
 		Status:        model.DeliveryStatus(d.Status),
-		User:          attemptOptional(d.Snapshot.V.User),
+		User:          optional(d.Snapshot.V.User),
 		CreatedAt:     d.CreatedAt,
 		UpdatedAt:     d.UpdatedAt,
 		NextAttemptAt: d.NextAttemptAt,
 	}
-}
-
-func attemptOptional(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }

@@ -44,10 +44,10 @@ func (r *Resolver) integrationToModel(in *models.Integration) *model.Integration
 	f := in.APIFilter.V
 	if f != (models.APIFilter{}) {
 		m.APIFilter = &model.APIFilter{
-			TitleKey:        incidentOptional(f.TitleKey),
-			DescriptionKey:  incidentOptional(f.DescriptionKey),
-			UrgencyKey:      incidentOptional(f.UrgencyKey),
-			MappingKey:      incidentOptional(f.MappingKey),
+			TitleKey:        optional(f.TitleKey),
+			DescriptionKey:  optional(f.DescriptionKey),
+			UrgencyKey:      optional(f.UrgencyKey),
+			MappingKey:      optional(f.MappingKey),
 			ResolveWhen:     apiMatchToModel(f.ResolveWhen),
 			AcknowledgeWhen: apiMatchToModel(f.AcknowledgeWhen),
 		}
@@ -67,10 +67,10 @@ func apiFilterFromInput(in *model.APIFilterInput) models.APIFilter {
 		return models.APIFilter{}
 	}
 	f := models.APIFilter{
-		TitleKey:       incidentDeref(in.TitleKey),
-		DescriptionKey: incidentDeref(in.DescriptionKey),
-		UrgencyKey:     incidentDeref(in.UrgencyKey),
-		MappingKey:     incidentDeref(in.MappingKey),
+		TitleKey:       valueOr(in.TitleKey, ""),
+		DescriptionKey: valueOr(in.DescriptionKey, ""),
+		UrgencyKey:     valueOr(in.UrgencyKey, ""),
+		MappingKey:     valueOr(in.MappingKey, ""),
 	}
 	if in.ResolveWhen != nil {
 		f.ResolveWhen = &models.Match{Key: in.ResolveWhen.Key, Value: in.ResolveWhen.Value}
@@ -92,19 +92,26 @@ func requestToModel(rq *models.Request) *model.Request {
 	}
 }
 
-// incidentActor returns the name recorded as the user of an incident event by the caller, after
-// checking that the caller may act on the incident: GLOBAL_ADMIN on any, managers and members
-// on their teams' (acknowledging or resolving is an on-call action, not configuration).
-// NOT_FOUND for an unknown incident, FORBIDDEN for another team's.
-func (r *Resolver) incidentActor(ctx context.Context, p *models.Principal, id string) (string, error) {
+// changeIncident runs one incident transition for the caller, recording the caller's name as
+// the event's user, after checking that the caller may act on the incident: GLOBAL_ADMIN on
+// any, managers and members on their teams' (acknowledging or resolving is an on-call action,
+// not configuration). NOT_FOUND for an unknown incident, FORBIDDEN for another team's.
+func (r *Resolver) changeIncident(ctx context.Context, id string, change func(actor string) (*models.Incident, error)) (*model.Incident, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
 	inc, err := r.Store.FindIncidentByID(ctx, id)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if !p.CanReadTeam(inc.TeamID) {
-		return "", models.Forbidden()
+		return nil, models.Forbidden()
 	}
-	return p.Name, nil
+	if inc, err = change(p.Name); err != nil {
+		return nil, err
+	}
+	return r.incidentToModel(inc), nil
 }
 
 // readableService returns a service the caller may see: NOT_FOUND or FORBIDDEN otherwise.
@@ -139,7 +146,7 @@ func (r *Resolver) readableDelivery(ctx context.Context, p *models.Principal, id
 // deliveryConnection lists the deliveries the caller may see as a Relay connection.
 func (r *Resolver) deliveryConnection(ctx context.Context, p *models.Principal, f models.DeliveryFilter, first *int, after *string) (*model.DeliveryConnection, error) {
 	f.TeamIDs = visibleTeams(p)
-	ds, more, total, err := r.Store.ListDeliveries(ctx, f, incidentInt(first), incidentDeref(after))
+	ds, more, total, err := r.Store.ListDeliveries(ctx, f, valueOr(first, 0), valueOr(after, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -150,25 +157,4 @@ func (r *Resolver) deliveryConnection(ctx context.Context, p *models.Principal, 
 		conn.PageInfo.EndCursor = &c
 	}
 	return conn, nil
-}
-
-func incidentOptional(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-func incidentDeref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func incidentInt(v *int) int {
-	if v == nil {
-		return 0
-	}
-	return *v
 }

@@ -44,3 +44,19 @@ func visibleTeams(p *models.Principal) []string {
 	}
 	return p.TeamIDs()
 }
+
+// optional returns nil for "" and a pointer to s otherwise.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// valueOr returns *p, or def when p is nil.
+func valueOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}

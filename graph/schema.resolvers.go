@@ -379,7 +379,7 @@ func (r *mutationResolver) CreateIncident(ctx context.Context, input model.Incid
 		ServiceID:   input.ServiceID,
 		Title:       input.Title,
 		Description: input.Description,
-		Urgency:     incidentDeref((*string)(input.Urgency)),
+		Urgency:     valueOr((*string)(input.Urgency), ""),
 		MappedWith:  input.MappedWith,
 		AssigneeID:  input.AssigneeID,
 	})
@@ -390,67 +390,27 @@ func (r *mutationResolver) CreateIncident(ctx context.Context, input model.Incid
 }
 
 func (r *mutationResolver) AcknowledgeIncident(ctx context.Context, id string) (*model.Incident, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	actor, err := r.incidentActor(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	inc, err := r.Store.AcknowledgeIncident(ctx, actor, id)
-	if err != nil {
-		return nil, err
-	}
-	return r.incidentToModel(inc), nil
+	return r.changeIncident(ctx, id, func(actor string) (*models.Incident, error) {
+		return r.Store.AcknowledgeIncident(ctx, actor, id)
+	})
 }
 
 func (r *mutationResolver) UnacknowledgeIncident(ctx context.Context, id string) (*model.Incident, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	actor, err := r.incidentActor(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	inc, err := r.Store.UnacknowledgeIncident(ctx, actor, id)
-	if err != nil {
-		return nil, err
-	}
-	return r.incidentToModel(inc), nil
+	return r.changeIncident(ctx, id, func(actor string) (*models.Incident, error) {
+		return r.Store.UnacknowledgeIncident(ctx, actor, id)
+	})
 }
 
 func (r *mutationResolver) ResolveIncident(ctx context.Context, id string) (*model.Incident, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	actor, err := r.incidentActor(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	inc, err := r.Store.ResolveIncident(ctx, actor, id)
-	if err != nil {
-		return nil, err
-	}
-	return r.incidentToModel(inc), nil
+	return r.changeIncident(ctx, id, func(actor string) (*models.Incident, error) {
+		return r.Store.ResolveIncident(ctx, actor, id)
+	})
 }
 
 func (r *mutationResolver) ReassignIncident(ctx context.Context, id string, userID string) (*model.Incident, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	actor, err := r.incidentActor(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	inc, err := r.Store.ReassignIncident(ctx, actor, id, userID)
-	if err != nil {
-		return nil, err
-	}
-	return r.incidentToModel(inc), nil
+	return r.changeIncident(ctx, id, func(actor string) (*models.Incident, error) {
+		return r.Store.ReassignIncident(ctx, actor, id, userID)
+	})
 }
 
 func (r *mutationResolver) RevokeIntegration(ctx context.Context, id string) (bool, error) {
@@ -610,7 +570,7 @@ func (r *queryResolver) Incidents(ctx context.Context, status *model.IncidentSta
 		Status:    (*string)(status),
 		ServiceID: serviceID,
 		TeamIDs:   visibleTeams(p),
-	}, incidentInt(first), incidentDeref(after))
+	}, valueOr(first, 0), valueOr(after, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -641,7 +601,7 @@ func (r *queryResolver) Requests(ctx context.Context, serviceID *string, first *
 	if err != nil {
 		return nil, err
 	}
-	rs, err := r.Store.ListRequests(ctx, serviceID, visibleTeams(p), incidentInt(first), incidentDeref(after))
+	rs, err := r.Store.ListRequests(ctx, serviceID, visibleTeams(p), valueOr(first, 0), valueOr(after, ""))
 	if err != nil {
 		return nil, err
 	}

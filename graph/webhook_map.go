@@ -112,9 +112,9 @@ func webhookSpecFromInput(in model.WebhookInput) models.WebhookSpec {
 		BodyTemplate:             in.BodyTemplate,
 		QueryParams:              webhookKVFromInput(in.QueryParams),
 		ExtraFields:              webhookKVFromInput(in.ExtraFields),
-		RetryCount:               webhookInt(in.RetryCount, models.DefaultRetryCount),
-		RetryIntervalMinutes:     webhookInt(in.RetryIntervalMinutes, models.DefaultRetryIntervalMinutes),
-		TimeoutSeconds:           webhookInt(in.TimeoutSeconds, models.DefaultTimeoutSeconds),
+		RetryCount:               valueOr(in.RetryCount, models.DefaultRetryCount),
+		RetryIntervalMinutes:     valueOr(in.RetryIntervalMinutes, models.DefaultRetryIntervalMinutes),
+		TimeoutSeconds:           valueOr(in.TimeoutSeconds, models.DefaultTimeoutSeconds),
 		FailureNotificationEmail: in.FailureNotificationEmail,
 		Filter:                   webhookFilterFromInput(in.Filter),
 	}
@@ -171,13 +171,6 @@ func webhookEnum[T ~string](v *T) string {
 		return ""
 	}
 	return string(*v)
-}
-
-func webhookInt(v *int, def int) int {
-	if v == nil {
-		return def
-	}
-	return *v
 }
 
 func webhookEventsFromInput(events []model.WebhookEvent) []string {
