@@ -10,7 +10,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,15 +35,22 @@ const (
 	benchClientCount = "HERALD_BENCH_CLIENT_COUNT"
 )
 
+// benchProfileDir names a folder where BenchmarkDeliveryLogFanout writes the server's heap and
+// goroutine profiles once every subscriber is connected.
+const benchProfileDir = "HERALD_BENCH_PROFILE_DIR"
+
 // BenchmarkDeliveryLogFanout measures deliveryLog fan-out on one process: N graphql-transport-ws
 // subscribers on real websockets through NewHandler, each attempt timed from the return of
 // CreateTestAttempt (the commit) to its arrival at the last subscriber. It reports the p50 and
-// p99 of those times over b.N attempts and the server's heap and stack per subscriber. The
-// clients run in a child process (this test binary running TestDeliveryLogBenchClients), so
-// that neither their memory nor their file descriptors count against the server.
+// p99 of those times over b.N attempts, the server's heap and stack per subscriber (together
+// and apart) and its goroutines per subscriber. The clients run in a child process (this test
+// binary running TestDeliveryLogBenchClients), so that neither their memory nor their file
+// descriptors count against the server.
 //
 // N is 100 unless HERALD_BENCH_SUBSCRIBERS lists counts ("1000,10000"); HERALD_BENCH_DIALECT
-// picks the store (sqlite, the default, or postgres). For example:
+// picks the store (sqlite, the default, or postgres); HERALD_BENCH_PROFILE_DIR, a folder for
+// the server's heap and goroutine profiles taken while every subscriber is connected. For
+// example:
 //
 //	HERALD_BENCH_SUBSCRIBERS=1000,10000 go test ./graph -run '^$' -bench DeliveryLogFanout -benchtime 20x
 func BenchmarkDeliveryLogFanout(b *testing.B) {
@@ -95,7 +104,7 @@ func benchFanout(b *testing.B, dialect string, n int) {
 	srv := httptest.NewServer(NewHandler(&Resolver{Store: s, Logger: logger}, nil))
 	b.Cleanup(srv.Close)
 
-	before := memInUse()
+	before, goroutines := memInUse(), runtime.NumGoroutine()
 	arrivals := startBenchClients(b, "ws"+strings.TrimPrefix(srv.URL, "http"), token, n)
 	deadline := time.Now().Add(2 * time.Minute)
 	for s.Hub().Len() < n {
@@ -104,7 +113,14 @@ func benchFanout(b *testing.B, dialect string, n int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	perSub := float64(memInUse()-before) / float64(n) / 1024
+	after := memInUse()
+	perSub := float64(after.total()-before.total()) / float64(n) / 1024
+	heapPerSub := float64(after.heap-before.heap) / float64(n) / 1024
+	stackPerSub := float64(after.stack-before.stack) / float64(n) / 1024
+	goroutinesPerSub := float64(runtime.NumGoroutine()-goroutines) / float64(n)
+	if dir := os.Getenv(benchProfileDir); dir != "" {
+		writeBenchProfiles(b, dir, fmt.Sprintf("%s-%d", dialect, n))
+	}
 
 	// On PostgreSQL the listener may connect after the subscriptions: warm up until an attempt
 	// is heard, giving each a while so that slow fan-outs do not pile up.
@@ -134,6 +150,9 @@ func benchFanout(b *testing.B, dialect string, n int) {
 	b.ReportMetric(ms(percentile(latencies, 50)), "p50-ms")
 	b.ReportMetric(ms(percentile(latencies, 99)), "p99-ms")
 	b.ReportMetric(perSub, "KiB/subscriber")
+	b.ReportMetric(heapPerSub, "heap-KiB/subscriber")
+	b.ReportMetric(stackPerSub, "stack-KiB/subscriber")
+	b.ReportMetric(goroutinesPerSub, "goroutines/subscriber")
 }
 
 // benchArrivals records when the client process reported each attempt fully received.
@@ -359,12 +378,45 @@ func raiseFileLimit(want uint64) error {
 	return nil
 }
 
+// memUse is the heap and stack memory in use, in bytes.
+type memUse struct{ heap, stack int64 }
+
+func (m memUse) total() int64 { return m.heap + m.stack }
+
 // memInUse returns the heap and stack memory in use after a collection.
-func memInUse() int64 {
+func memInUse() memUse {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return int64(m.HeapInuse + m.StackInuse)
+	return memUse{heap: int64(m.HeapInuse), stack: int64(m.StackInuse)}
+}
+
+// writeBenchProfiles writes the server's live heap (heap-NAME.pprof, read with
+// `go tool pprof -sample_index=inuse_space`) and goroutines (goroutines-NAME.txt) to dir,
+// while every subscriber is connected.
+func writeBenchProfiles(b *testing.B, dir, name string) {
+	b.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for file, profile := range map[string]string{"heap-" + name + ".pprof": "heap", "goroutines-" + name + ".txt": "goroutine"} {
+		f, err := os.Create(filepath.Join(dir, file))
+		if err != nil {
+			b.Fatal(err)
+		}
+		debug := 0
+		if profile == "goroutine" {
+			debug = 1
+		}
+		runtime.GC()
+		err = pprof.Lookup(profile).WriteTo(f, debug)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // percentile returns the p-th percentile of sorted durations.

@@ -21,10 +21,12 @@
 package gorillaws
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -71,10 +73,15 @@ func (i Implementation) Accept(w http.ResponseWriter, r *http.Request, options t
 	}
 	upgrader := websocket.Upgrader{
 		HandshakeTimeout: writeTimeout,
+		ReadBufferSize:   readBufferSize,
+		WriteBufferSize:  writeBufferSize,
+		WriteBufferPool:  &writeBufferPool,
 		Subprotocols:     preferTransportWS(options.Subprotocols),
 		CheckOrigin:      i.CheckOrigin,
 	}
-	ws, err := upgrader.Upgrade(w, r, options.ResponseHeader)
+	hw := &hijackWriter{ResponseWriter: w}
+	ws, err := upgrader.Upgrade(hw, r, options.ResponseHeader)
+	hw.releaseBuffers()
 	if err != nil {
 		return nil, fmt.Errorf("upgrade websocket: %w", err)
 	}
@@ -84,6 +91,49 @@ func (i Implementation) Accept(w http.ResponseWriter, r *http.Request, options t
 	// returns, which for a websocket is when gqlgen is done with it.
 	context.AfterFunc(r.Context(), func() { _ = ws.Close() })
 	return &conn{ws: ws, writeTimeout: writeTimeout}, nil
+}
+
+// Buffers of an upgraded connection. gqlgen's websocket handler holds its HTTP request's
+// goroutine for the connection's whole life, and so net/http's connection with its 4 KiB read
+// and write buffers; an idle subscriber would hold 8 KiB of buffers. Instead gorilla reads
+// through a buffer of readBufferSize, writes through one of writeBufferSize taken from
+// writeBufferPool for each message (none while idle), and Accept releases net/http's.
+const (
+	readBufferSize  = 1 << 10
+	writeBufferSize = 1 << 10
+)
+
+// writeBufferPool lends gorilla a write buffer for each message, shared by all connections.
+var writeBufferPool sync.Pool
+
+// hijackWriter passes gorilla's Hijack to the ResponseWriter and keeps the buffers it returns.
+type hijackWriter struct {
+	http.ResponseWriter
+	brw *bufio.ReadWriter
+}
+
+// Hijack implements http.Hijacker, through http.ResponseController so that a wrapped
+// ResponseWriter (with Unwrap) hijacks too.
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	w.brw = brw
+	return c, brw, err
+}
+
+// Unwrap gives http.ResponseController the ResponseWriter.
+func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// releaseBuffers drops the hijacked bufio buffers, which the hijacker owns and gorilla no
+// longer uses once Upgrade has returned (it has buffers of its own, as sized above). net/http
+// keeps pointers to these bufio structs until the handler returns but never uses them after
+// a hijack, so emptying them lets their 8 KiB go while the connection lives.
+func (w *hijackWriter) releaseBuffers() {
+	if w.brw == nil {
+		return
+	}
+	*w.brw.Reader = bufio.Reader{}
+	*w.brw.Writer = bufio.Writer{}
+	w.brw = nil
 }
 
 // preferTransportWS orders the server's subprotocols for gorilla, which picks
