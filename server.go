@@ -26,6 +26,7 @@ import (
 	"github.com/herald-hq/herald/graph"
 	"github.com/herald-hq/herald/graph/gorillaws"
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/web"
 	"github.com/herald-hq/herald/worker"
 )
 
@@ -268,6 +269,10 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		ingest := res.IngestHandler()
 		mux.Handle("/v1/process", ingest)
 		mux.Handle("/v1/request", ingest)
+		pages := web.Handler()
+		mux.Handle("GET /{$}", pages) // GraphiQL
+		mux.Handle("GET /dashboard", pages)
+		mux.Handle("GET /static/", pages)
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)

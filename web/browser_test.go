@@ -1,0 +1,454 @@
+package web_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+var screenshots = flag.Bool("screenshots", false, "write ../docs/graphiql.png and ../docs/dashboard.png")
+
+// chromiumPath is Debian's chromium, which .ci/run installs.
+const chromiumPath = "/usr/bin/chromium"
+
+const adminToken = "hrd_browser_test_admin_token"
+
+// TestPagesInChromium drives GraphiQL and the dashboard in a real headless Chromium against
+// the real Herald binary, with deliveries going to a local receiver.
+func TestPagesInChromium(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("skipping the browser tests: %s not found (apt-get install chromium; .ci/run does it)", chromiumPath)
+	}
+	recv := newReceiver(t)
+	h := startHerald(t)
+	me := h.gql(t, `{ me { name } }`, nil)["me"].(map[string]any)["name"].(string)
+	team := h.gql(t, `mutation { createTeam(name: "Payments") { id } }`, nil)["createTeam"].(map[string]any)["id"].(string)
+	svc := h.gql(t, `mutation($t: ID!) { createService(teamId: $t, name: "checkout") { id } }`, map[string]any{"t": team})["createService"].(map[string]any)["id"].(string)
+	hook := h.gql(t, `mutation($s: ID!, $u: String!) { createWebhook(input: { name: "chat", scope: SERVICE, serviceId: $s,
+		events: [INCIDENT_CREATED], urls: [$u], signing: { scheme: STANDARD_WEBHOOKS } }) { webhook { id } } }`,
+		map[string]any{"s": svc, "u": recv.URL + "/hook"})["createWebhook"].(map[string]any)["webhook"].(map[string]any)["id"].(string)
+
+	ctx, b := newBrowser(t)
+
+	t.Run("graphiql runs a query", func(t *testing.T) {
+		run(t, ctx,
+			chromedp.Navigate(h.base+"/"),
+			chromedp.WaitVisible(chromedp.CSS(".graphiql-execute-button")),
+			chromedp.SendKeys(chromedp.ID("token"), adminToken),
+			chromedp.Click(chromedp.CSS("#token-form button")),
+			chromedp.WaitVisible(chromedp.CSS(".graphiql-execute-button")),
+			chromedp.Click(chromedp.CSS(".graphiql-execute-button")),
+		)
+		want := fmt.Sprintf("%q: %q", "name", me)
+		waitText(t, ctx, ".result-window", want)
+		// The schema arrived too (the docs explorer needs the introspection answer).
+		waitJS(t, ctx, `!document.querySelector('.graphiql-doc-explorer-error')`)
+		if *screenshots {
+			shoot(t, ctx, "graphiql.png")
+		}
+	})
+
+	t.Run("graphiql subscribes over graphql-ws", func(t *testing.T) {
+		q := url.QueryEscape(`subscription { deliveryLog { outcome webhook { name } } }`)
+		run(t, ctx,
+			chromedp.Navigate(h.base+"/?query="+q),
+			chromedp.WaitVisible(chromedp.CSS(".graphiql-execute-button")),
+			chromedp.Click(chromedp.CSS(".graphiql-execute-button")),
+		)
+		// Subscribed once the button turns into a stop button; then make an attempt.
+		waitJS(t, ctx, `!!document.querySelector('.graphiql-execute-button[aria-label*="Stop"]')`)
+		poll(t, "an attempt reaches the GraphiQL subscription", func() bool {
+			h.gql(t, `mutation($id: ID!) { testWebhook(id: $id) { id } }`, map[string]any{"id": hook})
+			txt, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".result-window")))
+			return strings.Contains(txt, `"outcome": "SUCCEEDED"`)
+		})
+		run(t, ctx, chromedp.Click(chromedp.CSS(".graphiql-execute-button"))) // stop
+	})
+
+	t.Run("dashboard shows a live attempt and redelivers it", func(t *testing.T) {
+		run(t, ctx,
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := chromedp.Evaluate[any](`localStorage.clear()`)(ctx, tg)
+				return err
+			}),
+			chromedp.Navigate(h.base+"/dashboard#token="+adminToken),
+			chromedp.WaitVisible(chromedp.CSS(`#hooks tr[data-webhook="`+hook+`"]`)),
+		)
+		href := get(t, ctx, chromedp.Location())
+		if strings.Contains(href, "token") {
+			t.Errorf("the token stays in the address bar: %s", href)
+		}
+		waitText(t, ctx, "#live", "live")
+
+		before := recv.count.Load()
+		inc := h.gql(t, `mutation($s: ID!) { createIncident(input: { serviceId: $s, title: "Checkout is down" }) { id } }`,
+			map[string]any{"s": svc})["createIncident"].(map[string]any)["id"].(string)
+		row := `#log tbody tr[data-attempt]`
+		waitText(t, ctx, "#log tbody", inc+" · Checkout is down")
+		if recv.count.Load() <= before {
+			t.Fatalf("the receiver got nothing, yet the log shows an attempt")
+		}
+		cells := get(t, ctx, chromedp.Text(chromedp.CSS(row)))
+		for _, want := range []string{"chat", "created", "succeeded", "200", "ms"} {
+			if !strings.Contains(cells, want) {
+				t.Errorf("log row %q lacks %q", cells, want)
+			}
+		}
+
+		// Details: the request as sent and the receiver's answer.
+		run(t, ctx, chromedp.Click(chromedp.CSS(row)), chromedp.WaitVisible(chromedp.ID("details")))
+		waitText(t, ctx, "#d-req-line", "POST "+recv.URL+"/hook")
+		waitText(t, ctx, "#d-res-line", "HTTP 200")
+		waitText(t, ctx, "#d-req-b", "Checkout is down")
+		waitText(t, ctx, "#d-res-h", "X-Receiver")
+		if *screenshots {
+			shoot(t, ctx, "dashboard-details.png")
+		}
+
+		// Redeliver from the details: the receiver gets the delivery again.
+		got := recv.count.Load()
+		run(t, ctx, chromedp.Click(chromedp.ID("d-redeliver")))
+		poll(t, "the receiver gets the redelivery", func() bool { return recv.count.Load() > got })
+		waitJS(t, ctx, `document.querySelectorAll('#log tbody tr[data-attempt]').length >= 2`)
+		run(t, ctx, chromedp.Click(chromedp.ID("d-close")), chromedp.WaitNotVisible(chromedp.ID("details")))
+	})
+
+	t.Run("dashboard switches a webhook off and on", func(t *testing.T) {
+		sw := `#hooks tr[data-webhook="` + hook + `"] button[role="switch"]`
+		run(t, ctx, chromedp.Click(chromedp.CSS(sw)))
+		waitJS(t, ctx, `document.querySelector('`+sw+`').getAttribute('aria-checked') === 'false'`)
+		if st := h.gql(t, `query($id: ID!) { webhook(id: $id) { status } }`, map[string]any{"id": hook})["webhook"].(map[string]any)["status"]; st != "INACTIVE" {
+			t.Errorf("after Deactivate the webhook is %v", st)
+		}
+		run(t, ctx, chromedp.Click(chromedp.CSS(sw)))
+		waitJS(t, ctx, `document.querySelector('`+sw+`').getAttribute('aria-checked') === 'true'`)
+	})
+
+	t.Run("dashboard previews a template and lists placeholders", func(t *testing.T) {
+		get(t, ctx, chromedp.Evaluate[any](`document.getElementById('t-body').value = ''`))
+		run(t, ctx,
+			chromedp.SendKeys(chromedp.ID("t-body"), `{"t": "{{incident.ti`),
+		)
+		waitJS(t, ctx, `!document.getElementById('t-places').hidden`)
+		waitText(t, ctx, "#t-places", "incident.title")
+		// Enter takes the selected one. Sent as one keyDown with its text, as a keyboard does
+		// (chromedp's SendKeys sends the char separately, which preventDefault cannot stop).
+		for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeKeyDown, input.DispatchKeyEventTypeKeyUp} {
+			p := input.DispatchKeyEventParams{Type: typ, Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13}
+			if typ == input.DispatchKeyEventTypeKeyDown {
+				p.Text = "\r"
+			}
+			if _, err := chromedp.Call(ctx, input.DispatchKeyEvent, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v := get(t, ctx, chromedp.Value(chromedp.ID("t-body")))
+		if !strings.HasPrefix(v, `{"t": "{{incident.title}}`) {
+			t.Errorf("after choosing a placeholder the template is %q", v)
+		}
+		run(t, ctx, chromedp.SendKeys(chromedp.ID("t-body"), `"}`))
+		waitText(t, ctx, "#t-state", "valid JSON")
+		if *screenshots {
+			get(t, ctx, chromedp.Evaluate[any](`document.getElementById('d-close').click()`))
+			shoot(t, ctx, "dashboard.png")
+		}
+	})
+
+	b.check(t)
+}
+
+// ---- Herald ------------------------------------------------------------------------------
+
+type herald struct{ base string }
+
+// startHerald builds and runs the real binary on SQLite, on a free loopback port, with
+// private targets allowed so deliveries reach the local receiver.
+func startHerald(t *testing.T) *herald {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "herald")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build herald: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	cmd.Dir = dir
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"HERALD_ADDR=127.0.0.1:0",
+		"HERALD_DATABASE_URL=sqlite:" + filepath.Join(dir, "herald.db"),
+		"HERALD_ADMIN_TOKEN=" + adminToken,
+		"HERALD_ALLOW_PRIVATE_TARGETS=true",
+		"HERALD_LOG_LEVEL=warn",
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("herald stderr:\n%s", stderr.String())
+		}
+	})
+	found := make(chan string, 1)
+	go func() {
+		listen := regexp.MustCompile(`listening on (http://\S+)`)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := listen.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case base := <-found:
+		return &herald{base: base}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("herald did not say where it listens; stderr:\n%s", stderr.String())
+		return nil
+	}
+}
+
+// gql runs one operation as the admin and fails the test on any error.
+func (h *herald) gql(t *testing.T, query string, vars map[string]any) map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, h.base+"/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data   map[string]any `json:"data"`
+		Errors []any          `json:"errors"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &out); err != nil || len(out.Errors) > 0 {
+		t.Fatalf("%s: %d %s", query, resp.StatusCode, raw)
+	}
+	return out.Data
+}
+
+// ---- receiver ----------------------------------------------------------------------------
+
+type receiver struct {
+	*httptest.Server
+	count atomic.Int64
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		r.count.Add(1)
+		w.Header().Set("X-Receiver", "browser-test")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"received":true}`)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// ---- browser -----------------------------------------------------------------------------
+
+// browser records what the pages did that they must not: requests to anything but
+// 127.0.0.1, uncaught exceptions, console errors and error log entries (CSP violations).
+type browser struct {
+	mu       sync.Mutex
+	requests []string
+	problems []string
+}
+
+func (b *browser) note(list *[]string, s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	*list = append(*list, s)
+}
+
+func (b *browser) request(raw string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		b.note(&b.problems, "unparsable request URL "+raw)
+		return
+	}
+	switch u.Scheme {
+	case "data", "blob", "about":
+		return
+	}
+	b.note(&b.requests, raw)
+	if u.Hostname() != "127.0.0.1" {
+		b.note(&b.problems, "request leaves 127.0.0.1: "+raw)
+	}
+}
+
+func (b *browser) check(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.requests) == 0 {
+		t.Error("no request was seen: the network listener is not working")
+	}
+	for _, p := range b.problems {
+		t.Error(p)
+	}
+}
+
+func newBrowser(t *testing.T) (context.Context, *browser) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.NoFirstRun,
+		chromedp.WindowSize(1366, 860),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	b := &browser{}
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithListener(b.listen))
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first action starts the browser: no deadline on it (it would stop the browser).
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, b
+}
+
+// listen runs in the tab's event loop: it only records.
+func (b *browser) listen(ev any) {
+	switch ev := ev.(type) {
+	case *network.EventRequestWillBeSent:
+		b.request(ev.Request.URL)
+	case *network.EventWebSocketCreated:
+		b.request(ev.URL)
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		msg := d.Text
+		if d.Exception != nil {
+			msg += " " + d.Exception.Description
+		}
+		b.note(&b.problems, fmt.Sprintf("page error at %s:%d: %s", d.URL, d.LineNumber+1, msg))
+	case *runtime.EventConsoleAPICalled:
+		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
+			var args []string
+			for _, a := range ev.Args {
+				args = append(args, string(a.Value)+a.Description)
+			}
+			b.note(&b.problems, "console error: "+strings.Join(args, " "))
+		}
+	case *cdplog.EventEntryAdded:
+		if ev.Entry.Level == cdplog.EntryLevelError {
+			b.note(&b.problems, "browser log error: "+ev.Entry.Text+" "+ev.Entry.URL)
+		}
+	}
+}
+
+// run runs browser actions in order with a deadline.
+func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	get(t, ctx, chromedp.Steps(steps...))
+}
+
+// get runs one browser action with a deadline and returns its value.
+func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(tctx, a)
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	return v
+}
+
+// waitJS polls a JavaScript expression until it is true.
+func waitJS(t *testing.T, ctx context.Context, expr string) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		t.Fatalf("waiting for %s: %v", expr, err)
+	}
+}
+
+// waitText waits until the first element matching sel contains want.
+func waitText(t *testing.T, ctx context.Context, sel, want string) {
+	t.Helper()
+	js, _ := json.Marshal(sel)
+	w, _ := json.Marshal(want)
+	expr := fmt.Sprintf(`(function(){ var e = document.querySelector(%s); return !!e && e.innerText.includes(%s); })()`, js, w)
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%s)||{}).innerText || ""`, js)))
+		t.Fatalf("waiting for %s to contain %q: %v; it holds %q", sel, want, err, got)
+	}
+}
+
+// poll retries cond until it holds.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// shoot saves a screenshot of the page to ../docs.
+func shoot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	run(t, ctx, chromedp.Sleep(300*time.Millisecond))
+	png := get(t, ctx, chromedp.CaptureScreenshot())
+	if err := os.MkdirAll(filepath.Join("..", "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "docs", name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,446 @@
+// Herald's delivery dashboard: webhooks with their state, a live log of attempts fed by the
+// deliveryLog subscription (graphql-transport-ws), request/response details, redelivery and a
+// template preview. Plain DOM: every value from the server is set as text, never as HTML.
+(function () {
+  "use strict";
+  var TOKEN_KEY = "herald.token"; // shared with GraphiQL (same origin)
+  var MAX_ROWS = 500;
+  var wsURL = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/query";
+
+  var ATTEMPT = "fragment A on DeliveryAttempt { id number test outcome event startedAt durationMs error errorKind nextRetryAt remoteIp" +
+    " request { method url headers { name value } body } response { status headers { name value } body }" +
+    " webhook { id name status consecutiveFailures } delivery { id status incident { id title } } }";
+  var HOOK = "fragment H on Webhook { id name status inactiveReason consecutiveFailures }";
+
+  var $ = function (id) { return document.getElementById(id); };
+  var token = "";
+  var ws = null;
+  var hooks = new Map();     // id → webhook
+  var attempts = new Map();  // id → attempt
+  var order = [];            // attempt ids, newest first
+  var current = null;        // attempt shown in the dialog
+
+  function el(tag, props, children) {
+    var e = document.createElement(tag);
+    if (props) Object.keys(props).forEach(function (k) {
+      if (k === "text") e.textContent = props[k];
+      else if (k === "class") e.className = props[k];
+      else if (k.slice(0, 2) === "on") e.addEventListener(k.slice(2), props[k]);
+      else e.setAttribute(k, props[k]);
+    });
+    (children || []).forEach(function (c) { if (c != null) e.append(c); });
+    return e;
+  }
+
+  function notice(msg) {
+    $("notice").textContent = msg || "";
+    $("notice").hidden = !msg;
+  }
+
+  // gql runs one operation over HTTP; it rejects with the first error's message.
+  function gql(query, variables) {
+    return fetch("/query", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Authorization": "Bearer " + token },
+      body: JSON.stringify({ query: query, variables: variables || {} }),
+    }).then(function (r) { return r.json(); }).then(function (res) {
+      if (res.errors && res.errors.length) {
+        var e = new Error(res.errors[0].message);
+        e.code = res.errors[0].extensions && res.errors[0].extensions.code;
+        throw e;
+      }
+      return res.data;
+    });
+  }
+
+  // ---- session ----------------------------------------------------------------------------
+
+  function tokenFromAddress() {
+    var m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+    if (!m) return;
+    localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+
+  function signIn(t) {
+    token = t;
+    return gql("{ me { name role } }").then(function (d) {
+      localStorage.setItem(TOKEN_KEY, t);
+      $("who").textContent = d.me.name + " (" + d.me.role.toLowerCase().replace("_", " ") + ")";
+      $("login").hidden = true;
+      $("session").hidden = false;
+      $("app").hidden = false;
+      notice("");
+      connect();
+      return Promise.all([loadHooks(), loadRecent()]).then(preview);
+    }).catch(function (e) {
+      token = "";
+      notice(e.code === "UNAUTHENTICATED" ? "That token was refused." : "Could not sign in: " + e.message);
+      $("token").focus();
+    });
+  }
+
+  function signOut() {
+    localStorage.removeItem(TOKEN_KEY);
+    if (ws) ws.dispose();
+    ws = null;
+    token = "";
+    hooks.clear(); attempts.clear(); order = [];
+    renderHooks(); renderLog();
+    $("app").hidden = true;
+    $("session").hidden = true;
+    $("login").hidden = false;
+    $("token").value = "";
+    $("token").focus();
+  }
+
+  function setLive(state, text) {
+    var l = $("live");
+    l.className = "live " + state;
+    l.textContent = text;
+  }
+
+  // connect subscribes to the live log; graphql-ws reconnects with back-off, except after 4403.
+  function connect() {
+    if (ws) ws.dispose();
+    var t = token;
+    ws = graphqlWs.createClient({
+      url: wsURL,
+      lazy: false,
+      connectionParams: function () { return { Authorization: "Bearer " + t }; },
+      retryAttempts: Infinity,
+      shouldRetry: function (e) { return !(e && e.code === 4403); },
+      on: {
+        connecting: function () { setLive("", "connecting…"); },
+        connected: function () { setLive("on", "live"); },
+        closed: function (e) { setLive("off", e && e.code === 4403 ? "token refused" : "disconnected"); },
+      },
+    });
+    ws.subscribe({ query: "subscription { deliveryLog { ...A } } " + ATTEMPT }, {
+      next: function (res) {
+        if (res.data && res.data.deliveryLog) addAttempt(res.data.deliveryLog, true);
+        if (res.errors) notice("Live log: " + res.errors[0].message);
+      },
+      error: function (e) { setLive("off", "disconnected"); if (e && e.message) notice("Live log: " + e.message); },
+      complete: function () {},
+    });
+  }
+
+  // ---- webhooks ---------------------------------------------------------------------------
+
+  function loadHooks() {
+    return gql("{ webhooks { ...H } } " + HOOK).then(function (d) {
+      hooks.clear();
+      d.webhooks.forEach(function (w) { hooks.set(w.id, w); });
+      renderHooks();
+    });
+  }
+
+  function renderHooks() {
+    var body = $("hooks").tBodies[0];
+    body.replaceChildren();
+    var sel = $("f-webhook"), keep = sel.value;
+    sel.replaceChildren(el("option", { value: "", text: "all" }));
+    Array.from(hooks.values()).sort(function (a, b) { return a.name.localeCompare(b.name); }).forEach(function (w) {
+      var active = w.status === "ACTIVE";
+      body.append(el("tr", { "data-webhook": w.id }, [
+        el("td", { text: w.name }),
+        el("td", {}, [el("span", { class: "badge " + (active ? "ok" : "bad"), text: active ? "active" : "inactive", title: w.inactiveReason || "" })]),
+        el("td", { class: "num", text: String(w.consecutiveFailures) }),
+        el("td", {}, [el("button", {
+          type: "button", role: "switch", "aria-checked": String(active), class: "toggle",
+          "aria-label": "Active: " + w.name, text: active ? "Active" : "Inactive",
+          onclick: function () { toggleHook(w); },
+        })]),
+        el("td", {}, [el("button", { type: "button", class: "test", text: "Test", "aria-label": "Send a test to " + w.name, onclick: function (e) { testHook(w, e.currentTarget); } })]),
+      ]));
+      sel.append(el("option", { value: w.id, text: w.name }));
+    });
+    sel.value = keep;
+    if (sel.value !== keep) sel.value = "";
+    $("hooks-empty").hidden = hooks.size > 0;
+  }
+
+  function hookStatus(msg) { $("hooks-status").textContent = msg; }
+
+  function toggleHook(w) {
+    var op = w.status === "ACTIVE" ? "deactivateWebhook" : "activateWebhook";
+    gql("mutation($id: ID!) { w: " + op + "(id: $id) { ...H } } " + HOOK, { id: w.id }).then(function (d) {
+      hooks.set(d.w.id, d.w);
+      renderHooks();
+      hookStatus(d.w.name + " is now " + d.w.status.toLowerCase() + ".");
+      var b = document.querySelector('tr[data-webhook="' + d.w.id + '"] button[role="switch"]');
+      if (b) b.focus();
+    }).catch(function (e) { hookStatus(w.name + ": " + e.message); });
+  }
+
+  function testHook(w, button) {
+    button.disabled = true;
+    hookStatus("Sending a test to " + w.name + "…");
+    gql("mutation($id: ID!) { testWebhook(id: $id) { ...A } } " + ATTEMPT, { id: w.id }).then(function (d) {
+      var a = d.testWebhook;
+      addAttempt(a, true);
+      hookStatus("Test to " + w.name + ": " + a.outcome.toLowerCase() + (a.response ? " (HTTP " + a.response.status + ")" : a.error ? " (" + a.error + ")" : "") + ".");
+    }).catch(function (e) { hookStatus("Test to " + w.name + ": " + e.message); })
+      .finally(function () { button.disabled = false; });
+  }
+
+  // ---- live log ---------------------------------------------------------------------------
+
+  function loadRecent() {
+    var q = "{ deliveries(first: 30) { edges { node { id status incident { id title } webhook { id name status consecutiveFailures }" +
+      " attempts { id number test outcome event startedAt durationMs error errorKind nextRetryAt remoteIp" +
+      " request { method url headers { name value } body } response { status headers { name value } body } } } } } }";
+    return gql(q).then(function (d) {
+      d.deliveries.edges.forEach(function (edge) {
+        var n = edge.node;
+        n.attempts.forEach(function (a) {
+          a.webhook = n.webhook;
+          a.delivery = { id: n.id, status: n.status, incident: n.incident };
+          addAttempt(a, false);
+        });
+      });
+      renderLog();
+    });
+  }
+
+  function addAttempt(a, live) {
+    if (a.webhook) {
+      var w = hooks.get(a.webhook.id);
+      if (w && live) {
+        w.status = a.webhook.status;
+        w.consecutiveFailures = a.webhook.consecutiveFailures;
+        renderHooks();
+      }
+    }
+    if (!attempts.has(a.id)) order.push(a.id);
+    attempts.set(a.id, a);
+    order.sort(function (x, y) { return attempts.get(y).startedAt.localeCompare(attempts.get(x).startedAt); });
+    while (order.length > MAX_ROWS) attempts.delete(order.pop());
+    if (live) renderLog(a.id);
+  }
+
+  function fmtTime(iso) {
+    var d = new Date(iso);
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  }
+
+  function visible(a) {
+    var fw = $("f-webhook").value, fo = $("f-outcome").value;
+    return (!fw || (a.webhook && a.webhook.id === fw)) && (!fo || a.outcome === fo);
+  }
+
+  function renderLog(freshID) {
+    var body = $("log").tBodies[0];
+    body.replaceChildren();
+    var shown = 0;
+    order.forEach(function (id) {
+      var a = attempts.get(id);
+      if (!visible(a)) return;
+      shown++;
+      var inc = a.delivery && a.delivery.incident;
+      var ok = a.outcome === "SUCCEEDED";
+      var tr = el("tr", {
+        tabindex: "0", "data-attempt": a.id, class: id === freshID ? "fresh" : "",
+        "aria-label": "Attempt at " + fmtTime(a.startedAt) + " to " + (a.webhook ? a.webhook.name : "unsaved webhook") + ", " + a.outcome.toLowerCase() + "; press Enter for details",
+        onclick: function () { openDetails(a.id); },
+        onkeydown: function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openDetails(a.id); } },
+      }, [
+        el("td", { class: "num", text: fmtTime(a.startedAt), title: a.startedAt }),
+        el("td", { text: a.webhook ? a.webhook.name : "(unsaved)" }),
+        el("td", {}, [a.event.replace("INCIDENT_", "").toLowerCase(), a.test ? el("span", { class: "badge test", text: "test" }) : null]),
+        el("td", { text: inc ? inc.id + " · " + inc.title : "—" }),
+        el("td", {}, [el("span", { class: "badge " + (ok ? "ok" : "bad"), text: ok ? "succeeded" : "failed", title: a.error || "" })]),
+        el("td", { class: "num", text: a.response ? String(a.response.status) : (a.errorKind || "—").toLowerCase() }),
+        el("td", { class: "num", text: a.durationMs + " ms" }),
+        el("td", {}, [a.delivery ? el("button", {
+          type: "button", class: "redeliver", text: "Redeliver", "aria-label": "Redeliver delivery " + a.delivery.id,
+          onclick: function (e) { e.stopPropagation(); redeliver(a, e.currentTarget); },
+          onkeydown: function (e) { e.stopPropagation(); },
+        }) : null]),
+      ]);
+      body.append(tr);
+    });
+    $("log-empty").hidden = shown > 0;
+    $("log-count").textContent = shown + " of " + order.length + " attempts";
+  }
+
+  function redeliver(a, button) {
+    if (button) button.disabled = true;
+    return gql("mutation($id: ID!) { redeliver(deliveryId: $id) { id status } }", { id: a.delivery.id }).then(function (d) {
+      notice("");
+      $("hooks-status").textContent = "Delivery " + d.redeliver.id + " queued again; its attempt will appear in the log.";
+    }).catch(function (e) { notice("Redeliver: " + e.message); })
+      .finally(function () { if (button) button.disabled = false; });
+  }
+
+  function kvRows(table, list) {
+    table.replaceChildren();
+    (list || []).forEach(function (h) { table.append(el("tr", {}, [el("td", { text: h.name }), el("td", { text: h.value })])); });
+  }
+
+  function pretty(body) {
+    if (body == null || body === "") return "(empty body)";
+    try { return JSON.stringify(JSON.parse(body), null, 2); } catch (e) { return body; }
+  }
+
+  function openDetails(id) {
+    var a = attempts.get(id);
+    current = a;
+    var inc = a.delivery && a.delivery.incident;
+    $("d-title").textContent = "Attempt " + a.number + " · " + (a.webhook ? a.webhook.name : "unsaved webhook");
+    $("d-summary").textContent = [
+      new Date(a.startedAt).toLocaleString(), a.event, inc ? inc.id + " " + inc.title : null,
+      a.outcome.toLowerCase(), a.durationMs + " ms", a.remoteIp ? "to " + a.remoteIp : null,
+      a.error ? "error: " + a.error : null, a.nextRetryAt ? "next retry " + new Date(a.nextRetryAt).toLocaleTimeString() : null,
+    ].filter(Boolean).join(" · ");
+    $("d-req-line").textContent = a.request.method + " " + a.request.url;
+    kvRows($("d-req-h"), a.request.headers);
+    $("d-req-b").textContent = pretty(a.request.body);
+    if (a.response) {
+      $("d-res-line").textContent = "HTTP " + a.response.status;
+      kvRows($("d-res-h"), a.response.headers);
+      $("d-res-b").textContent = pretty(a.response.body);
+    } else {
+      $("d-res-line").textContent = "No response" + (a.error ? ": " + a.error : "");
+      kvRows($("d-res-h"), []);
+      $("d-res-b").textContent = "";
+    }
+    $("d-redeliver").hidden = !a.delivery;
+    if (!$("details").open) $("details").showModal();
+    $("d-close").focus();
+  }
+
+  // ---- template preview -------------------------------------------------------------------
+
+  var previewTimer = 0, previewSeq = 0;
+  var places = { event: "", list: [] };
+  var active = -1;
+
+  function schedulePreview() {
+    clearTimeout(previewTimer);
+    $("t-state").textContent = "…";
+    previewTimer = setTimeout(preview, 250);
+  }
+
+  function preview() {
+    if (!token) return;
+    var seq = ++previewSeq;
+    var input = { bodyTemplate: $("t-body").value, contentType: $("t-type").value, event: $("t-event").value };
+    gql("query($in: RenderPreviewInput!) { renderPreview(input: $in) { body errors { message line column } warnings truncated validJson } }", { in: input })
+      .then(function (d) {
+        if (seq !== previewSeq) return; // a newer keystroke won
+        var p = d.renderPreview;
+        $("t-errors").replaceChildren.apply($("t-errors"), p.errors.map(function (e) {
+          return el("li", { text: "line " + e.line + ", column " + e.column + ": " + e.message });
+        }).concat(p.warnings.map(function (w) { return el("li", { text: w }); })));
+        $("t-out").textContent = p.body == null ? "" : p.body;
+        $("t-state").textContent = p.errors.length ? "template has errors" :
+          (p.validJson === false ? "rendered; not valid JSON" : p.validJson ? "rendered; valid JSON" : "rendered") + (p.truncated ? " (truncated)" : "");
+      })
+      .catch(function (e) { if (seq === previewSeq) $("t-state").textContent = e.message; });
+  }
+
+  function loadPlaceholders() {
+    var ev = $("t-event").value;
+    if (places.event === ev) return Promise.resolve(places.list);
+    return gql("query($e: WebhookEvent) { placeholders(event: $e) { name description example } }", { e: ev }).then(function (d) {
+      places = { event: ev, list: d.placeholders };
+      return places.list;
+    });
+  }
+
+  // openToken finds an unclosed "{{" before the caret and the text typed after it.
+  function openToken() {
+    var ta = $("t-body"), before = ta.value.slice(0, ta.selectionStart);
+    var i = before.lastIndexOf("{{");
+    if (i < 0 || before.indexOf("}}", i) >= 0) return null;
+    var typed = before.slice(i + 2).replace(/^\{/, "");
+    if (/[\s(){};"]/.test(typed)) return null;
+    return { start: ta.selectionStart - typed.length, typed: typed };
+  }
+
+  function closePlaces() {
+    $("t-places").hidden = true;
+    $("t-body").setAttribute("aria-expanded", "false");
+    $("t-body").removeAttribute("aria-activedescendant");
+    active = -1;
+  }
+
+  var placesSeq = 0;
+  function showPlaces() {
+    if (!openToken()) { closePlaces(); return; }
+    var seq = ++placesSeq;
+    loadPlaceholders().then(function (list) {
+      var tok = openToken(); // the text may have changed while the list loaded
+      if (seq !== placesSeq) return;
+      if (!tok) { closePlaces(); return; }
+      var matches = list.filter(function (p) { return p.name.toLowerCase().indexOf(tok.typed.toLowerCase()) >= 0; }).slice(0, 50);
+      var ul = $("t-places");
+      ul.replaceChildren();
+      if (!matches.length) { closePlaces(); return; }
+      matches.forEach(function (p, i) {
+        ul.append(el("li", {
+          id: "place-" + i, role: "option", "aria-selected": "false", "data-name": p.name,
+          onmousedown: function (e) { e.preventDefault(); insertPlace(p.name); },
+        }, [el("code", { text: p.name }), " ", el("span", { class: "muted", text: "— " + p.description + (p.example ? " (e.g. " + p.example + ")" : "") })]));
+      });
+      ul.hidden = false;
+      $("t-body").setAttribute("aria-expanded", "true");
+      select(0);
+    }).catch(function (e) { $("t-state").textContent = e.message; });
+  }
+
+  function select(i) {
+    var items = $("t-places").children;
+    if (!items.length) return;
+    active = (i + items.length) % items.length;
+    Array.from(items).forEach(function (li, j) { li.setAttribute("aria-selected", String(j === active)); });
+    items[active].scrollIntoView({ block: "nearest" });
+    $("t-body").setAttribute("aria-activedescendant", items[active].id);
+  }
+
+  function insertPlace(name) {
+    var ta = $("t-body"), tok = openToken();
+    if (!tok) return;
+    var after = ta.value.slice(ta.selectionStart);
+    var close = after.indexOf("}}") === 0 ? "" : "}}";
+    ta.value = ta.value.slice(0, tok.start) + name + close + after;
+    var caret = tok.start + name.length + close.length;
+    ta.setSelectionRange(caret, caret);
+    closePlaces();
+    schedulePreview();
+  }
+
+  // ---- wiring -----------------------------------------------------------------------------
+
+  $("login").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var t = $("token").value.trim();
+    if (t) signIn(t);
+  });
+  $("logout").addEventListener("click", signOut);
+  $("f-webhook").addEventListener("change", function () { renderLog(); });
+  $("f-outcome").addEventListener("change", function () { renderLog(); });
+  $("d-close").addEventListener("click", function () { $("details").close(); });
+  $("d-redeliver").addEventListener("click", function (e) { if (current && current.delivery) redeliver(current, e.currentTarget); });
+  $("details").addEventListener("close", function () {
+    var row = current && document.querySelector('#log tr[data-attempt="' + current.id + '"]');
+    if (row) row.focus();
+  });
+  $("t-body").addEventListener("input", function () { schedulePreview(); showPlaces(); });
+  $("t-body").addEventListener("keydown", function (e) {
+    if ($("t-places").hidden) return;
+    if (e.key === "ArrowDown") { e.preventDefault(); select(active + 1); }
+    else if (e.key === "ArrowUp") { e.preventDefault(); select(active - 1); }
+    else if (e.key === "Enter" || e.key === "Tab") { e.preventDefault(); insertPlace($("t-places").children[active].getAttribute("data-name")); }
+    else if (e.key === "Escape") { e.preventDefault(); closePlaces(); }
+  });
+  $("t-body").addEventListener("blur", closePlaces);
+  $("t-event").addEventListener("change", schedulePreview);
+  $("t-type").addEventListener("change", schedulePreview);
+
+  tokenFromAddress();
+  var saved = localStorage.getItem(TOKEN_KEY);
+  if (saved) signIn(saved); else $("token").focus();
+})();
