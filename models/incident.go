@@ -357,17 +357,63 @@ func (w *incidentWriter) findOpenMapped(serviceID, mapping string) (*Incident, e
 	return &incs[0], nil
 }
 
-// nextNumber hands out the next incident number from the counters table; the row lock taken
-// by the UPDATE keeps numbers unique across processes until commit.
+// incidentSequence is the PostgreSQL sequence that numbers incidents (see migrateIncidentSequence).
+const incidentSequence = "incident_number_seq"
+
+// nextNumber hands out the next incident number. On PostgreSQL it comes from a sequence:
+// nextval takes no lock that lasts until commit, so concurrent ingests (in any process) do not
+// wait for each other; a rolled-back transaction leaves a gap, which INC-N tolerates. On SQLite
+// it comes from the counters row, whose UPDATE is cheap there because the transaction already
+// holds the database's one write lock.
 func (w *incidentWriter) nextNumber() (int64, error) {
+	var n int64
+	if w.s.dialect == DialectPostgres {
+		if err := w.tx.Raw("SELECT nextval(?::regclass)", incidentSequence).Row().Scan(&n); err != nil {
+			return 0, fmt.Errorf("number incident: %w", err)
+		}
+		return n, nil
+	}
 	if err := w.tx.Exec("INSERT INTO counters (name, value) VALUES (?, 0) ON CONFLICT (name) DO NOTHING", incidentCounter).Error; err != nil {
 		return 0, fmt.Errorf("number incident: %w", err)
 	}
-	var n int64
 	if err := w.tx.Raw("UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value", incidentCounter).Row().Scan(&n); err != nil {
 		return 0, fmt.Errorf("number incident: %w", err)
 	}
 	return n, nil
+}
+
+// migrateIncidentSequence creates the PostgreSQL sequence of incident numbers once, starting
+// after the highest number handed out so far (by the counters row of earlier versions or by
+// an incident row), under an advisory lock so that processes starting together agree. From
+// then on the counters row is no longer used on PostgreSQL.
+func (s *Store) migrateIncidentSequence(ctx context.Context) error {
+	if s.dialect != DialectPostgres {
+		return nil
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "herald:"+incidentSequence).Error; err != nil {
+			return err
+		}
+		var exists bool
+		if err := tx.Raw("SELECT to_regclass(?) IS NOT NULL", incidentSequence).Row().Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			return nil
+		}
+		if err := tx.Exec("CREATE SEQUENCE " + incidentSequence).Error; err != nil {
+			return err
+		}
+		// setval(seq, 1, false) makes the next value 1; setval(seq, n, true) makes it n+1.
+		return tx.Exec(`SELECT setval(?::regclass, GREATEST(m, 1), m > 0) FROM (SELECT GREATEST(
+			(SELECT COALESCE(MAX(number), 0) FROM incidents),
+			(SELECT COALESCE(MAX(value), 0) FROM counters WHERE name = ?)) AS m) AS last`,
+			incidentSequence, incidentCounter).Error
+	})
+	if err != nil {
+		return fmt.Errorf("migrate: incident sequence: %w", err)
+	}
+	return nil
 }
 
 // create numbers and inserts a new TRIGGERED incident and fans out INCIDENT_CREATED.

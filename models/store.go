@@ -160,7 +160,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	return nil
+	return s.migrateIncidentSequence(ctx)
 }
 
 // Dialect says which database the store runs on.
