@@ -203,9 +203,6 @@ func (s *Store) CompleteAttempt(ctx context.Context, c *AttemptCompletion) (*Com
 		if err := tx.Create(a).Error; err != nil {
 			return fmt.Errorf("insert attempt: %w", err)
 		}
-		if err := s.announceAttempt(tx, a.ID); err != nil {
-			return err
-		}
 		if deactivate {
 			if err := deactivateWebhookTx(tx, *a.WebhookID, reason, now); err != nil {
 				return err
@@ -220,7 +217,7 @@ func (s *Store) CompleteAttempt(ctx context.Context, c *AttemptCompletion) (*Com
 	if err != nil {
 		return nil, fmt.Errorf("complete attempt: %w", err)
 	}
-	s.publishAttempt(a.ID)
+	s.announceAttempts(a.ID)
 	return res, nil
 }
 
@@ -269,12 +266,12 @@ func (s *Store) CreateTestAttempt(ctx context.Context, a *Attempt) error {
 		if err := tx.Create(a).Error; err != nil {
 			return fmt.Errorf("create test attempt: %w", err)
 		}
-		return s.announceAttempt(tx, a.ID)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	s.publishAttempt(a.ID)
+	s.announceAttempts(a.ID)
 	return nil
 }
 
@@ -305,12 +302,12 @@ func (s *Store) RedeliverDelivery(ctx context.Context, id string) (*Delivery, er
 			return Invalid("deliveryId", "the delivery changed meanwhile; try again")
 		}
 		d.Status, d.NextAttemptAt, d.Attempts, d.LastError, d.UpdatedAt = DeliveryPending, &now, 0, nil, now
-		return s.announceDeliveries(tx)
+		return nil
 	})
 	if err != nil {
 		return nil, translate(err, "delivery")
 	}
-	s.WakeWorker()
+	s.announceDeliveries()
 	return &d, nil
 }
 

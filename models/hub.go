@@ -3,11 +3,11 @@ package models
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"gorm.io/gorm"
 )
 
 // AttemptChannel is the PostgreSQL NOTIFY channel that carries the ids of completed attempts.
@@ -79,24 +79,19 @@ func (h *Hub) Publish(id string) {
 // Hub returns the store's hub of completed attempts.
 func (s *Store) Hub() *Hub { return s.hub }
 
-// announceAttempt publishes a completed attempt once its transaction commits: on PostgreSQL a
-// NOTIFY inside the transaction (every process's Listen loop then publishes it); on SQLite the
-// caller passes the id to publishAttempt after commit.
-func (s *Store) announceAttempt(tx *gorm.DB, id string) error {
-	if s.dialect != DialectPostgres {
-		return nil
+// announceAttempts publishes attempts after the commit that stored them: on SQLite straight to
+// the local hub; on PostgreSQL through a coalesced NOTIFY, which every process's Listen loop
+// (this one's included) publishes to its hub. Live logs are best effort: an attempt whose
+// NOTIFY is lost (the process dies between commit and send, or the statement fails) is not
+// pushed to subscribers, though it is stored and shown by the delivery log's next read.
+func (s *Store) announceAttempts(ids ...string) {
+	if s.notifier == nil {
+		for _, id := range ids {
+			s.hub.Publish(id)
+		}
+		return
 	}
-	if err := tx.Exec("SELECT pg_notify(?, ?)", AttemptChannel, id).Error; err != nil {
-		return fmt.Errorf("announce attempt: %w", err)
-	}
-	return nil
-}
-
-// publishAttempt hands a committed attempt to the local hub where no Listen loop will (SQLite).
-func (s *Store) publishAttempt(id string) {
-	if s.dialect != DialectPostgres {
-		s.hub.Publish(id)
-	}
+	s.notifier.add(false, ids)
 }
 
 // Listen follows PostgreSQL's notifications until ctx ends: new deliveries wake the worker and
@@ -139,7 +134,12 @@ func (s *Store) listenOnce(ctx context.Context) error {
 		case DeliveryChannel:
 			s.WakeWorker()
 		case AttemptChannel:
-			s.hub.Publish(n.Payload)
+			// A payload carries the comma-separated ids of the attempts of one flush.
+			for id := range strings.SplitSeq(n.Payload, ",") {
+				if id != "" {
+					s.hub.Publish(id)
+				}
+			}
 		}
 	}
 }

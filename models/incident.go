@@ -291,19 +291,12 @@ type incidentWriter struct {
 	names      map[string]string
 }
 
-// writeIncidents runs f in a transaction; deliveries written there are announced inside it and
-// the in-process worker is woken after commit.
+// writeIncidents runs f in a transaction; deliveries written there are announced after commit.
 func (s *Store) writeIncidents(ctx context.Context, f func(w *incidentWriter) error) error {
 	w := &incidentWriter{s: s, names: map[string]string{}}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		w.tx, w.deliveries = tx, 0
-		if err := f(w); err != nil {
-			return err
-		}
-		if w.deliveries > 0 {
-			return s.announceDeliveries(tx)
-		}
-		return nil
+		return f(w)
 	})
 	if err != nil {
 		var de *Error
@@ -313,7 +306,7 @@ func (s *Store) writeIncidents(ctx context.Context, f func(w *incidentWriter) er
 		return err
 	}
 	if w.deliveries > 0 {
-		s.WakeWorker()
+		s.announceDeliveries()
 	}
 	return nil
 }

@@ -51,6 +51,8 @@ type Store struct {
 	wake     chan struct{}
 	hub      *Hub
 	dsn      string
+	// notifier sends PostgreSQL notifications after commit; nil on SQLite.
+	notifier *notifier
 	// NowFunc is the clock; tests replace it.
 	NowFunc func() time.Time
 }
@@ -124,6 +126,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
+	if dialect == DialectPostgres {
+		s.notifier = newNotifier(s)
+	}
 	return s, nil
 }
 
@@ -184,8 +189,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return sqlDB.PingContext(ctx)
 }
 
-// Close closes the database.
+// Close sends the notifications still queued and closes the database.
 func (s *Store) Close() error {
+	if s.notifier != nil {
+		s.notifier.close()
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
