@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -130,95 +131,171 @@ type CompletionResult struct {
 	Reason      string
 }
 
-// CompleteAttempt records an attempt at a delivery claimed with c.LeaseToken, in one
-// transaction: the attempt row, the delivery's new state (WHERE id = ? AND lease_token = ?), the
-// webhook's consecutive failures (reset on success, +1 on failure) and, at
-// MaxConsecutiveFailures or on c.Deactivate, the webhook made INACTIVE with its PENDING
-// deliveries CANCELLED. A delivery cancelled while its attempt was in flight keeps its state;
-// the attempt is still logged. Errors: ErrLeaseLost, INTERNAL.
+// CompleteAttempt records one attempt; it is CompleteAttempts with a batch of one.
+// Errors: ErrLeaseLost, INTERNAL.
 func (s *Store) CompleteAttempt(ctx context.Context, c *AttemptCompletion) (*CompletionResult, error) {
-	a := c.Attempt
-	if a.DeliveryID == nil || a.WebhookID == nil {
-		return nil, errors.New("complete attempt: the attempt names no delivery or webhook")
+	res, err := s.CompleteAttempts(ctx, []*AttemptCompletion{c})
+	if err != nil {
+		return nil, err
 	}
-	if a.ID == "" {
-		a.ID = newID()
+	if res[0] == nil {
+		return nil, ErrLeaseLost
 	}
-	res := &CompletionResult{Status: c.Status}
+	return res[0], nil
+}
+
+// CompleteAttempts records attempts at deliveries, each claimed with its c.LeaseToken, in one
+// transaction and in the order given, as if each were recorded on its own: the attempt rows
+// (one multi-row INSERT), each delivery's new state (WHERE id = ? AND lease_token = ?), the
+// webhooks' consecutive failures (reset on success, +1 on failure; counted in order and
+// written once per webhook) and, at MaxConsecutiveFailures or on c.Deactivate, the webhook
+// made INACTIVE with its PENDING deliveries CANCELLED — so a later completion of the same
+// webhook in the batch finds its delivery cancelled. A delivery cancelled while its attempt
+// was in flight keeps its state; the attempt is still logged. results[i] is nil when
+// completion i lost its lease (its delivery was claimed again under another token): nothing of
+// it is stored and it does not count. Nothing is stored when an error is returned; the leases
+// then expire and the deliveries are tried again. Errors: INTERNAL.
+func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) ([]*CompletionResult, error) {
+	hookIDs := make([]string, 0, len(cs))
+	var failedIDs []string
+	for _, c := range cs {
+		a := c.Attempt
+		if a.DeliveryID == nil || a.WebhookID == nil {
+			return nil, errors.New("complete attempts: an attempt names no delivery or webhook")
+		}
+		if a.ID == "" {
+			a.ID = newID()
+		}
+		if !slices.Contains(hookIDs, *a.WebhookID) {
+			hookIDs = append(hookIDs, *a.WebhookID)
+		}
+		if a.Outcome != AttemptSucceeded && !slices.Contains(failedIDs, *a.WebhookID) {
+			failedIDs = append(failedIDs, *a.WebhookID)
+		}
+	}
+	results := make([]*CompletionResult, len(cs))
+	var logged []*Attempt
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		clear(results)
+		logged = logged[:0]
 		now := s.now()
-		// The webhook row is locked first, the deliveries after: every completion takes
-		// locks in this order, so two of them never deadlock.
-		failed := a.Outcome != AttemptSucceeded
-		var hook Webhook
-		if failed {
-			err := tx.Model(&hook).Clauses(clause.Returning{}).Where("id = ?", *a.WebhookID).
-				Update("consecutive_failures", gorm.Expr("consecutive_failures + 1")).Error
-			if err != nil {
-				return fmt.Errorf("count failure: %w", err)
-			}
+		// Lock the webhooks whose counter changes (a failure, or a success resetting a non-zero
+		// count) before any delivery, in the order fan-out locks them (created_at, id): every
+		// transaction that locks several webhooks does so in this order, so none deadlock.
+		// A success on a webhook at zero changes nothing and locks nothing.
+		type hookState struct {
+			id       string
+			status   string
+			failures int
+			changed  bool
+		}
+		pick := tx.Model(&Webhook{}).Select("id", "status", "consecutive_failures").Where("id IN ?", hookIDs)
+		if len(failedIDs) > 0 {
+			pick = pick.Where("id IN ? OR consecutive_failures <> 0", failedIDs)
 		} else {
-			err := tx.Model(&Webhook{}).Where("id = ? AND consecutive_failures <> 0", *a.WebhookID).
-				Update("consecutive_failures", 0).Error
-			if err != nil {
-				return fmt.Errorf("reset failures: %w", err)
-			}
+			pick = pick.Where("consecutive_failures <> 0")
 		}
-		res.ConsecutiveFailures = hook.ConsecutiveFailures
+		if s.dialect == DialectPostgres {
+			pick = pick.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
+		}
+		var rows []Webhook
+		if err := pick.Order("created_at, id").Find(&rows).Error; err != nil {
+			return fmt.Errorf("lock webhooks: %w", err)
+		}
+		hooks := make(map[string]*hookState, len(rows))
+		order := make([]*hookState, 0, len(rows))
+		for _, h := range rows {
+			st := &hookState{id: h.ID, status: h.Status, failures: h.ConsecutiveFailures}
+			hooks[h.ID] = st
+			order = append(order, st)
+		}
 
-		reason := c.Deactivate
-		if reason == "" && failed && hook.Status == WebhookActive && hook.ConsecutiveFailures >= MaxConsecutiveFailures {
-			reason = fmt.Sprintf("%d consecutive failed attempts", hook.ConsecutiveFailures)
-		}
-		deactivate := reason != "" && hook.Status == WebhookActive
-		if deactivate && c.Status == DeliveryPending {
-			res.Status = DeliveryCancelled
+		for i, c := range cs {
+			a := c.Attempt
+			res := &CompletionResult{Status: c.Status}
+			failed := a.Outcome != AttemptSucceeded
+			// st is nil for a webhook at zero failures with a success (nothing changes) and
+			// for a webhook deleted meanwhile (its deliveries went with it: lease lost below).
+			st := hooks[*a.WebhookID]
+			failures := 0
+			if st != nil && failed {
+				failures = st.failures + 1
+			}
+			res.ConsecutiveFailures = failures
+			active := st != nil && st.status == WebhookActive
+			reason := c.Deactivate
+			if reason == "" && failed && active && failures >= MaxConsecutiveFailures {
+				reason = fmt.Sprintf("%d consecutive failed attempts", failures)
+			}
+			deactivate := reason != "" && active
+			if deactivate && c.Status == DeliveryPending {
+				res.Status = DeliveryCancelled
+			}
+
+			upd := tx.Model(&Delivery{}).
+				Where("id = ? AND lease_token = ? AND status = ?", *a.DeliveryID, c.LeaseToken, DeliveryPending).
+				Updates(map[string]any{
+					"status":           res.Status,
+					"next_attempt_at":  c.NextAttemptAt,
+					"lease_token":      nil,
+					"lease_expires_at": nil,
+					"last_error":       a.Error,
+					"updated_at":       now,
+				})
+			if upd.Error != nil {
+				return fmt.Errorf("update delivery: %w", upd.Error)
+			}
+			if upd.RowsAffected == 0 {
+				var d Delivery
+				err := tx.Select("status").Where("id = ? AND lease_token = ?", *a.DeliveryID, c.LeaseToken).Take(&d).Error
+				if errors.Is(err, gorm.ErrRecordNotFound) {
+					continue // lease lost: the other worker's attempt counts
+				}
+				if err != nil {
+					return fmt.Errorf("read delivery: %w", err)
+				}
+				// Cancelled while in flight: log the attempt, leave the rest as it is.
+				res.Status, deactivate = d.Status, false
+			}
+			if st != nil {
+				st.failures, st.changed = failures, true
+			}
+			logged = append(logged, a)
+			if deactivate {
+				if err := deactivateWebhookTx(tx, *a.WebhookID, reason, now); err != nil {
+					return err
+				}
+				st.status = WebhookInactive
+				res.Deactivated, res.Reason = true, reason
+			}
+			results[i] = res
 		}
 
-		upd := tx.Model(&Delivery{}).
-			Where("id = ? AND lease_token = ? AND status = ?", *a.DeliveryID, c.LeaseToken, DeliveryPending).
-			Updates(map[string]any{
-				"status":           res.Status,
-				"next_attempt_at":  c.NextAttemptAt,
-				"lease_token":      nil,
-				"lease_expires_at": nil,
-				"last_error":       a.Error,
-				"updated_at":       now,
-			})
-		if upd.Error != nil {
-			return fmt.Errorf("update delivery: %w", upd.Error)
-		}
-		if upd.RowsAffected == 0 {
-			var d Delivery
-			err := tx.Select("status").Where("id = ? AND lease_token = ?", *a.DeliveryID, c.LeaseToken).Take(&d).Error
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrLeaseLost
+		for _, st := range order {
+			if !st.changed {
+				continue
 			}
+			err := tx.Model(&Webhook{}).Where("id = ?", st.id).Update("consecutive_failures", st.failures).Error
 			if err != nil {
-				return fmt.Errorf("read delivery: %w", err)
+				return fmt.Errorf("count failures: %w", err)
 			}
-			// Cancelled while in flight: log the attempt, leave the rest as it is.
-			res.Status, deactivate = d.Status, false
 		}
-		if err := tx.Create(a).Error; err != nil {
-			return fmt.Errorf("insert attempt: %w", err)
-		}
-		if deactivate {
-			if err := deactivateWebhookTx(tx, *a.WebhookID, reason, now); err != nil {
-				return err
+		if len(logged) > 0 {
+			if err := tx.Create(&logged).Error; err != nil {
+				return fmt.Errorf("insert attempts: %w", err)
 			}
-			res.Deactivated, res.Reason = true, reason
 		}
 		return nil
 	})
-	if errors.Is(err, ErrLeaseLost) {
-		return nil, ErrLeaseLost
-	}
 	if err != nil {
-		return nil, fmt.Errorf("complete attempt: %w", err)
+		return nil, fmt.Errorf("complete attempts: %w", err)
 	}
-	s.announceAttempts(a.ID)
-	return res, nil
+	ids := make([]string, len(logged))
+	for i, a := range logged {
+		ids[i] = a.ID
+	}
+	s.announceAttempts(ids...)
+	return results, nil
 }
 
 // deactivateWebhookTx makes the webhook INACTIVE with reason and cancels its PENDING

@@ -172,7 +172,7 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	out, err := w.store.CompleteAttempt(bctx, comp)
+	out, err := w.complete(bctx, comp)
 	if errors.Is(err, models.ErrLeaseLost) {
 		log.Warn("lease lost before the attempt was recorded", "outcome", a.Outcome)
 		return

@@ -18,9 +18,13 @@
 //	SUCCEEDED | FAILED | CANCELLED ──redeliver▶ PENDING, due now, fresh retry budget
 //
 // Claiming commits at once (Store.ClaimDeliveries, FOR UPDATE SKIP LOCKED on PostgreSQL); the
-// HTTP request runs outside any transaction; completion (Store.CompleteAttempt) applies only
-// while the lease token still matches, in one transaction with the attempt row and the
-// webhook's consecutive-failure count. A failed attempt is retried retryCount times,
+// HTTP request runs outside any transaction; completion applies only while the lease token
+// still matches, in one transaction with the attempt row and the webhook's consecutive-failure
+// count. Completions are batched: each send hands its outcome to one completer goroutine,
+// which records whatever finished while its previous transaction ran (up to 64 attempts) with
+// Store.CompleteAttempts, in order, and answers each send after the commit. The send keeps its
+// slot until then, so a delivery is done only once its outcome is stored; a crash loses only
+// uncommitted outcomes, whose leases expire and whose deliveries are sent again. A failed attempt is retried retryCount times,
 // retryIntervalMinutes apart (one minute lasting Config.RetryUnit), later when a 429 or 503
 // carries a Retry-After (honoured up to an hour). 410 Gone, or the sixth failed attempt in a
 // row, makes the webhook INACTIVE and cancels its pending deliveries. Test sends are logged
@@ -35,6 +39,7 @@
 // # Wake-ups
 //
 // The loop claims when Store.Wakeups signals (new deliveries in this process, or, on
-// PostgreSQL, a NOTIFY on models.DeliveryChannel heard by models.Store.Listen), when
+// PostgreSQL, a NOTIFY on models.DeliveryChannel, sent after commit and coalesced, heard by
+// models.Store.Listen), when
 // a slot frees, and otherwise on a jittered poll of about a second, which is the floor.
 package worker

@@ -16,6 +16,8 @@ type metrics struct {
 	depth      prometheus.Gauge
 	oldest     prometheus.Gauge
 	inFlight   prometheus.Gauge
+	// completionBatch observes how many attempts each completion transaction records.
+	completionBatch prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,8 +50,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "herald_worker_in_flight",
 			Help: "Webhook requests in flight in this process.",
 		}),
+		completionBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "herald_worker_completion_batch_size",
+			Help:    "Attempts recorded per completion transaction.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.attempts, m.latency, m.deliveries, m.depth, m.oldest, m.inFlight} {
+	for _, c := range []prometheus.Collector{m.attempts, m.latency, m.deliveries, m.depth, m.oldest, m.inFlight, m.completionBatch} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("worker metrics: %w", err)
 		}

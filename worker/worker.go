@@ -90,6 +90,8 @@ type Worker struct {
 	running  int
 	inflight map[string]int
 	freed    chan struct{}
+	// completions carries finished attempts to the completer (see complete.go).
+	completions chan completion
 }
 
 // New checks cfg and returns a worker. Errors: a missing store, an unreadable SMTP URL, a
@@ -131,17 +133,18 @@ func New(cfg Config) (*Worker, error) {
 		}
 	}
 	return &Worker{
-		store:      cfg.Store,
-		log:        cfg.Logger,
-		client:     cfg.Client,
-		cache:      render.NewCache(1024),
-		metrics:    m,
-		mailer:     ml,
-		now:        cfg.NowFunc,
-		cfg:        cfg,
-		perWebhook: max(1, cfg.Concurrency/8),
-		inflight:   make(map[string]int),
-		freed:      make(chan struct{}, 1),
+		store:       cfg.Store,
+		log:         cfg.Logger,
+		client:      cfg.Client,
+		cache:       render.NewCache(1024),
+		metrics:     m,
+		mailer:      ml,
+		now:         cfg.NowFunc,
+		cfg:         cfg,
+		perWebhook:  max(1, cfg.Concurrency/8),
+		inflight:    make(map[string]int),
+		freed:       make(chan struct{}, 1),
+		completions: make(chan completion, cfg.Concurrency),
 	}, nil
 }
 
@@ -153,9 +156,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	// In-flight sends outlive ctx during the grace period; cancelSends cuts them short.
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
-	var bg, sends sync.WaitGroup
+	var bg, sends, completer sync.WaitGroup
 	bg.Go(func() { w.janitor(ctx) })
 	bg.Go(func() { w.stats(ctx) })
+	// The completer outlives the sends: it stops once none is left to record.
+	stopCompleter := make(chan struct{})
+	completer.Go(func() { w.completer(stopCompleter) })
 	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "per_webhook", w.perWebhook)
 
 	timer := time.NewTimer(0)
@@ -187,6 +193,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		cancelSends()
 		<-done
 	}
+	close(stopCompleter)
+	completer.Wait()
 	bg.Wait()
 	w.log.Info("worker stopped")
 	return nil

@@ -1,0 +1,92 @@
+package models_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/storetest"
+)
+
+// TestCompleteAttemptsInOrder records one batch that holds a success, a lease lost in the
+// middle and eight failures of one webhook: counted in order, the sixth failure deactivates
+// the webhook, the two after it find their deliveries cancelled and the lost lease counts for
+// nothing.
+func TestCompleteAttemptsInOrder(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		hook := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+		other := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+		if err := s.DB().Model(&models.Webhook{}).Where("id = ?", hook.ID).Update("consecutive_failures", 1).Error; err != nil {
+			t.Fatal(err)
+		}
+		for range 11 {
+			w.create(t, w.svcA1, "x")
+		}
+		ctx := context.Background()
+		claimed, err := s.ClaimDeliveries(ctx, "token", 100, time.Minute, nil)
+		if err != nil || len(claimed) != 22 {
+			t.Fatalf("claimed %d, %v", len(claimed), err)
+		}
+		var mine, theirs []*models.Delivery
+		for _, c := range claimed {
+			if c.Delivery.WebhookID == hook.ID {
+				mine = append(mine, c.Delivery)
+			} else {
+				theirs = append(theirs, c.Delivery)
+			}
+		}
+		completion := func(d *models.Delivery, token, outcome, status string) *models.AttemptCompletion {
+			return &models.AttemptCompletion{LeaseToken: token, Status: status, Attempt: &models.Attempt{
+				DeliveryID: &d.ID, WebhookID: &d.WebhookID, Event: d.Event, Number: 1, Outcome: outcome, StartedAt: time.Now(),
+			}}
+		}
+		var cs []*models.AttemptCompletion
+		cs = append(cs, completion(mine[0], "token", models.AttemptSucceeded, models.DeliverySucceeded)) // resets 1 → 0
+		cs = append(cs, completion(theirs[0], "token", models.AttemptSucceeded, models.DeliverySucceeded))
+		cs = append(cs, completion(mine[1], "stolen", models.AttemptFailed, models.DeliveryFailed)) // lease lost
+		for _, d := range mine[2:10] {
+			cs = append(cs, completion(d, "token", models.AttemptFailed, models.DeliveryFailed))
+		}
+		res, err := s.CompleteAttempts(ctx, cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range res {
+			if r == nil {
+				got = append(got, "lost")
+				continue
+			}
+			got = append(got, fmt.Sprintf("%s/%d/%v", r.Status, r.ConsecutiveFailures, r.Deactivated))
+		}
+		want := []string{"SUCCEEDED/0/false", "SUCCEEDED/0/false", "lost",
+			"FAILED/1/false", "FAILED/2/false", "FAILED/3/false", "FAILED/4/false", "FAILED/5/false",
+			"FAILED/6/true", "CANCELLED/7/false", "CANCELLED/8/false"}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("results\n got %v\nwant %v", got, want)
+		}
+		var h models.Webhook
+		if err := s.DB().Take(&h, "id = ?", hook.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if h.Status != models.WebhookInactive || h.ConsecutiveFailures != 8 || h.InactiveReason == nil || !strings.Contains(*h.InactiveReason, "6 consecutive") {
+			t.Fatalf("webhook: %s, %d failures, reason %v", h.Status, h.ConsecutiveFailures, h.InactiveReason)
+		}
+		if n := countRows(t, s, &models.Attempt{}, ""); n != 10 {
+			t.Fatalf("%d attempts logged, want 10 (all but the lost lease)", n)
+		}
+		// Deactivation cancels every PENDING delivery of the webhook: the two completed after
+		// the sixth failure, the lost lease's and the one not in the batch.
+		if n := countRows(t, s, &models.Delivery{}, "webhook_id = ? AND status = ?", hook.ID, models.DeliveryCancelled); n != 4 {
+			t.Fatalf("%d cancelled deliveries, want 4", n)
+		}
+		if n := countRows(t, s, &models.Delivery{}, "webhook_id = ? AND status = ?", other.ID, models.DeliveryPending); n != 10 {
+			t.Fatalf("the other webhook has %d pending deliveries, want 10", n)
+		}
+	})
+}
