@@ -33,6 +33,11 @@ func (w *incidentWriter) fanOut(inc *Incident, event, actor string) error {
 	if err != nil {
 		return err
 	}
+	// One encoding of the snapshot, shared by every delivery of the event.
+	snapJSON, err := EncodeJSON(snap)
+	if err != nil {
+		return fmt.Errorf("fan out %s: %w", event, err)
+	}
 	subj := FilterSubject{ServiceID: inc.ServiceID, ServiceName: snap.ServiceName, AlertSource: snap.AlertSource, Urgency: inc.Urgency}
 	var ds []Delivery
 	for _, h := range hooks {
@@ -47,7 +52,7 @@ func (w *incidentWriter) fanOut(inc *Incident, event, actor string) error {
 				Event:         event,
 				URL:           u,
 				Status:        DeliveryPending,
-				Snapshot:      NewJSON(snap),
+				Snapshot:      snapJSON,
 				NextAttemptAt: &snap.EventAt,
 				CreatedAt:     snap.EventAt,
 				UpdatedAt:     snap.EventAt,
