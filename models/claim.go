@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -210,6 +211,23 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 			order = append(order, st)
 		}
 
+		// When no completion of the batch can deactivate its webhook, every delivery's new
+		// state is known up front and one statement updates them all; otherwise each is
+		// updated in turn, so that a deactivation cancels the deliveries completed after it.
+		var updated map[string]bool
+		if !mayDeactivate(cs, func(id string) (string, int, bool) {
+			st, ok := hooks[id]
+			if !ok {
+				return "", 0, false
+			}
+			return st.status, st.failures, true
+		}) {
+			var err error
+			if updated, err = s.updateDeliveries(tx, cs, now); err != nil {
+				return err
+			}
+		}
+
 		for i, c := range cs {
 			a := c.Attempt
 			res := &CompletionResult{Status: c.Status}
@@ -232,20 +250,24 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 				res.Status = DeliveryCancelled
 			}
 
-			upd := tx.Model(&Delivery{}).
-				Where("id = ? AND lease_token = ? AND status = ?", *a.DeliveryID, c.LeaseToken, DeliveryPending).
-				Updates(map[string]any{
-					"status":           res.Status,
-					"next_attempt_at":  c.NextAttemptAt,
-					"lease_token":      nil,
-					"lease_expires_at": nil,
-					"last_error":       a.Error,
-					"updated_at":       now,
-				})
-			if upd.Error != nil {
-				return fmt.Errorf("update delivery: %w", upd.Error)
+			done := updated[*a.DeliveryID]
+			if updated == nil {
+				upd := tx.Model(&Delivery{}).
+					Where("id = ? AND lease_token = ? AND status = ?", *a.DeliveryID, c.LeaseToken, DeliveryPending).
+					Updates(map[string]any{
+						"status":           res.Status,
+						"next_attempt_at":  c.NextAttemptAt,
+						"lease_token":      nil,
+						"lease_expires_at": nil,
+						"last_error":       a.Error,
+						"updated_at":       now,
+					})
+				if upd.Error != nil {
+					return fmt.Errorf("update delivery: %w", upd.Error)
+				}
+				done = upd.RowsAffected > 0
 			}
-			if upd.RowsAffected == 0 {
+			if !done {
 				var d Delivery
 				err := tx.Select("status").Where("id = ? AND lease_token = ?", *a.DeliveryID, c.LeaseToken).Take(&d).Error
 				if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -296,6 +318,71 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 	}
 	s.announceAttempts(ids...)
 	return results, nil
+}
+
+// mayDeactivate reports whether a completion of cs can make its webhook INACTIVE: one asks to
+// (410 Gone), or an ACTIVE webhook's count plus all its failures in cs reaches
+// MaxConsecutiveFailures. hook returns a locked webhook's status and count; webhooks it does
+// not know are at zero failures with only successes in cs, or gone.
+func mayDeactivate(cs []*AttemptCompletion, hook func(id string) (status string, failures int, ok bool)) bool {
+	failures := map[string]int{}
+	for _, c := range cs {
+		if c.Deactivate != "" {
+			return true
+		}
+		if c.Attempt.Outcome != AttemptSucceeded {
+			failures[*c.Attempt.WebhookID]++
+		}
+	}
+	for id, n := range failures {
+		if status, count, ok := hook(id); ok && status == WebhookActive && count+n >= MaxConsecutiveFailures {
+			return true
+		}
+	}
+	return false
+}
+
+// updateDeliveries gives every delivery of cs its new state in one statement (WHERE id = ? AND
+// lease_token = ? AND status = PENDING, row by row) and returns the ids it updated; the others
+// lost their lease or were cancelled meanwhile.
+func (s *Store) updateDeliveries(tx *gorm.DB, cs []*AttemptCompletion, now time.Time) (map[string]bool, error) {
+	// PostgreSQL types the VALUES columns from their first row; SQLite has no timestamptz.
+	first, row := "(?, ?, ?, ?, ?)", "(?, ?, ?, ?, ?)"
+	if s.dialect == DialectPostgres {
+		first = "(?::text, ?::text, ?::text, ?::timestamptz, ?::text)"
+	}
+	var q strings.Builder
+	args := make([]any, 0, 5*len(cs)+2)
+	q.WriteString("UPDATE deliveries AS d SET status = v.column3, next_attempt_at = v.column4, last_error = v.column5, " +
+		"lease_token = NULL, lease_expires_at = NULL, updated_at = ? FROM (VALUES ")
+	args = append(args, now)
+	for i, c := range cs {
+		if i == 0 {
+			q.WriteString(first)
+		} else {
+			q.WriteString(", " + row)
+		}
+		args = append(args, *c.Attempt.DeliveryID, c.LeaseToken, c.Status, c.NextAttemptAt, c.Attempt.Error)
+	}
+	q.WriteString(") AS v WHERE d.id = v.column1 AND d.lease_token = v.column2 AND d.status = ? RETURNING id")
+	args = append(args, DeliveryPending)
+	rows, err := tx.Raw(q.String(), args...).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("update deliveries: %w", err)
+	}
+	defer rows.Close()
+	updated := make(map[string]bool, len(cs))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("update deliveries: %w", err)
+		}
+		updated[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("update deliveries: %w", err)
+	}
+	return updated, nil
 }
 
 // deactivateWebhookTx makes the webhook INACTIVE with reason and cancels its PENDING

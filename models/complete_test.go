@@ -90,3 +90,85 @@ func TestCompleteAttemptsInOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestCompleteAttemptsOneStatement records a batch that cannot deactivate anything (so its
+// deliveries are updated by one statement): a success, a retry, a lost lease and a delivery
+// cancelled while in flight.
+func TestCompleteAttemptsOneStatement(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		hook := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+		for range 4 {
+			w.create(t, w.svcA1, "x")
+		}
+		ctx := context.Background()
+		claimed, err := s.ClaimDeliveries(ctx, "token", 100, time.Minute, nil)
+		if err != nil || len(claimed) != 4 {
+			t.Fatalf("claimed %d, %v", len(claimed), err)
+		}
+		ds := make([]*models.Delivery, 4)
+		for i, c := range claimed {
+			ds[i] = c.Delivery
+		}
+		if err := s.DB().Model(&models.Delivery{}).Where("id = ?", ds[3].ID).Update("status", models.DeliveryCancelled).Error; err != nil {
+			t.Fatal(err)
+		}
+		next := time.Now().UTC().Add(time.Hour).Truncate(time.Microsecond)
+		boom := "HTTP 500"
+		completion := func(d *models.Delivery, token, outcome, status string) *models.AttemptCompletion {
+			c := &models.AttemptCompletion{LeaseToken: token, Status: status, Attempt: &models.Attempt{
+				DeliveryID: &d.ID, WebhookID: &d.WebhookID, Event: d.Event, Number: 1, Outcome: outcome, StartedAt: time.Now(),
+			}}
+			if outcome != models.AttemptSucceeded {
+				c.Attempt.Error = &boom
+			}
+			return c
+		}
+		retry := completion(ds[1], "token", models.AttemptFailed, models.DeliveryPending)
+		retry.NextAttemptAt = &next
+		res, err := s.CompleteAttempts(ctx, []*models.AttemptCompletion{
+			completion(ds[0], "token", models.AttemptSucceeded, models.DeliverySucceeded),
+			retry,
+			completion(ds[2], "stolen", models.AttemptFailed, models.DeliveryFailed),
+			completion(ds[3], "token", models.AttemptFailed, models.DeliveryFailed),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0] == nil || res[0].Status != models.DeliverySucceeded || res[1] == nil || res[1].Status != models.DeliveryPending ||
+			res[1].ConsecutiveFailures != 1 || res[2] != nil || res[3] == nil || res[3].Status != models.DeliveryCancelled || res[3].ConsecutiveFailures != 2 {
+			t.Fatalf("results: %+v %+v %+v %+v", res[0], res[1], res[2], res[3])
+		}
+		var got []models.Delivery
+		if err := s.DB().Where("id IN ?", []string{ds[0].ID, ds[1].ID, ds[2].ID}).Find(&got).Error; err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range got {
+			switch d.ID {
+			case ds[0].ID:
+				if d.Status != models.DeliverySucceeded || d.LeaseToken != nil || d.LastError != nil {
+					t.Errorf("success: %s, lease %v, error %v", d.Status, d.LeaseToken, d.LastError)
+				}
+			case ds[1].ID:
+				if d.Status != models.DeliveryPending || d.LeaseToken != nil || d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(next) || d.LastError == nil || *d.LastError != boom {
+					t.Errorf("retry: %s, lease %v, next %v (want %v), error %v", d.Status, d.LeaseToken, d.NextAttemptAt, next, d.LastError)
+				}
+			case ds[2].ID:
+				if d.Status != models.DeliveryPending || d.LeaseToken == nil || *d.LeaseToken != "token" {
+					t.Errorf("lost lease changed the delivery: %s, lease %v", d.Status, d.LeaseToken)
+				}
+			}
+		}
+		var h models.Webhook
+		if err := s.DB().Take(&h, "id = ?", hook.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if h.Status != models.WebhookActive || h.ConsecutiveFailures != 2 {
+			t.Fatalf("webhook: %s, %d failures", h.Status, h.ConsecutiveFailures)
+		}
+		if n := countRows(t, s, &models.Attempt{}, ""); n != 3 {
+			t.Fatalf("%d attempts logged, want 3", n)
+		}
+	})
+}
