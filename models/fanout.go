@@ -18,8 +18,9 @@ func (w *incidentWriter) fanOut(inc *Incident, event, actor string) error {
 		// deliveries) wait for this commit, so it cannot miss the deliveries written here.
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthShare})
 	}
+	// Only the columns matching needs: the templates and sealed secrets stay in the table.
 	var hooks []Webhook
-	err := q.Where("status = ?", WebhookActive).
+	err := q.Select("id", "events", "urls", "filter").Where("status = ?", WebhookActive).
 		Where("scope = ? OR (scope = ? AND team_id = ?) OR (scope = ? AND service_id = ?)",
 			ScopeGlobal, ScopeTeam, inc.TeamID, ScopeService, inc.ServiceID).
 		Order("created_at, id").Find(&hooks).Error

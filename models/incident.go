@@ -415,6 +415,7 @@ func (w *incidentWriter) create(inc *Incident, actor string) error {
 	if err := w.tx.First(&svc, "id = ?", inc.ServiceID).Error; err != nil {
 		return translate(err, "service")
 	}
+	w.names["service:"+svc.ID] = svc.Name // the snapshot needs it
 	n, err := w.nextNumber()
 	if err != nil {
 		return err
