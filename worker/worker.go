@@ -242,8 +242,11 @@ func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (ful
 			continue
 		}
 		sends.Go(func() {
-			defer w.releaseSlot(c.Webhook.ID)
-			w.deliver(sendCtx, c, token)
+			var once sync.Once
+			freeWebhook := func() { once.Do(func() { w.releaseWebhook(c.Webhook.ID) }) }
+			defer w.releaseSlot()
+			defer freeWebhook()
+			w.deliver(sendCtx, c, token, freeWebhook)
 		})
 	}
 	if len(release) > 0 {
@@ -281,14 +284,26 @@ func (w *Worker) acquire(webhookID string) bool {
 	return true
 }
 
-func (w *Worker) releaseSlot(webhookID string) {
+// releaseWebhook gives back a webhook's share of the in-flight cap.
+func (w *Worker) releaseWebhook(webhookID string) {
 	w.mu.Lock()
 	if w.inflight[webhookID]--; w.inflight[webhookID] <= 0 {
 		delete(w.inflight, webhookID)
 	}
+	w.mu.Unlock()
+	w.signalFreed()
+}
+
+// releaseSlot gives back a slot of the process's concurrency.
+func (w *Worker) releaseSlot() {
+	w.mu.Lock()
 	w.running--
 	w.metrics.inFlight.Set(float64(w.running))
 	w.mu.Unlock()
+	w.signalFreed()
+}
+
+func (w *Worker) signalFreed() {
 	select {
 	case w.freed <- struct{}{}:
 	default:
