@@ -101,6 +101,19 @@ func (r *Resolver) changeIncident(ctx context.Context, id string, change func(ac
 	if err != nil {
 		return nil, err
 	}
+	if _, err := r.readableIncident(ctx, p, id); err != nil {
+		return nil, err
+	}
+	inc, err := change(p.Name)
+	if err != nil {
+		return nil, err
+	}
+	return r.incidentToModel(inc), nil
+}
+
+// readableIncident returns an incident of the caller's teams: NOT_FOUND or FORBIDDEN
+// otherwise.
+func (r *Resolver) readableIncident(ctx context.Context, p *models.Principal, id string) (*models.Incident, error) {
 	inc, err := r.Store.FindIncidentByID(ctx, id)
 	if err != nil {
 		return nil, err
@@ -108,10 +121,7 @@ func (r *Resolver) changeIncident(ctx context.Context, id string, change func(ac
 	if !p.CanReadTeam(inc.TeamID) {
 		return nil, models.Forbidden()
 	}
-	if inc, err = change(p.Name); err != nil {
-		return nil, err
-	}
-	return r.incidentToModel(inc), nil
+	return inc, nil
 }
 
 // readableService returns a service the caller may see: NOT_FOUND or FORBIDDEN otherwise.

@@ -586,12 +586,9 @@ func (r *queryResolver) Incident(ctx context.Context, id string) (*model.Inciden
 	if err != nil {
 		return nil, err
 	}
-	inc, err := r.Store.FindIncidentByID(ctx, id)
+	inc, err := r.readableIncident(ctx, p, id)
 	if err != nil {
 		return nil, err
-	}
-	if !p.CanReadTeam(inc.TeamID) {
-		return nil, models.Forbidden()
 	}
 	return r.incidentToModel(inc), nil
 }
