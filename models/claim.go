@@ -29,7 +29,8 @@ type ClaimedDelivery struct {
 // ClaimDeliveries leases up to n due PENDING deliveries whose lease is free or expired, oldest
 // due first, leaving out those of the webhooks in skipWebhooks (the ones this worker already
 // runs at their in-flight cap). Each claimed row gets the lease token owner (use a new token per
-// call), a lease until now+lease, and attempts+1; the claim commits at once. On PostgreSQL the
+// call), a lease until now+lease, and attempts+1; the claim commits at once (on PostgreSQL
+// without waiting for the WAL flush, see openBookkeeping). On PostgreSQL the
 // rows are picked with FOR UPDATE SKIP LOCKED, so concurrent workers never claim the same row;
 // on SQLite writers are serialized. Errors: INTERNAL.
 func (s *Store) ClaimDeliveries(ctx context.Context, owner string, n int, lease time.Duration, skipWebhooks []string) ([]*ClaimedDelivery, error) {
@@ -38,7 +39,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, n int, lease 
 	}
 	now := s.now()
 	expires := now.Add(lease)
-	pick := s.db.Model(&Delivery{}).Select("id").
+	pick := s.bk.Model(&Delivery{}).Select("id").
 		Where("status = ? AND next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at < ?)", DeliveryPending, now, now)
 	if len(skipWebhooks) > 0 {
 		pick = pick.Where("webhook_id NOT IN ?", skipWebhooks)
@@ -48,7 +49,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, n int, lease 
 		pick = pick.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
 	}
 	var claimed []*Delivery
-	err := s.db.WithContext(ctx).Model(&claimed).
+	err := s.bk.WithContext(ctx).Model(&claimed).
 		Clauses(clause.Returning{}).
 		Where("id IN (?)", pick).
 		Updates(map[string]any{
@@ -72,7 +73,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, n int, lease 
 		}
 	}
 	var hooks []*Webhook
-	if err := s.db.WithContext(ctx).Where("id IN ?", ids).Find(&hooks).Error; err != nil {
+	if err := s.bk.WithContext(ctx).Where("id IN ?", ids).Find(&hooks).Error; err != nil {
 		// The leases expire on their own; releasing them here would need the same database.
 		return nil, fmt.Errorf("claim deliveries: load webhooks: %w", err)
 	}
@@ -94,7 +95,7 @@ func (s *Store) ReleaseLeases(ctx context.Context, owner string, ids []string) e
 	if len(ids) == 0 {
 		return nil
 	}
-	err := s.db.WithContext(ctx).Model(&Delivery{}).
+	err := s.bk.WithContext(ctx).Model(&Delivery{}).
 		Where("id IN ? AND lease_token = ? AND status = ?", ids, owner, DeliveryPending).
 		Updates(map[string]any{
 			"lease_token":      nil,
@@ -155,7 +156,8 @@ func (s *Store) CompleteAttempt(ctx context.Context, c *AttemptCompletion) (*Com
 // was in flight keeps its state; the attempt is still logged. results[i] is nil when
 // completion i lost its lease (its delivery was claimed again under another token): nothing of
 // it is stored and it does not count. Nothing is stored when an error is returned; the leases
-// then expire and the deliveries are tried again. Errors: INTERNAL.
+// then expire and the deliveries are tried again. On PostgreSQL the transaction commits without
+// waiting for the WAL flush (see openBookkeeping). Errors: INTERNAL.
 func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) ([]*CompletionResult, error) {
 	hookIDs := make([]string, 0, len(cs))
 	var failedIDs []string
@@ -176,7 +178,7 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 	}
 	results := make([]*CompletionResult, len(cs))
 	var logged []*Attempt
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.bk.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		clear(results)
 		logged = logged[:0]
 		now := s.now()
@@ -404,7 +406,7 @@ func deactivateWebhookTx(tx *gorm.DB, webhookID, reason string, now time.Time) e
 // CancelClaimedDelivery ends a claimed delivery whose webhook is no longer ACTIVE (or gone) as
 // CANCELLED, without an attempt. Errors: ErrLeaseLost, INTERNAL.
 func (s *Store) CancelClaimedDelivery(ctx context.Context, id, owner string) error {
-	upd := s.db.WithContext(ctx).Model(&Delivery{}).
+	upd := s.bk.WithContext(ctx).Model(&Delivery{}).
 		Where("id = ? AND lease_token = ? AND status = ?", id, owner, DeliveryPending).
 		Updates(map[string]any{
 			"status": DeliveryCancelled, "next_attempt_at": nil, "lease_token": nil,

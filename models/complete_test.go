@@ -172,3 +172,17 @@ func TestCompleteAttemptsOneStatement(t *testing.T) {
 		}
 	})
 }
+
+// TestBookkeepingSkipsTheFlush checks the two PostgreSQL pools: ingest and the API wait for the
+// WAL flush, claims and completions do not.
+func TestBookkeepingSkipsTheFlush(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectPostgres)
+	main, bk, err := models.SynchronousCommit(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if main != "on" || bk != "off" {
+		t.Fatalf("synchronous_commit: main pool %q, bookkeeping pool %q; want on and off", main, bk)
+	}
+}
