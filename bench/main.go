@@ -21,7 +21,9 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -34,6 +36,7 @@ type options struct {
 	Integrations int
 	Rate         float64
 	Duration     time.Duration
+	Warmup       time.Duration
 	Posters      int
 	MaxAlerts    int
 	Drain        time.Duration
@@ -46,6 +49,7 @@ type options struct {
 	Source       string
 	Concurrency  int
 	LogLevel     string
+	Sample       time.Duration
 }
 
 // parseFlags reads and checks the flags and sizes -integrations from -rate when it is 0.
@@ -58,6 +62,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.Integrations, "integrations", 0, "integrations to post through (each is limited to 50 alerts/s); 0 sizes them from -rate")
 	fs.Float64Var(&o.Rate, "rate", 0, "alerts per second; 0 posts as fast as -posters allow")
 	fs.DurationVar(&o.Duration, "duration", 20*time.Second, "how long to post alerts")
+	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "alerts posted during this first part of posting are left out of the latency percentiles and reported apart (0: none)")
 	fs.IntVar(&o.Posters, "posters", 32, "concurrent alert posters")
 	fs.IntVar(&o.MaxAlerts, "max-alerts", 1_000_000, "upper bound on alerts posted")
 	fs.DurationVar(&o.Drain, "drain", 60*time.Second, "how long to wait after posting for the last deliveries")
@@ -70,6 +75,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.Source, "source", ".", "with -spawn: Herald's module directory")
 	fs.IntVar(&o.Concurrency, "worker-concurrency", 0, "with -spawn: HERALD_WORKER_CONCURRENCY (0: Herald's default)")
 	fs.StringVar(&o.LogLevel, "log-level", "warn", "with -spawn: HERALD_LOG_LEVEL")
+	fs.DurationVar(&o.Sample, "sample", 0, "with -spawn: read Herald's RSS, file descriptors, TCP connections, goroutines and queue this often (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -79,6 +85,12 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.Rate < 0 || o.Posters < 1 || o.Posters > 1024 || o.MaxAlerts < 1 || o.Duration <= 0 || o.Duration > time.Hour {
 		errs = append(errs, errors.New("-rate ≥ 0, -posters 1 to 1024, -max-alerts ≥ 1, -duration up to 1h"))
+	}
+	if o.Warmup < 0 || o.Warmup >= o.Duration {
+		errs = append(errs, errors.New("-warmup must be ≥ 0 and shorter than -duration"))
+	}
+	if o.Sample != 0 && (o.Sample < 100*time.Millisecond || !o.Spawn) {
+		errs = append(errs, errors.New("-sample must be 0 or at least 100ms, and needs -spawn"))
 	}
 	if o.Integrations == 0 {
 		o.Integrations = 40 // 2,000 alerts/s of integration rate limits for max rate
@@ -123,9 +135,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
+	var logMu sync.Mutex // the sampler logs while posting
+	logf := func(format string, a ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		fmt.Fprintf(stderr, "bench: "+format+"\n", a...)
+	}
 
 	database := "external"
+	pid := 0
 	if o.Spawn {
 		dir, err := os.MkdirTemp("", "herald-bench-")
 		if err != nil {
@@ -137,7 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer p.stop()
-		o.Herald, o.Token = p.URL, p.Token
+		o.Herald, o.Token, pid = p.URL, p.Token, p.cmd.Process.Pid
 		database = "sqlite (fresh file)"
 		if o.Database != "" {
 			database = "postgres"
@@ -171,6 +189,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logf("created %d webhooks, %d integrations; posting for %s", len(topo.Hooks), len(topo.Integrations), o.Duration)
 
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
+	var samples <-chan []sample
+	if o.Sample > 0 {
+		samples = startSampling(sampleCtx, client, strings.TrimRight(o.Herald, "/")+"/metrics", pid, o.Sample, logf)
+	}
 	load := postAlerts(ctx, client, strings.TrimRight(o.Herald, "/"), topo, o.Rate, o.Duration, o.Posters, o.MaxAlerts)
 	expected := 0
 	for _, idx := range load.Accepted {
@@ -182,7 +206,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // late duplicates
+	stopSampling()
 	rep := buildReport(o, database, ceiling, topo, load, s, time.Since(drainStart))
+	if samples != nil {
+		rep.Samples = <-samples
+		rep.Soak = summariseSoak(rep.Samples, o.Sample, load.End.Sub(load.Start))
+	}
 	rep.print(stdout)
 	if o.JSON {
 		enc := json.NewEncoder(stdout)
@@ -200,6 +229,7 @@ type report struct {
 	Integrations int     `json:"integrations"`
 	Rate         float64 `json:"targetAlertsPerSecond"`
 	Duration     string  `json:"duration"`
+	Warmup       string  `json:"warmup"`
 	Posters      int     `json:"posters"`
 
 	LoopbackPerSecond float64 `json:"loopbackPerSecond"`
@@ -225,6 +255,16 @@ type report struct {
 	LatencyP99Ms      float64 `json:"latencyP99Ms"`
 	LatencyMaxMs      float64 `json:"latencyMaxMs"`
 	DeliveryWindowSec float64 `json:"deliveryWindowSeconds"`
+
+	WarmupDeliveries   int     `json:"warmupDeliveries"`
+	WarmupLatencyP50Ms float64 `json:"warmupLatencyP50Ms"`
+	WarmupLatencyP99Ms float64 `json:"warmupLatencyP99Ms"`
+	WarmupLatencyMaxMs float64 `json:"warmupLatencyMaxMs"`
+
+	Samples []sample     `json:"samples,omitempty"`
+	Soak    *soakSummary `json:"soak,omitempty"`
+
+	warmup time.Duration // Warmup, for print
 }
 
 // buildReport compares what the sink received with what the accepted alerts should cause.
@@ -233,7 +273,8 @@ func buildReport(o options, database string, ceiling float64, topo *topology, lo
 	defer s.mu.Unlock()
 	r := &report{
 		Herald: o.Herald, Database: database, Webhooks: len(topo.Hooks), Integrations: len(topo.Integrations),
-		Rate: o.Rate, Duration: o.Duration.String(), Posters: o.Posters, LoopbackPerSecond: ceiling,
+		Rate: o.Rate, Duration: o.Duration.String(), Warmup: o.Warmup.String(), warmup: o.Warmup,
+		Posters: o.Posters, LoopbackPerSecond: ceiling,
 		AlertsAccepted: len(load.Accepted), AlertsFailed: load.Failed, AlertsThrottled: load.Throttled, FirstError: load.FirstErr,
 		IngestPerSecond: float64(len(load.Accepted)) / load.End.Sub(load.Start).Seconds(),
 		MaxPacingLagMs:  ms(load.MaxLag), BadSignatures: s.badSig, DrainSeconds: drain.Seconds(),
@@ -259,13 +300,40 @@ func buildReport(o options, database string, ceiling float64, topo *topology, lo
 	if ceiling > 0 {
 		r.RatioToLoopback = r.DeliveriesPerSec / ceiling
 	}
-	lat := slices.Clone(s.latency)
-	slices.Sort(lat)
-	if n := len(lat); n > 0 {
-		pct := func(p float64) float64 { return ms(lat[min(n-1, int(math.Ceil(p*float64(n)))-1)]) }
-		r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs = pct(0.50), pct(0.90), pct(0.99), ms(lat[n-1])
-	}
+	warm, measured := splitWarmup(s.arrivals, load.Start, o.Warmup)
+	m, w := latencyPercentiles(measured), latencyPercentiles(warm)
+	r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs = m.P50, m.P90, m.P99, m.Max
+	r.WarmupDeliveries = len(warm)
+	r.WarmupLatencyP50Ms, r.WarmupLatencyP99Ms, r.WarmupLatencyMaxMs = w.P50, w.P99, w.Max
 	return r
+}
+
+// splitWarmup separates the latencies of alerts sent in the first warmup of posting (from
+// start) from the rest; with warmup 0 every latency is measured.
+func splitWarmup(arrivals []arrival, start time.Time, warmup time.Duration) (warm, measured []time.Duration) {
+	cutoff := start.Add(warmup)
+	for _, a := range arrivals {
+		if warmup > 0 && a.Sent.Before(cutoff) {
+			warm = append(warm, a.Latency)
+		} else {
+			measured = append(measured, a.Latency)
+		}
+	}
+	return warm, measured
+}
+
+// percentiles are latency figures in milliseconds.
+type percentiles struct{ P50, P90, P99, Max float64 }
+
+// latencyPercentiles sorts lat and returns its nearest-rank percentiles; all 0 when it is empty.
+func latencyPercentiles(lat []time.Duration) percentiles {
+	slices.Sort(lat)
+	n := len(lat)
+	if n == 0 {
+		return percentiles{}
+	}
+	pct := func(p float64) float64 { return ms(lat[min(n-1, int(math.Ceil(p*float64(n)))-1)]) }
+	return percentiles{P50: pct(0.50), P90: pct(0.90), P99: pct(0.99), Max: ms(lat[n-1])}
 }
 
 // ms converts d to milliseconds rounded to 0.01.
@@ -287,7 +355,18 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  deliveries         %10d of %d  (%.0f/s over %.1f s; %.2f of loopback)\n",
 		r.Delivered, r.Expected, r.DeliveriesPerSec, r.DeliveryWindowSec, r.RatioToLoopback)
-	fmt.Fprintf(w, "  latency ms         p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs)
+	if r.warmup == 0 {
+		fmt.Fprintf(w, "  latency ms         p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs)
+	} else {
+		secs := strconv.FormatFloat(r.warmup.Seconds(), 'f', -1, 64)
+		fmt.Fprintf(w, "  latency ms         p50 %.1f  p90 %.1f  p99 %.1f  max %.1f  (after %s s warm-up)\n",
+			r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs, secs)
+		fmt.Fprintf(w, "  warm-up latency ms p50 %.1f  p99 %.1f  max %.1f  (%d deliveries of alerts posted in the first %s s)\n",
+			r.WarmupLatencyP50Ms, r.WarmupLatencyP99Ms, r.WarmupLatencyMaxMs, r.WarmupDeliveries, secs)
+	}
 	fmt.Fprintf(w, "  duplicates %d  losses %d  unexpected %d  bad signatures %d  (drain %.1f s)\n",
 		r.Duplicates, r.Losses, r.Unexpected, r.BadSignatures, r.DrainSeconds)
+	if r.Soak != nil {
+		r.Soak.print(w)
+	}
 }

@@ -20,14 +20,21 @@ type sink struct {
 	srv *http.Server
 	ln  net.Listener
 
-	mu      sync.Mutex
-	keys    map[string][]byte // path index ("0", "1", …, "ceiling") → HMAC key
-	byID    map[string]int    // webhook-id → arrivals
-	first   map[arrivalKey]bool
-	latency []time.Duration // alert send → first arrival, Herald phase only
-	last    time.Time
-	badSig  int
-	badBody int
+	mu       sync.Mutex
+	keys     map[string][]byte // path index ("0", "1", …, "ceiling") → HMAC key
+	byID     map[string]int    // webhook-id → arrivals
+	first    map[arrivalKey]bool
+	arrivals []arrival // first arrival of each expected delivery, Herald phase only
+	last     time.Time
+	badSig   int
+	badBody  int
+}
+
+// arrival is the first arrival of one expected delivery: when its alert was sent (from the
+// title) and how long after that it arrived.
+type arrival struct {
+	Sent    time.Time
+	Latency time.Duration
 }
 
 // arrivalKey names one expected delivery: alert sequence number and webhook index.
@@ -100,7 +107,7 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	k := arrivalKey{Seq: seq, Hook: hookIdx}
 	if !s.first[k] {
 		s.first[k] = true
-		s.latency = append(s.latency, now.Sub(sent))
+		s.arrivals = append(s.arrivals, arrival{Sent: sent, Latency: now.Sub(sent)})
 	}
 }
 
