@@ -7,7 +7,7 @@ import (
 )
 
 // completionBatch bounds the attempts recorded in one transaction.
-const completionBatch = 64
+const completionBatch = 128
 
 // completion is one finished attempt waiting to be recorded, and where to answer.
 type completion struct {

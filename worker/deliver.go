@@ -132,13 +132,14 @@ func (w *Worker) send(ctx context.Context, r *Request) (*models.ResponseLog, err
 	return &models.ResponseLog{Status: resp.StatusCode, Headers: headers, Body: string(b)}, nil
 }
 
-// deliver runs one claimed delivery to its end: format, send, complete, notify. It calls
-// sent once a successful request has its response, before the attempt is recorded: the
-// webhook's share of the in-flight cap bounds requests to its endpoint, and a success cannot
-// change what the webhook's next deliveries do. A failed attempt keeps the share until it is
-// recorded, so that the failure that deactivates a webhook is counted before its next request
-// starts (the sixth failure in a row is the last request sent with a cap of one).
-func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token string, sent func()) {
+// deliver runs one claimed delivery to its end: format, send, complete, notify. Once the
+// request is over it gives back s's request slot, which bounds requests in flight, and, when
+// the request succeeded, the webhook's share of the cap, before the attempt is recorded: the
+// share bounds requests to the webhook's endpoint, and a success cannot change what the
+// webhook's next deliveries do. A failed attempt keeps the share until it is recorded, so that
+// the failure that deactivates a webhook is counted before its next request starts (the sixth
+// failure in a row is the last request sent with a cap of one).
+func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token string, s *slot) {
 	d, hook := c.Delivery, c.Webhook
 	log := w.log.With("delivery_id", d.ID, "webhook_id", hook.ID, "attempt", d.Attempts)
 	now := w.now()
@@ -148,9 +149,7 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 		req, err = Format(hook, sec, dataFor(d), d.URL, w.cache, now)
 	}
 	res := w.attempt(ctx, hook, req, err, d.Attempts)
-	if res.attempt.Outcome == models.AttemptSucceeded {
-		sent()
-	}
+	s.answered(res.attempt.Outcome == models.AttemptSucceeded)
 	if ctx.Err() != nil {
 		// Abandoned at the end of the grace period: give the delivery back untouched.
 		bctx, cancel := context.WithTimeout(context.Background(), storeTimeout)

@@ -32,7 +32,11 @@ const (
 	// notifyInterval is the least time between two failure e-mails of one webhook.
 	notifyInterval = 10 * time.Minute
 	// claimBatch bounds one claim statement.
-	claimBatch = 32
+	claimBatch = 64
+	// unrecordedPerSlot bounds the deliveries claimed and not yet recorded, per request slot:
+	// a request's slot is free again once its response is in, while its outcome waits for
+	// the completer's next batch.
+	unrecordedPerSlot = 4
 	// storeTimeout bounds a bookkeeping statement that must run even while draining.
 	storeTimeout    = 15 * time.Second
 	janitorInterval = 10 * time.Minute
@@ -86,10 +90,14 @@ type Worker struct {
 	cfg        Config
 	perWebhook int
 
-	mu       sync.Mutex
-	running  int
-	inflight map[string]int
-	freed    chan struct{}
+	mu sync.Mutex
+	// running counts requests in flight; unrecorded, claimed deliveries whose outcome is not
+	// yet stored (running included); inflight, each webhook's share of running (a failed
+	// attempt keeps it until recorded, see deliver).
+	running    int
+	unrecorded int
+	inflight   map[string]int
+	freed      chan struct{}
 	// completions carries finished attempts to the completer (see complete.go).
 	completions chan completion
 }
@@ -215,7 +223,7 @@ func (w *Worker) inFlight() int {
 // and starts them. full reports that it got all it asked for, so more may be waiting.
 func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (full bool, err error) {
 	w.mu.Lock()
-	free := min(w.cfg.Concurrency-w.running, claimBatch)
+	free := min(w.cfg.Concurrency-w.running, w.cfg.Concurrency*unrecordedPerSlot-w.unrecorded, claimBatch)
 	var skip []string
 	for id, n := range w.inflight {
 		if n >= w.perWebhook {
@@ -242,11 +250,9 @@ func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (ful
 			continue
 		}
 		sends.Go(func() {
-			var once sync.Once
-			freeWebhook := func() { once.Do(func() { w.releaseWebhook(c.Webhook.ID) }) }
-			defer w.releaseSlot()
-			defer freeWebhook()
-			w.deliver(sendCtx, c, token, freeWebhook)
+			s := &slot{w: w, webhookID: c.Webhook.ID, request: true, webhook: true}
+			defer s.recorded()
+			w.deliver(sendCtx, c, token, s)
 		})
 	}
 	if len(release) > 0 {
@@ -271,7 +277,8 @@ func (w *Worker) cancelClaimed(c *models.ClaimedDelivery, token string) {
 	w.metrics.deliveries.WithLabelValues(models.DeliveryCancelled).Inc()
 }
 
-// acquire takes a slot for a webhook if it is under its cap.
+// acquire takes a request slot, a webhook's share and an unrecorded place for a claimed
+// delivery if the webhook is under its cap.
 func (w *Worker) acquire(webhookID string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -280,27 +287,60 @@ func (w *Worker) acquire(webhookID string) bool {
 	}
 	w.inflight[webhookID]++
 	w.running++
+	w.unrecorded++
 	w.metrics.inFlight.Set(float64(w.running))
 	return true
 }
 
-// releaseWebhook gives back a webhook's share of the in-flight cap.
-func (w *Worker) releaseWebhook(webhookID string) {
-	w.mu.Lock()
-	if w.inflight[webhookID]--; w.inflight[webhookID] <= 0 {
-		delete(w.inflight, webhookID)
-	}
-	w.mu.Unlock()
-	w.signalFreed()
+// slot is what one delivery holds of the worker's capacity, given back in stages by the one
+// goroutine that runs the delivery.
+type slot struct {
+	w         *Worker
+	webhookID string
+	// request and webhook say whether the request slot and the webhook's share are still held.
+	request, webhook bool
 }
 
-// releaseSlot gives back a slot of the process's concurrency.
-func (w *Worker) releaseSlot() {
-	w.mu.Lock()
-	w.running--
-	w.metrics.inFlight.Set(float64(w.running))
-	w.mu.Unlock()
-	w.signalFreed()
+// answered gives back the request slot once the attempt's request is over and, when it
+// succeeded, the webhook's share too (see deliver).
+func (s *slot) answered(succeeded bool) {
+	s.w.mu.Lock()
+	s.releaseRequestLocked()
+	if succeeded {
+		s.releaseWebhookLocked()
+	}
+	s.w.mu.Unlock()
+	s.w.signalFreed()
+}
+
+// recorded gives back everything still held once the delivery's outcome is stored (or given
+// up on).
+func (s *slot) recorded() {
+	s.w.mu.Lock()
+	s.releaseRequestLocked()
+	s.releaseWebhookLocked()
+	s.w.unrecorded--
+	s.w.mu.Unlock()
+	s.w.signalFreed()
+}
+
+func (s *slot) releaseRequestLocked() {
+	if !s.request {
+		return
+	}
+	s.request = false
+	s.w.running--
+	s.w.metrics.inFlight.Set(float64(s.w.running))
+}
+
+func (s *slot) releaseWebhookLocked() {
+	if !s.webhook {
+		return
+	}
+	s.webhook = false
+	if s.w.inflight[s.webhookID]--; s.w.inflight[s.webhookID] <= 0 {
+		delete(s.w.inflight, s.webhookID)
+	}
 }
 
 func (w *Worker) signalFreed() {
