@@ -471,6 +471,46 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
+// TestRetryAfterDateAndCap: Retry-After as an HTTP date postpones the retry to that date, and
+// no answer postpones it by more than an hour (SPEC §6).
+func TestRetryAfterDateAndCap(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	answer := func(ahead time.Duration) func(http.ResponseWriter, *http.Request, int) {
+		return func(w http.ResponseWriter, _ *http.Request, _ int) {
+			w.Header().Set("Retry-After", time.Now().Add(ahead).UTC().Format(http.TimeFormat))
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}
+	soon := newReceiver(t, answer(5*time.Second))
+	late := newReceiver(t, answer(3*time.Hour))
+	soonHook := newHook(t, s, soon.URL, func(h *models.Webhook) { h.RetryCount = 1 })
+	lateHook := newHook(t, s, late.URL, func(h *models.Webhook) { h.RetryCount = 1 })
+	start(t, worker.Config{Store: s, RetryUnit: 10 * time.Millisecond})
+	soonID := newDeliveries(t, s, soonHook, 1)[0]
+	lateID := newDeliveries(t, s, lateHook, 1)[0]
+	for _, c := range []struct {
+		id       string
+		min, max time.Duration
+	}{
+		{soonID, 3 * time.Second, 6 * time.Second}, // HTTP dates have whole seconds
+		{lateID, time.Hour - time.Second, time.Hour + time.Second},
+	} {
+		var as []*models.Attempt
+		eventually(t, 10*time.Second, "first attempt recorded", func() bool {
+			as = attemptsOf(t, s, c.id)
+			return len(as) > 0
+		})
+		a := as[0]
+		if a.NextRetryAt == nil {
+			t.Fatalf("delivery %s: no next retry after a 429", c.id)
+		}
+		if wait := a.NextRetryAt.Sub(a.StartedAt); wait < c.min || wait > c.max {
+			t.Errorf("delivery %s: retry %v after the attempt, want %v to %v", c.id, wait, c.min, c.max)
+		}
+	}
+}
+
 // smtpServer is a real SMTP server on 127.0.0.1 collecting messages.
 type smtpServer struct {
 	addr string
