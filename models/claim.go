@@ -27,38 +27,46 @@ type ClaimedDelivery struct {
 }
 
 // ClaimDeliveries leases up to n due PENDING deliveries whose lease is free or expired, oldest
-// due first, leaving out those of the webhooks in skipWebhooks (the ones this worker already
-// runs at their in-flight cap). Each claimed row gets the lease token owner (use a new token per
-// call), a lease until now+lease, and attempts+1; the claim commits at once (on PostgreSQL
-// without waiting for the WAL flush, see openBookkeeping). On PostgreSQL the
-// rows are picked with FOR UPDATE SKIP LOCKED, so concurrent workers never claim the same row;
-// on SQLite writers are serialized. Errors: INTERNAL.
-func (s *Store) ClaimDeliveries(ctx context.Context, owner string, n int, lease time.Duration, skipWebhooks []string) ([]*ClaimedDelivery, error) {
+// due first and at most perWebhook of any one webhook (0: no such bound), leaving out those of
+// the webhooks in skipWebhooks (the ones this worker already runs at their in-flight cap). It
+// looks at the 4n oldest due deliveries: a webhook with a long queue takes at most perWebhook
+// of them, the rest go to the others' older work. Each claimed row gets the lease token owner
+// (use a new token per call), a lease until now+lease, and attempts+1; the claim commits at
+// once (on PostgreSQL without waiting for the WAL flush, see openBookkeeping). On PostgreSQL
+// the rows are picked with FOR UPDATE SKIP LOCKED, so concurrent workers never claim the same
+// row; on SQLite writers are serialized. Errors: INTERNAL.
+func (s *Store) ClaimDeliveries(ctx context.Context, owner string, n, perWebhook int, lease time.Duration, skipWebhooks []string) ([]*ClaimedDelivery, error) {
 	if n <= 0 {
 		return nil, nil
 	}
+	if perWebhook <= 0 {
+		perWebhook = n
+	}
 	now := s.now()
 	expires := now.Add(lease)
-	pick := s.bk.Model(&Delivery{}).Select("id").
-		Where("status = ? AND next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at < ?)", DeliveryPending, now, now)
+	var q strings.Builder
+	args := []any{owner, expires, now}
+	q.WriteString(`UPDATE deliveries SET lease_token = ?, lease_expires_at = ?, attempts = attempts + 1, updated_at = ?
+		WHERE id IN (SELECT id FROM (
+			SELECT id, next_attempt_at, row_number() OVER (PARTITION BY webhook_id ORDER BY next_attempt_at, id) AS nth
+			FROM (SELECT id, webhook_id, next_attempt_at FROM deliveries
+				WHERE status = ? AND next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at < ?)`)
+	args = append(args, DeliveryPending, now, now)
 	if len(skipWebhooks) > 0 {
-		pick = pick.Where("webhook_id NOT IN ?", skipWebhooks)
+		q.WriteString(" AND webhook_id NOT IN ?")
+		args = append(args, skipWebhooks)
 	}
-	pick = pick.Order("next_attempt_at").Limit(n)
+	q.WriteString(" ORDER BY next_attempt_at LIMIT ?")
+	args = append(args, 4*n)
 	if s.dialect == DialectPostgres {
-		pick = pick.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+		q.WriteString(" FOR UPDATE SKIP LOCKED")
 	}
+	q.WriteString(`) AS due) AS ranked
+			WHERE nth <= ? ORDER BY next_attempt_at LIMIT ?)
+		RETURNING *`)
+	args = append(args, perWebhook, n)
 	var claimed []*Delivery
-	err := s.bk.WithContext(ctx).Model(&claimed).
-		Clauses(clause.Returning{}).
-		Where("id IN (?)", pick).
-		Updates(map[string]any{
-			"lease_token":      owner,
-			"lease_expires_at": expires,
-			"attempts":         gorm.Expr("attempts + 1"),
-			"updated_at":       now,
-		}).Error
-	if err != nil {
+	if err := s.bk.WithContext(ctx).Raw(q.String(), args...).Scan(&claimed).Error; err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
 	if len(claimed) == 0 {

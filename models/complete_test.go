@@ -28,7 +28,7 @@ func TestCompleteAttemptsInOrder(t *testing.T) {
 			w.create(t, w.svcA1, "x")
 		}
 		ctx := context.Background()
-		claimed, err := s.ClaimDeliveries(ctx, "token", 100, time.Minute, nil)
+		claimed, err := s.ClaimDeliveries(ctx, "token", 100, 0, time.Minute, nil)
 		if err != nil || len(claimed) != 22 {
 			t.Fatalf("claimed %d, %v", len(claimed), err)
 		}
@@ -103,7 +103,7 @@ func TestCompleteAttemptsOneStatement(t *testing.T) {
 			w.create(t, w.svcA1, "x")
 		}
 		ctx := context.Background()
-		claimed, err := s.ClaimDeliveries(ctx, "token", 100, time.Minute, nil)
+		claimed, err := s.ClaimDeliveries(ctx, "token", 100, 0, time.Minute, nil)
 		if err != nil || len(claimed) != 4 {
 			t.Fatalf("claimed %d, %v", len(claimed), err)
 		}
@@ -185,4 +185,42 @@ func TestBookkeepingSkipsTheFlush(t *testing.T) {
 	if main != "on" || bk != "off" {
 		t.Fatalf("synchronous_commit: main pool %q, bookkeeping pool %q; want on and off", main, bk)
 	}
+}
+
+// TestClaimBoundsEachWebhook: a claim takes at most perWebhook deliveries of one webhook, oldest
+// first, leaves the skipped webhooks' alone and stamps every row with the lease token.
+func TestClaimBoundsEachWebhook(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		busy := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+		quiet := insertWebhook(t, s, models.Webhook{Scope: models.ScopeService, ServiceID: &w.svcA1.ID, Events: models.NewJSON([]string{models.EventCreated})})
+		for range 6 {
+			w.create(t, w.svcA2, "only the busy webhook")
+		}
+		w.create(t, w.svcA1, "both")
+		ctx := context.Background()
+		claimed, err := s.ClaimDeliveries(ctx, "first", 10, 3, time.Minute, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := map[string]int{}
+		for _, c := range claimed {
+			per[c.Delivery.WebhookID]++
+			if c.Delivery.LeaseToken == nil || *c.Delivery.LeaseToken != "first" || c.Webhook == nil || c.Webhook.ID != c.Delivery.WebhookID {
+				t.Errorf("claimed delivery %s: token %v, webhook %v", c.Delivery.ID, c.Delivery.LeaseToken, c.Webhook)
+			}
+		}
+		if per[busy.ID] != 3 || per[quiet.ID] != 1 || len(claimed) != 4 {
+			t.Fatalf("claimed per webhook %v (%d in all); want 3 of the busy one and 1 of the quiet one", per, len(claimed))
+		}
+		again, err := s.ClaimDeliveries(ctx, "second", 10, 3, time.Minute, []string{busy.ID})
+		if err != nil || len(again) != 0 {
+			t.Fatalf("claim leaving out the busy webhook: %d claimed, %v; want none", len(again), err)
+		}
+		rest, err := s.ClaimDeliveries(ctx, "third", 10, 0, time.Minute, nil)
+		if err != nil || len(rest) != 4 {
+			t.Fatalf("claim without a bound: %d claimed, %v; want the busy webhook's other 4", len(rest), err)
+		}
+	})
 }

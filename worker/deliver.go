@@ -206,6 +206,7 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 	}
 	switch {
 	case out.Deactivated:
+		w.forgetHeld(bctx, hook.ID)
 		hook.Status, hook.InactiveReason = models.WebhookInactive, &out.Reason
 		log.Warn("webhook deactivated", "reason", out.Reason)
 		w.notify(bctx, hook, fmt.Sprintf("Herald deactivated webhook %q", hook.Name),

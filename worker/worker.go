@@ -37,6 +37,10 @@ const (
 	// a request's slot is free again once its response is in, while its outcome waits for
 	// the completer's next batch.
 	unrecordedPerSlot = 4
+	// holdPerWebhook bounds a webhook's held deliveries, in multiples of its cap, and holdFor
+	// how long one may wait (see held).
+	holdPerWebhook = 2
+	holdFor        = time.Second
 	// storeTimeout bounds a bookkeeping statement that must run even while draining.
 	storeTimeout    = 15 * time.Second
 	janitorInterval = 10 * time.Minute
@@ -97,7 +101,10 @@ type Worker struct {
 	running    int
 	unrecorded int
 	inflight   map[string]int
-	freed      chan struct{}
+	// held queues claimed deliveries by webhook until it has room; heldCount counts them.
+	held      map[string][]held
+	heldCount int
+	freed     chan struct{}
 	// completions carries finished attempts to the completer (see complete.go).
 	completions chan completion
 }
@@ -151,6 +158,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg:         cfg,
 		perWebhook:  max(1, cfg.Concurrency/8),
 		inflight:    make(map[string]int),
+		held:        make(map[string][]held),
 		freed:       make(chan struct{}, 1),
 		completions: make(chan completion, cfg.Concurrency),
 	}, nil
@@ -192,6 +200,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	w.log.Info("worker draining", "in_flight", w.inFlight())
+	w.releaseHeld(ctx, w.dropHeld())
 	done := make(chan struct{})
 	go func() { sends.Wait(); close(done) }()
 	select {
@@ -219,14 +228,19 @@ func (w *Worker) inFlight() int {
 	return w.running
 }
 
-// claim leases as many deliveries as there are free slots (leaving out webhooks at their cap)
-// and starts them. full reports that it got all it asked for, so more may be waiting.
+// claim first starts the held deliveries (see held) whose webhook has room again, then leases
+// as many deliveries as there are free slots, at most a cap and a full held queue's worth per
+// webhook (leaving out webhooks with no room), and starts, holds or gives back each. full reports that it got all it asked for, so more may be waiting.
 func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (full bool, err error) {
+	w.releaseHeld(ctx, w.startHeld(sendCtx, sends))
 	w.mu.Lock()
-	free := min(w.cfg.Concurrency-w.running, w.cfg.Concurrency*unrecordedPerSlot-w.unrecorded, claimBatch)
+	free := min(w.cfg.Concurrency-w.running, w.cfg.Concurrency*unrecordedPerSlot-w.unrecorded-w.heldCount, claimBatch)
+	// A webhook can take its cap and holdPerWebhook times more to hold; one with no room left
+	// is left out.
+	room := w.perWebhook * (1 + holdPerWebhook)
 	var skip []string
 	for id, n := range w.inflight {
-		if n >= w.perWebhook {
+		if n+len(w.held[id]) >= room {
 			skip = append(skip, id)
 		}
 	}
@@ -235,36 +249,153 @@ func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (ful
 		return false, nil
 	}
 	token := uuid.NewString()
-	claimed, err := w.store.ClaimDeliveries(ctx, token, free, w.cfg.Lease, skip)
+	claimed, err := w.store.ClaimDeliveries(ctx, token, free, room, w.cfg.Lease, skip)
 	if err != nil {
 		return false, err
 	}
-	var release []string
+	var release []held
+	now := time.Now()
 	for _, c := range claimed {
 		if c.Webhook == nil || c.Webhook.Status != models.WebhookActive {
 			w.cancelClaimed(c, token)
 			continue
 		}
-		if !w.acquire(c.Webhook.ID) {
-			release = append(release, c.Delivery.ID)
-			continue
-		}
-		sends.Go(func() {
-			s := &slot{w: w, webhookID: c.Webhook.ID, request: true, webhook: true}
-			defer s.recorded()
-			w.deliver(sendCtx, c, token, s)
-		})
-	}
-	if len(release) > 0 {
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-		defer cancel()
-		if err := w.store.ReleaseLeases(bctx, token, release); err != nil {
-			w.log.Error("release leases", "err", err, "count", len(release))
+		h := held{c: c, token: token, claimedAt: now}
+		switch w.admit(h) {
+		case admitStart:
+			w.start(sendCtx, sends, h)
+		case admitRelease:
+			release = append(release, h)
 		}
 	}
+	w.releaseHeld(ctx, release)
 	// A batch cut short by webhook caps may hide other webhooks' work: look again at once
 	// (the capped webhooks are now left out, so this cannot spin on them).
 	return len(claimed) == free, nil
+}
+
+// held is a claimed delivery waiting in memory for its webhook's share of the cap. A claim
+// returns the oldest due deliveries whatever their webhook, so one busy webhook fills a batch
+// beyond its cap; holding the surplus (up to holdPerWebhook times the cap) and starting it as
+// the webhook's requests finish spares a claim and a release per delivery. A held delivery
+// older than holdFor is given back instead, so that its lease never runs out while it waits
+// and a webhook changed or deactivated meanwhile is read again; the attempt that deactivates
+// a webhook gives back its held deliveries at once (see forgetHeld).
+type held struct {
+	c         *models.ClaimedDelivery
+	token     string
+	claimedAt time.Time
+}
+
+// What admit does with a claimed delivery.
+const (
+	admitStart = iota
+	admitHold
+	admitRelease
+)
+
+// admit takes a request slot, the webhook's share and an unrecorded place for h when the
+// webhook is under its cap (admitStart), else holds h when the webhook's held queue has room
+// (admitHold), else leaves h to be given back (admitRelease).
+func (w *Worker) admit(h held) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	id := h.c.Webhook.ID
+	switch {
+	case w.acquireLocked(id):
+		return admitStart
+	case len(w.held[id]) < holdPerWebhook*w.perWebhook:
+		w.held[id] = append(w.held[id], h)
+		w.heldCount++
+		return admitHold
+	}
+	return admitRelease
+}
+
+// startHeld starts the held deliveries whose webhook has room and returns those held too
+// long, removed from the queues, to be given back.
+func (w *Worker) startHeld(sendCtx context.Context, sends *sync.WaitGroup) (stale []held) {
+	var ready []held
+	expired := time.Now().Add(-w.holdFor())
+	w.mu.Lock()
+	for id, q := range w.held {
+		for len(q) > 0 {
+			if q[0].claimedAt.Before(expired) {
+				stale = append(stale, q[0])
+			} else if w.acquireLocked(id) {
+				ready = append(ready, q[0])
+			} else {
+				break
+			}
+			q = q[1:]
+			w.heldCount--
+		}
+		if len(q) == 0 {
+			delete(w.held, id)
+		} else {
+			w.held[id] = q
+		}
+	}
+	w.mu.Unlock()
+	for _, h := range ready {
+		w.start(sendCtx, sends, h)
+	}
+	return stale
+}
+
+// dropHeld empties the held queues (the worker is draining) and returns what they held.
+func (w *Worker) dropHeld() []held {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var all []held
+	for _, q := range w.held {
+		all = append(all, q...)
+	}
+	clear(w.held)
+	w.heldCount = 0
+	return all
+}
+
+// forgetHeld gives back the held deliveries of a webhook that has just been deactivated, so
+// that none of them is sent: the deactivation cancelled them in the database.
+func (w *Worker) forgetHeld(ctx context.Context, webhookID string) {
+	w.mu.Lock()
+	q := w.held[webhookID]
+	delete(w.held, webhookID)
+	w.heldCount -= len(q)
+	w.mu.Unlock()
+	w.releaseHeld(ctx, q)
+}
+
+// releaseHeld gives back the leases of deliveries that will not be sent now, so that they are
+// due again at once.
+func (w *Worker) releaseHeld(ctx context.Context, hs []held) {
+	if len(hs) == 0 {
+		return
+	}
+	byToken := map[string][]string{}
+	for _, h := range hs {
+		byToken[h.token] = append(byToken[h.token], h.c.Delivery.ID)
+	}
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	for token, ids := range byToken {
+		if err := w.store.ReleaseLeases(bctx, token, ids); err != nil {
+			w.log.Error("release leases", "err", err, "count", len(ids))
+		}
+	}
+}
+
+// holdFor is how long a delivery may be held: holdFor, or a third of a shorter lease.
+func (w *Worker) holdFor() time.Duration { return min(holdFor, w.cfg.Lease/3) }
+
+// start runs an admitted delivery on its own goroutine, counted in sends.
+func (w *Worker) start(sendCtx context.Context, sends *sync.WaitGroup, h held) {
+	sends.Go(func() {
+		s := &slot{w: w, webhookID: h.c.Webhook.ID, request: true, webhook: true, sendCtx: sendCtx, sends: sends}
+		defer s.recorded()
+		w.deliver(sendCtx, h.c, h.token, s)
+	})
 }
 
 func (w *Worker) cancelClaimed(c *models.ClaimedDelivery, token string) {
@@ -277,11 +408,9 @@ func (w *Worker) cancelClaimed(c *models.ClaimedDelivery, token string) {
 	w.metrics.deliveries.WithLabelValues(models.DeliveryCancelled).Inc()
 }
 
-// acquire takes a request slot, a webhook's share and an unrecorded place for a claimed
-// delivery if the webhook is under its cap.
-func (w *Worker) acquire(webhookID string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+// acquireLocked takes a request slot, the webhook's share and an unrecorded place when the
+// webhook is under its cap and a request slot is free. w.mu is held.
+func (w *Worker) acquireLocked(webhookID string) bool {
 	if w.inflight[webhookID] >= w.perWebhook || w.running >= w.cfg.Concurrency {
 		return false
 	}
@@ -299,6 +428,9 @@ type slot struct {
 	webhookID string
 	// request and webhook say whether the request slot and the webhook's share are still held.
 	request, webhook bool
+	// sendCtx and sends start the webhook's next held delivery (see handOff).
+	sendCtx context.Context
+	sends   *sync.WaitGroup
 }
 
 // answered gives back the request slot once the attempt's request is over and, when it
@@ -306,11 +438,12 @@ type slot struct {
 func (s *slot) answered(succeeded bool) {
 	s.w.mu.Lock()
 	s.releaseRequestLocked()
+	next, ok := held{}, false
 	if succeeded {
-		s.releaseWebhookLocked()
+		next, ok = s.releaseWebhookLocked()
 	}
 	s.w.mu.Unlock()
-	s.w.signalFreed()
+	s.handOff(next, ok)
 }
 
 // recorded gives back everything still held once the delivery's outcome is stored (or given
@@ -318,9 +451,18 @@ func (s *slot) answered(succeeded bool) {
 func (s *slot) recorded() {
 	s.w.mu.Lock()
 	s.releaseRequestLocked()
-	s.releaseWebhookLocked()
+	next, ok := s.releaseWebhookLocked()
 	s.w.unrecorded--
 	s.w.mu.Unlock()
+	s.handOff(next, ok)
+}
+
+// handOff starts next, the webhook's held delivery that took over the share just given back,
+// if there is one (ok), and wakes the claim loop.
+func (s *slot) handOff(next held, ok bool) {
+	if ok {
+		s.w.start(s.sendCtx, s.sends, next)
+	}
 	s.w.signalFreed()
 }
 
@@ -333,14 +475,31 @@ func (s *slot) releaseRequestLocked() {
 	s.w.metrics.inFlight.Set(float64(s.w.running))
 }
 
-func (s *slot) releaseWebhookLocked() {
+// releaseWebhookLocked gives back the webhook's share and, when the webhook has a held
+// delivery that is not too old and a request slot is free, admits it at once (ok): a busy
+// webhook's next request starts as soon as one of its requests ends, without waiting for
+// the claim loop.
+func (s *slot) releaseWebhookLocked() (next held, ok bool) {
 	if !s.webhook {
-		return
+		return held{}, false
 	}
 	s.webhook = false
-	if s.w.inflight[s.webhookID]--; s.w.inflight[s.webhookID] <= 0 {
-		delete(s.w.inflight, s.webhookID)
+	w, id := s.w, s.webhookID
+	if w.inflight[id]--; w.inflight[id] <= 0 {
+		delete(w.inflight, id)
 	}
+	q := w.held[id]
+	if len(q) == 0 || q[0].claimedAt.Before(time.Now().Add(-w.holdFor())) || !w.acquireLocked(id) {
+		return held{}, false
+	}
+	next = q[0]
+	if len(q) == 1 {
+		delete(w.held, id)
+	} else {
+		w.held[id] = q[1:]
+	}
+	w.heldCount--
+	return next, true
 }
 
 func (w *Worker) signalFreed() {
