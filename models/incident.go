@@ -353,19 +353,11 @@ func (w *incidentWriter) findOpenMapped(serviceID, mapping string) (*Incident, e
 // incidentSequence is the PostgreSQL sequence that numbers incidents (see migrateIncidentSequence).
 const incidentSequence = "incident_number_seq"
 
-// nextNumber hands out the next incident number. On PostgreSQL it comes from a sequence:
-// nextval takes no lock that lasts until commit, so concurrent ingests (in any process) do not
-// wait for each other; a rolled-back transaction leaves a gap, which INC-N tolerates. On SQLite
-// it comes from the counters row, whose UPDATE is cheap there because the transaction already
-// holds the database's one write lock.
-func (w *incidentWriter) nextNumber() (int64, error) {
+// counterNumber hands out the next incident number on SQLite, from the counters row, whose
+// UPDATE is cheap there because the transaction already holds the database's one write lock.
+// PostgreSQL numbers incidents from a sequence instead (see create).
+func (w *incidentWriter) counterNumber() (int64, error) {
 	var n int64
-	if w.s.dialect == DialectPostgres {
-		if err := w.tx.Raw("SELECT nextval(?::regclass)", incidentSequence).Row().Scan(&n); err != nil {
-			return 0, fmt.Errorf("number incident: %w", err)
-		}
-		return n, nil
-	}
 	if err := w.tx.Exec("INSERT INTO counters (name, value) VALUES (?, 0) ON CONFLICT (name) DO NOTHING", incidentCounter).Error; err != nil {
 		return 0, fmt.Errorf("number incident: %w", err)
 	}
@@ -411,14 +403,31 @@ func (s *Store) migrateIncidentSequence(ctx context.Context) error {
 
 // create numbers and inserts a new TRIGGERED incident and fans out INCIDENT_CREATED.
 func (w *incidentWriter) create(inc *Incident, actor string) error {
-	var svc Service
-	if err := w.tx.First(&svc, "id = ?", inc.ServiceID).Error; err != nil {
+	// One statement reads the service and its team's name (the snapshot needs both) and, on
+	// PostgreSQL, takes the incident's number from the sequence: nextval takes no lock that
+	// lasts until commit, so concurrent ingests (in any process) do not wait for each other; a
+	// rolled-back transaction leaves a gap, which INC-N tolerates.
+	var svc struct {
+		TeamID, Name, TeamName string
+		Number                 int64
+	}
+	cols := "services.team_id, services.name, teams.name AS team_name"
+	var args []any
+	if w.s.dialect == DialectPostgres {
+		cols += ", nextval(?::regclass) AS number"
+		args = append(args, incidentSequence)
+	}
+	err := w.tx.Table("services").Select(cols, args...).Joins("JOIN teams ON teams.id = services.team_id").
+		Where("services.id = ?", inc.ServiceID).Take(&svc).Error
+	if err != nil {
 		return translate(err, "service")
 	}
-	w.names["service:"+svc.ID] = svc.Name // the snapshot needs it
-	n, err := w.nextNumber()
-	if err != nil {
-		return err
+	w.names["service:"+inc.ServiceID], w.names["team:"+svc.TeamID] = svc.Name, svc.TeamName
+	n := svc.Number
+	if w.s.dialect != DialectPostgres {
+		if n, err = w.counterNumber(); err != nil {
+			return err
+		}
 	}
 	now := w.s.now()
 	inc.ID, inc.Number, inc.TeamID = "INC-"+strconv.FormatInt(n, 10), n, svc.TeamID
