@@ -173,17 +173,23 @@ func TestCompleteAttemptsOneStatement(t *testing.T) {
 	})
 }
 
-// TestBookkeepingSkipsTheFlush checks the two PostgreSQL pools: ingest and the API wait for the
-// WAL flush, claims and completions do not.
-func TestBookkeepingSkipsTheFlush(t *testing.T) {
+// TestBookkeepingPool checks the two PostgreSQL pools: ingest and the API wait for the WAL
+// flush, claims and completions do not, and the claim's plan does not depend on statistics.
+func TestBookkeepingPool(t *testing.T) {
 	t.Parallel()
 	s := storetest.Open(t, models.DialectPostgres)
-	main, bk, err := models.SynchronousCommit(context.Background(), s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if main != "on" || bk != "off" {
-		t.Fatalf("synchronous_commit: main pool %q, bookkeeping pool %q; want on and off", main, bk)
+	for name, want := range map[string][2]string{
+		"synchronous_commit": {"on", "off"},
+		"enable_bitmapscan":  {"on", "off"},
+		"enable_seqscan":     {"on", "off"},
+	} {
+		main, bk, err := models.Setting(context.Background(), s, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if main != want[0] || bk != want[1] {
+			t.Errorf("%s: main pool %q, bookkeeping pool %q; want %q and %q", name, main, bk, want[0], want[1])
+		}
 	}
 }
 
