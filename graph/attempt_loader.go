@@ -19,7 +19,9 @@ type loadedAttempt struct {
 }
 
 // attemptLoader shares the loading of announced attempts among subscribers: the first one to
-// ask reads the rows, the others wait for that read. It keeps the most recent ids only.
+// ask reads the rows, the others (on their connections' pump goroutines) wait for that read.
+// It keeps the most recent ids only, more than the hub's backlog, so that a subscriber the hub
+// has not dropped finds the attempts it reads loaded already.
 type attemptLoader struct {
 	mu      sync.Mutex
 	entries map[string]*loadedAttempt

@@ -33,11 +33,14 @@ const keepAlive = 15 * time.Second
 // bounded in size, depth and complexity, every operation authenticated with a Bearer token.
 func NewHandler(r *Resolver, allowedOrigins []string) http.Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: r}))
-	srv.AddTransport(transport.Websocket{
-		Implementation:        gorillaws.Implementation{Origins: allowedOrigins},
-		InitFunc:              r.initWebsocket,
-		KeepAlivePingInterval: keepAlive,
-		PingPongInterval:      keepAlive,
+	srv.AddTransport(&gorillaws.Transport{
+		Origins:   allowedOrigins,
+		InitFunc:  r.initWebsocket,
+		KeepAlive: keepAlive,
+		ReadLimit: MaxRequestBytes,
+		ErrorFunc: func(ctx context.Context, err error) {
+			r.Logger.InfoContext(ctx, "websocket connection failed", "err", err)
+		},
 	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})

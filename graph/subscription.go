@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 
+	"github.com/herald-hq/herald/graph/gorillaws"
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
 )
@@ -14,8 +15,10 @@ type logFilter struct {
 
 // deliveryLog streams every completed attempt the caller may see and the filter selects. Ids
 // arrive from the store's hub (fed across processes by LISTEN/NOTIFY); each attempt and its
-// webhook are re-read and re-authorised here. The goroutine sends only inside a select on
-// ctx.Done(); a subscriber dropped by the hub for falling behind is ended.
+// webhook are re-read (once per process, by the attempt loader) and re-authorised here. The
+// subscription runs on the websocket transport's Stream, without a goroutine of its own: the
+// hub wakes the transport, which has logStream.fill read the announced ids. A subscriber the
+// hub drops for falling behind is sent LIMIT_EXCEEDED and its subscription ends.
 func (r *Resolver) deliveryLog(ctx context.Context, f logFilter) (<-chan *model.DeliveryAttempt, error) {
 	p, err := principal(ctx)
 	if err != nil {
@@ -24,32 +27,48 @@ func (r *Resolver) deliveryLog(ctx context.Context, f logFilter) (<-chan *model.
 	if err := r.authorizeLogFilter(ctx, p, f); err != nil {
 		return nil, err
 	}
-	sub := r.Store.Hub().Subscribe()
-	out := make(chan *model.DeliveryAttempt, 1)
-	go func() {
-		defer close(out)
-		defer sub.Close()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-sub.Dropped:
-				r.Logger.WarnContext(ctx, "delivery log subscriber fell behind; closing it", "user_id", p.UserID)
-				return
-			case id := <-sub.C:
-				a, ok := r.visibleAttempt(ctx, p, f, id)
-				if !ok {
-					continue
-				}
-				select {
-				case out <- a:
-				case <-ctx.Done():
-					return
-				}
-			}
+	stream := gorillaws.StreamFrom(ctx)
+	if stream == nil {
+		return nil, models.Errorf(models.CodeValidation, "deliveryLog is served over websockets only")
+	}
+	l := &logStream{r: r, ctx: ctx, p: p, f: f, stream: stream, out: make(chan *model.DeliveryAttempt, 1)}
+	l.sub = r.Store.Hub().Subscribe(stream.Wake)
+	context.AfterFunc(ctx, l.sub.Close)
+	stream.Start(l.fill)
+	return l.out, nil
+}
+
+// logStream is one deliveryLog subscription.
+type logStream struct {
+	r      *Resolver
+	ctx    context.Context
+	p      *models.Principal
+	f      logFilter
+	stream *gorillaws.Stream
+	sub    *models.Subscription
+	out    chan *model.DeliveryAttempt
+}
+
+// fill implements the Stream contract: it reads announced ids until one is an attempt this
+// subscriber gets, and moves that attempt into out; false when no id is waiting. Once the
+// hub has dropped the subscriber, it fails the stream with the hub's error and closes out.
+func (l *logStream) fill() bool {
+	for {
+		id, err := l.sub.Next()
+		if err != nil {
+			l.r.Logger.WarnContext(l.ctx, "delivery log subscriber fell behind; closing it", "user_id", l.p.UserID)
+			l.stream.Fail(err)
+			close(l.out)
+			return true
 		}
-	}()
-	return out, nil
+		if id == "" {
+			return false
+		}
+		if a, ok := l.r.visibleAttempt(l.ctx, l.p, l.f, id); ok {
+			l.out <- a
+			return true
+		}
+	}
 }
 
 // authorizeLogFilter refuses filters naming what the caller may not see: NOT_FOUND for unknown

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -248,6 +249,18 @@ func TestDeliveryLogRefusals(t *testing.T) {
 		t.Fatalf("a member asking for a global webhook's log: want FORBIDDEN, got %v", errs)
 	}
 
+	body := strings.NewReader(`{"query":"subscription { deliveryLog { id } }"}`)
+	post, _ := http.NewRequest(http.MethodPost, strings.Replace(w.url, "ws", "http", 1), body)
+	post.Header.Set("Content-Type", "application/json")
+	post.Header.Set("Authorization", "Bearer "+w.admin)
+	resp, err := http.DefaultClient.Do(post)
+	must(t, err)
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(answer), "websockets only") {
+		t.Fatalf("deliveryLog over POST: want the websockets-only error, got %s", answer)
+	}
+
 	req, _ := http.NewRequest(http.MethodGet, strings.Replace(w.url, "ws", "http", 1), nil)
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "websocket")
@@ -255,11 +268,47 @@ func TestDeliveryLogRefusals(t *testing.T) {
 	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
 	req.Header.Set("Sec-WebSocket-Protocol", "graphql-transport-ws")
 	req.Header.Set("Origin", "https://evil.example")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	must(t, err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("a foreign browser origin must be refused, got %d", resp.StatusCode)
+	}
+}
+
+// TestDeliveryLogDropsSubscriberThatFallsBehind checks that a subscriber more ids behind than
+// the hub keeps is sent LIMIT_EXCEEDED in an error message and unsubscribed, while the
+// connection stays open for a new subscription.
+func TestDeliveryLogDropsSubscriberThatFallsBehind(t *testing.T) {
+	t.Parallel()
+	w := setupLogWorld(t, storetest.Open(t, models.DialectSQLite))
+	c := w.subscribe(t, w.admin, "")
+	waitFor(t, func() bool { return w.store.Hub().Len() == 1 })
+	ids := make([]string, 1000) // one burst, more than any backlog: nothing is read in between
+	for i := range ids {
+		ids[i] = fmt.Sprintf("no-such-attempt-%d", i)
+	}
+	w.store.Hub().Publish(ids...)
+	select {
+	case m := <-c.C:
+		var errs []struct {
+			Message    string
+			Extensions struct{ Code string }
+		}
+		if err := json.Unmarshal(m.Payload, &errs); err != nil || m.Type != "error" || m.ID != "1" || len(errs) != 1 || errs[0].Extensions.Code != models.CodeLimitExceeded {
+			t.Fatalf("got %s %s (%v), want an error message with LIMIT_EXCEEDED for 1", m.Type, m.Payload, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscriber that fell behind got no error")
+	}
+	waitFor(t, func() bool { return w.store.Hub().Len() == 0 })
+
+	q, _ := json.Marshal(map[string]any{"query": "subscription { deliveryLog { id } }"})
+	must(t, c.conn.WriteJSON(wsMessage{ID: "2", Type: "subscribe", Payload: q}))
+	waitFor(t, func() bool { return w.store.Hub().Len() == 1 })
+	id := w.attempt(t, w.hookA)
+	if got, errs := received(t, c, 2*time.Second); len(errs) > 0 || !equalSet(got, id) {
+		t.Fatalf("resubscribed: got %v, errors %v, want %s", got, errs, id)
 	}
 }
 

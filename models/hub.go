@@ -3,8 +3,10 @@ package models
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,35 +15,67 @@ import (
 // AttemptChannel is the PostgreSQL NOTIFY channel that carries the ids of completed attempts.
 const AttemptChannel = "herald_attempts"
 
-// Hub fans completed-attempt ids out to this process's subscribers. Publish never blocks: a
-// subscriber whose buffer is full is dropped (its Dropped channel closes) instead of slowing
-// the worker or the other subscribers.
+// Hub fans completed-attempt ids out to this process's subscribers without waiting for any
+// of them. The ids are kept once, in a ring of the last hubBacklog shared by all subscribers;
+// a subscriber is a read position in it and a callback, so an idle one costs a few words.
+// Publish calls every subscriber's notify; a subscriber that falls more than hubBacklog ids
+// behind is dropped instead of slowing the worker or the other subscribers.
 type Hub struct {
 	mu   sync.RWMutex
 	subs map[*Subscription]struct{}
+	ring [hubBacklog]string
+	seq  uint64 // ids ever published; the last is ring[(seq-1)%hubBacklog]
 }
 
-// Subscription receives attempt ids on C until it is closed or dropped.
+// hubBacklog is how many ids a subscriber may fall behind before it is dropped. One NOTIFY
+// payload carries up to about 200 ids, published at once: the backlog must hold that many
+// for a subscriber that keeps up. It costs nothing per subscriber.
+const hubBacklog = 256
+
+// errBehind ends the subscription of a subscriber that fell too far behind.
+var errBehind = Errorf(CodeLimitExceeded, "the live log fell more than %d attempts behind; subscribe again", hubBacklog)
+
+// Subscription is one subscriber's read position in its hub.
 type Subscription struct {
-	C       chan string
-	Dropped chan struct{}
-	hub     *Hub
-	once    sync.Once
+	hub    *Hub
+	notify func()
+	next   atomic.Uint64 // seq of the next id to read
+	// dropped is set, with hub.mu held, when the hub drops the subscriber.
+	dropped bool
 }
-
-// subscriptionBuffer is how many ids a subscriber may fall behind before it is dropped.
-const subscriptionBuffer = 256
 
 // NewHub returns an empty hub.
 func NewHub() *Hub { return &Hub{subs: map[*Subscription]struct{}{}} }
 
-// Subscribe registers a new subscriber.
-func (h *Hub) Subscribe() *Subscription {
-	s := &Subscription{C: make(chan string, subscriptionBuffer), Dropped: make(chan struct{}), hub: h}
+// Subscribe registers a subscriber that reads, with Next, the ids published from now on.
+// notify is called after each Publish and when the subscriber is dropped, from the
+// publishing goroutine: it must return at once (wake a reader, never read itself).
+func (h *Hub) Subscribe(notify func()) *Subscription {
+	s := &Subscription{hub: h, notify: notify}
 	h.mu.Lock()
+	s.next.Store(h.seq)
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
 	return s
+}
+
+// Next returns the next id published since the subscriber's last read, or "" when it has
+// read them all; call it from one goroutine at a time. Once the subscriber has fallen more
+// than hubBacklog ids behind it returns a LIMIT_EXCEEDED error, and the hub no longer
+// notifies it.
+func (s *Subscription) Next() (string, error) {
+	h := s.hub
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	next := s.next.Load()
+	switch {
+	case s.dropped || h.seq-next > hubBacklog:
+		return "", errBehind
+	case next == h.seq:
+		return "", nil
+	}
+	s.next.Store(next + 1)
+	return h.ring[next%hubBacklog], nil
 }
 
 // Close unregisters the subscriber.
@@ -58,21 +92,37 @@ func (h *Hub) Len() int {
 	return len(h.subs)
 }
 
-// Publish hands an attempt id to every subscriber without waiting for any of them.
-func (h *Hub) Publish(id string) {
+// Publish hands attempt ids to every subscriber without waiting for any of them: it keeps
+// them for Next and calls each subscriber's notify, dropping those now too far behind.
+func (h *Hub) Publish(ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	h.mu.Lock()
+	for _, id := range ids {
+		h.ring[h.seq%hubBacklog] = id
+		h.seq++
+	}
+	h.mu.Unlock()
 	var slow []*Subscription
 	h.mu.RLock()
 	for s := range h.subs {
-		select {
-		case s.C <- id:
-		default:
+		if h.seq-s.next.Load() > hubBacklog {
 			slow = append(slow, s)
+			continue
 		}
+		s.notify()
 	}
 	h.mu.RUnlock()
 	for _, s := range slow {
-		s.Close()
-		s.once.Do(func() { close(s.Dropped) })
+		h.mu.Lock()
+		_, subscribed := h.subs[s]
+		s.dropped = true
+		delete(h.subs, s)
+		h.mu.Unlock()
+		if subscribed {
+			s.notify()
+		}
 	}
 }
 
@@ -86,9 +136,7 @@ func (s *Store) Hub() *Hub { return s.hub }
 // pushed to subscribers, though it is stored and shown by the delivery log's next read.
 func (s *Store) announceAttempts(ids ...string) {
 	if s.notifier == nil {
-		for _, id := range ids {
-			s.hub.Publish(id)
-		}
+		s.hub.Publish(ids...)
 		return
 	}
 	s.notifier.add(false, ids)
@@ -134,12 +182,9 @@ func (s *Store) listenOnce(ctx context.Context) error {
 		case DeliveryChannel:
 			s.WakeWorker()
 		case AttemptChannel:
-			// A payload carries the comma-separated ids of the attempts of one flush.
-			for id := range strings.SplitSeq(n.Payload, ",") {
-				if id != "" {
-					s.hub.Publish(id)
-				}
-			}
+			// A payload carries the comma-separated ids of the attempts of one flush,
+			// published together so that each subscriber is notified once.
+			s.hub.Publish(slices.DeleteFunc(strings.Split(n.Payload, ","), func(id string) bool { return id == "" })...)
 		}
 	}
 }

@@ -1,13 +1,14 @@
-// Package gorillaws runs gqlgen's websocket transport on github.com/gorilla/websocket.
+// Package gorillaws serves GraphQL over websockets for gqlgen, on github.com/gorilla/websocket,
+// with one long-lived goroutine per connection.
 //
-// Implementation negotiates graphql-transport-ws and the legacy graphql-ws
-// subprotocols, refuses browser origins outside its allow-list with 403 before
-// upgrading, serialises writes (gorilla allows one writer at a time) and bounds
-// each write with a deadline. Forbidden refuses a connection_init with close
-// code 4403. Wiring in server.go:
+// Transport speaks graphql-transport-ws (preferred) and the legacy graphql-ws protocol of
+// subscriptions-transport-ws, refuses browser origins outside its allow-list with 403 before
+// upgrading, authenticates connection_init through an InitFunc (Forbidden refuses with close
+// code 4403), keeps connections alive with timers and bounds each write with a deadline.
+// Wiring:
 //
-//	srv.AddTransport(transport.Websocket{
-//		Implementation: gorillaws.Implementation{Origins: cfg.allowedOrigins},
+//	srv.AddTransport(&gorillaws.Transport{
+//		Origins: cfg.allowedOrigins,
 //		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 //			user, err := authenticate(ctx, p.Authorization())
 //			if err != nil {
@@ -15,89 +16,111 @@
 //			}
 //			return withUser(ctx, user), nil, nil
 //		},
-//		KeepAlivePingInterval: 10 * time.Second, // graphql-ws "ka" messages
-//		PingPongInterval:      10 * time.Second, // graphql-transport-ws ping, pong expected within 2×
+//		KeepAlive: 15 * time.Second, // graphql-ws "ka", graphql-transport-ws ping (pong expected within 2×)
 //	})
+//
+// An idle connection costs its reader goroutine and little else: the HTTP handler returns once
+// the connection is upgraded, keep-alive runs on a timer, and a subscription resolver that
+// feeds its channel through the operation's Stream (see StreamFrom) needs no goroutine while
+// it has nothing to send. Queries, mutations and subscriptions that do not use the Stream run
+// on a goroutine of their own until they end, as in gqlgen's transport.
 package gorillaws
 
 import (
 	"bufio"
+	"cmp"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
 )
 
-// DefaultWriteTimeout bounds a write when Implementation.WriteTimeout is zero.
-const DefaultWriteTimeout = 10 * time.Second
+// Defaults for the zero values of Transport's fields.
+const (
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultInitTimeout  = 10 * time.Second
+	DefaultReadLimit    = 1 << 20
+)
 
-// The current protocol's name; gqlgen keeps its own constant unexported.
-const graphqlTransportWS = "graphql-transport-ws"
-
-// A close frame's payload is at most 125 bytes, two of which hold the code.
-const maxCloseReason = 123
-
-// Implementation accepts websocket connections for gqlgen's transport.Websocket
-// (set it as transport.Websocket.Implementation). The zero value allows only
-// same-origin browsers and clients that send no Origin header.
-type Implementation struct {
+// Transport is a gqlgen transport (srv.AddTransport(&gorillaws.Transport{…})) for websocket
+// upgrade requests. Its fields must not change once it serves. The zero value allows only
+// same-origin browsers and clients that send no Origin header, accepts every connection_init
+// and sends no keep-alive.
+type Transport struct {
 	// Origins lists the other browser origins allowed to connect, each as
 	// scheme://host[:port] ("https://ops.example.com"), compared exactly but
 	// case-insensitively. "*" is not supported; check the list at start-up
 	// with ValidateOrigins.
 	Origins []string
-	// WriteTimeout bounds each write; a peer that does not take a message
-	// within it is disconnected. Zero means DefaultWriteTimeout.
+	// InitFunc authenticates connection_init; nil accepts every connection as it is.
+	InitFunc InitFunc
+	// KeepAlive is the interval of graphql-ws "ka" messages and graphql-transport-ws pings;
+	// a graphql-transport-ws peer that sends nothing (not even the pong) for twice as long is
+	// disconnected. Zero sends none and waits for graphql-transport-ws peers forever.
+	KeepAlive time.Duration
+	// InitTimeout is how long a connection may stay open without connection_init before it
+	// is closed with 4408. Zero means DefaultInitTimeout.
+	InitTimeout time.Duration
+	// WriteTimeout bounds each write; a peer that does not take a message within it is
+	// disconnected. Zero means DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// ReadLimit bounds an incoming message in bytes; a larger one closes the connection with
+	// 1009. Zero means DefaultReadLimit.
+	ReadLimit int64
+	// ErrorFunc, when set, is told why a connection failed: read and write errors, a peer that
+	// stopped answering pings, an InitFunc error other than Forbidden's. Peers closing
+	// normally, going away or breaking the protocol are not reported.
+	ErrorFunc func(ctx context.Context, err error)
 }
 
-var _ transport.WebsocketImplementation = Implementation{}
+// InitFunc authenticates a connection from its connection_init payload. It returns the
+// context the connection's operations run in (derived from ctx, which carries the upgrade
+// request's values) and, when not nil, the connection_ack payload. An error refuses the
+// connection: Forbidden's closes it with 4403 and its reason, any other with 4500.
+type InitFunc func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error)
 
-// Accept upgrades r to a websocket connection, preferring graphql-transport-ws
-// when the client offers both subprotocols. It returns an error, after
-// gorilla has answered the request (403 for a refused origin, 400 for a
-// malformed handshake), when the request cannot be upgraded.
-func (i Implementation) Accept(w http.ResponseWriter, r *http.Request, options transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	writeTimeout := i.WriteTimeout
-	if writeTimeout == 0 {
-		writeTimeout = DefaultWriteTimeout
-	}
+var _ graphql.Transport = (*Transport)(nil)
+
+// Supports reports whether r asks for a websocket upgrade.
+func (t *Transport) Supports(r *http.Request) bool { return websocket.IsWebSocketUpgrade(r) }
+
+// Do upgrades r and hands the connection to a new goroutine, returning at once so that
+// net/http's goroutine for the request ends. The connection's context keeps r's values (those
+// of the authentication middleware among them) without its cancellation, which comes when Do
+// returns. A request that cannot be upgraded has been answered by gorilla: 403 for a refused
+// origin, 400 for a malformed handshake.
+func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	upgrader := websocket.Upgrader{
-		HandshakeTimeout: writeTimeout,
+		HandshakeTimeout: t.writeTimeout(),
 		ReadBufferSize:   readBufferSize,
 		WriteBufferSize:  writeBufferSize,
 		WriteBufferPool:  &writeBufferPool,
-		Subprotocols:     preferTransportWS(options.Subprotocols),
-		CheckOrigin:      i.CheckOrigin,
+		Subprotocols:     []string{transportWS.name, legacyWS.name},
+		CheckOrigin:      t.CheckOrigin,
 	}
 	hw := &hijackWriter{ResponseWriter: w}
-	ws, err := upgrader.Upgrade(hw, r, options.ResponseHeader)
+	ws, err := upgrader.Upgrade(hw, r, nil)
 	hw.releaseBuffers()
 	if err != nil {
-		return nil, fmt.Errorf("upgrade websocket: %w", err)
+		return
 	}
-	// gqlgen returns from some failed handshakes (a connection_init payload
-	// that is not a JSON object) without closing the connection, leaving the
-	// client waiting forever. The request context ends when the handler
-	// returns, which for a websocket is when gqlgen is done with it.
-	context.AfterFunc(r.Context(), func() { _ = ws.Close() })
-	return &conn{ws: ws, writeTimeout: writeTimeout}, nil
+	c := &conn{t: t, ws: ws, exec: exec, proto: protocolOf(ws.Subprotocol()), ctx: context.WithoutCancel(r.Context())}
+	go c.serve()
 }
 
-// Buffers of an upgraded connection. gqlgen's websocket handler holds its HTTP request's
-// goroutine for the connection's whole life, and so net/http's connection with its 4 KiB read
-// and write buffers; an idle subscriber would hold 8 KiB of buffers. Instead gorilla reads
-// through a buffer of readBufferSize, writes through one of writeBufferSize taken from
-// writeBufferPool for each message (none while idle), and Accept releases net/http's.
+func (t *Transport) writeTimeout() time.Duration { return cmp.Or(t.WriteTimeout, DefaultWriteTimeout) }
+func (t *Transport) initTimeout() time.Duration  { return cmp.Or(t.InitTimeout, DefaultInitTimeout) }
+func (t *Transport) readLimit() int64            { return cmp.Or(t.ReadLimit, DefaultReadLimit) }
+
+// Buffers of an upgraded connection. Gorilla reads through a buffer of readBufferSize and
+// writes through one of writeBufferSize taken from writeBufferPool for each message (none
+// while idle), and Do releases net/http's 4 KiB read and write buffers, which the hijacked
+// connection would otherwise keep.
 const (
 	readBufferSize  = 1 << 10
 	writeBufferSize = 1 << 10
@@ -134,97 +157,4 @@ func (w *hijackWriter) releaseBuffers() {
 	*w.brw.Reader = bufio.Reader{}
 	*w.brw.Writer = bufio.Writer{}
 	w.brw = nil
-}
-
-// preferTransportWS orders the server's subprotocols for gorilla, which picks
-// the first server subprotocol the client also offers.
-func preferTransportWS(offered []string) []string {
-	ordered := make([]string, 0, len(offered))
-	for _, p := range offered {
-		if p == graphqlTransportWS {
-			ordered = append([]string{p}, ordered...)
-		} else {
-			ordered = append(ordered, p)
-		}
-	}
-	return ordered
-}
-
-// conn is one upgraded connection. gqlgen reads from a single goroutine but
-// writes from several (subscriptions, keep-alive, ping), so writes take mu.
-type conn struct {
-	ws           *websocket.Conn
-	writeTimeout time.Duration
-	mu           sync.Mutex
-}
-
-var (
-	_ transport.WebsocketConn          = (*conn)(nil)
-	_ transport.WebsocketReadLimiter   = (*conn)(nil)
-	_ transport.WebsocketReadDeadliner = (*conn)(nil)
-)
-
-// NextReader returns the next message, or transport.ErrWebsocketClosed when
-// the peer closed normally, so gqlgen does not report it as an error.
-func (c *conn) NextReader() (int, io.Reader, error) {
-	messageType, r, err := c.ws.NextReader()
-	if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
-		return messageType, nil, transport.ErrWebsocketClosed
-	}
-	return messageType, r, err
-}
-
-// WriteJSON sends v as one text message within the write timeout.
-func (c *conn) WriteJSON(v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode websocket message: %w", err)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
-		return err
-	}
-	if err := c.ws.WriteMessage(websocket.TextMessage, data); err != nil {
-		// gorilla cannot write again after a failed write. Closing ends
-		// gqlgen's read loop, which then releases the connection; otherwise
-		// a stalled peer would keep its subscriptions running unseen.
-		_ = c.ws.Close()
-		return err
-	}
-	return nil
-}
-
-// WriteClose sends a close frame; reason is cut to fit the frame.
-// gorilla allows WriteControl alongside the one writer.
-func (c *conn) WriteClose(code int, reason string) error {
-	msg := websocket.FormatCloseMessage(code, closeReason(reason))
-	return c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.writeTimeout))
-}
-
-// Close closes the network connection without a close frame.
-func (c *conn) Close() error { return c.ws.Close() }
-
-// Subprotocol returns the negotiated subprotocol, "" if none.
-func (c *conn) Subprotocol() string { return c.ws.Subprotocol() }
-
-// SetReadLimit makes a larger message fail the read and close the connection with 1009.
-func (c *conn) SetReadLimit(limit int64) { c.ws.SetReadLimit(limit) }
-
-// SetReadDeadline lets gqlgen drop a graphql-transport-ws peer that stops answering pings.
-func (c *conn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
-
-// closeReason makes reason valid UTF-8 of at most maxCloseReason bytes;
-// gorilla refuses a longer control frame and browsers fail on invalid text.
-func closeReason(reason string) string {
-	reason = strings.ToValidUTF8(reason, "")
-	if len(reason) <= maxCloseReason {
-		return reason
-	}
-	for end := maxCloseReason; end > 0; end-- {
-		if utf8.RuneStart(reason[end]) {
-			return reason[:end]
-		}
-	}
-	return ""
 }

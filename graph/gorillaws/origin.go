@@ -10,9 +10,9 @@ import (
 
 // CheckOrigin reports whether r may be upgraded: allowed when it has no
 // Origin header (not a browser), when the origin's host equals r.Host (same
-// origin) or when the origin is listed in Origins. Accept uses it as gorilla's
+// origin) or when the origin is listed in Origins. Do uses it as gorilla's
 // CheckOrigin; it is exported so a middleware can apply the same policy.
-func (i Implementation) CheckOrigin(r *http.Request) bool {
+func (t *Transport) CheckOrigin(r *http.Request) bool {
 	origins := r.Header.Values("Origin")
 	switch len(origins) {
 	case 0:
@@ -25,7 +25,7 @@ func (i Implementation) CheckOrigin(r *http.Request) bool {
 	if u, err := url.Parse(origin); err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
-	for _, allowed := range i.Origins {
+	for _, allowed := range t.Origins {
 		if strings.EqualFold(origin, allowed) {
 			return true
 		}
@@ -33,7 +33,7 @@ func (i Implementation) CheckOrigin(r *http.Request) bool {
 	return false
 }
 
-// ValidateOrigins checks an allow-list for Implementation.Origins, for
+// ValidateOrigins checks an allow-list for Transport.Origins, for
 // configuration loading: every entry must be an http or https origin written
 // as a browser sends it, scheme://host[:port], without path, trailing slash,
 // wildcard or default port. It returns an error naming the first bad entry.
