@@ -230,3 +230,49 @@ func TestClaimBoundsEachWebhook(t *testing.T) {
 		}
 	})
 }
+
+// TestVacuum: on a PostgreSQL without autovacuum (this machine's) Herald vacuums deliveries
+// itself and the dead row versions of delivered rows go; with autovacuum on it leaves the
+// tables to PostgreSQL.
+func TestVacuum(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectPostgres)
+	ctx := context.Background()
+	var setting string
+	if err := s.DB().Raw("SHOW autovacuum").Scan(&setting).Error; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.NeedsVacuum(), setting == "off"; got != want {
+		t.Fatalf("NeedsVacuum() = %v with autovacuum %s", got, setting)
+	}
+	if !s.NeedsVacuum() {
+		t.Skip("autovacuum is on here: PostgreSQL vacuums by itself")
+	}
+	w := newIncWorld(t, s)
+	insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+	for range 20 {
+		w.create(t, w.svcA1, "x")
+	}
+	if _, err := s.ClaimDeliveries(ctx, "token", 100, 0, time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	dead := func() (n int64) {
+		// pg_stat_user_tables lags; the heap's own counts are exact.
+		if err := s.DB().Raw("SELECT dead_tuple_count FROM pgstattuple('deliveries')").Scan(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := s.DB().Exec("CREATE EXTENSION IF NOT EXISTS pgstattuple").Error; err != nil {
+		t.Skipf("pgstattuple is not available: %v", err)
+	}
+	if n := dead(); n == 0 {
+		t.Fatal("claims left no dead row versions; the test shows nothing")
+	}
+	if err := s.Vacuum(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := dead(); n != 0 {
+		t.Errorf("%d dead row versions after Vacuum", n)
+	}
+}

@@ -53,6 +53,8 @@ type Store struct {
 	wake     chan struct{}
 	hub      *Hub
 	dsn      string
+	// autovacuum says whether PostgreSQL's autovacuum is on (see NeedsVacuum).
+	autovacuum bool
 	// notifier sends PostgreSQL notifications after commit; nil on SQLite.
 	notifier *notifier
 	// NowFunc is the clock; tests replace it.
@@ -138,6 +140,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	if dialect == DialectPostgres {
 		s.notifier = newNotifier(s)
+		var setting string
+		if err := db.WithContext(ctx).Raw("SHOW autovacuum").Scan(&setting).Error; err != nil {
+			_ = s.closeDBs()
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		if s.autovacuum = setting == "on"; !s.autovacuum {
+			s.logger.Warn("PostgreSQL's autovacuum is off: the worker vacuums deliveries and attempts itself; turn autovacuum on in production")
+		}
 	}
 	return s, nil
 }

@@ -25,3 +25,20 @@ func (w *Worker) janitor(ctx context.Context) {
 		}
 	}
 }
+
+// vacuumer vacuums the delivery tables every vacuumInterval until ctx is done, for a
+// PostgreSQL whose autovacuum is off (see models.Store.NeedsVacuum; Run starts it only then).
+func (w *Worker) vacuumer(ctx context.Context) {
+	t := time.NewTicker(vacuumInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := w.store.Vacuum(ctx); err != nil && ctx.Err() == nil {
+			w.log.Error("vacuum delivery tables", "err", err)
+		}
+	}
+}

@@ -44,6 +44,7 @@ const (
 	// storeTimeout bounds a bookkeeping statement that must run even while draining.
 	storeTimeout    = 15 * time.Second
 	janitorInterval = 10 * time.Minute
+	vacuumInterval  = 20 * time.Second
 	janitorBatch    = 1000
 	statsInterval   = 5 * time.Second
 )
@@ -166,14 +167,18 @@ func New(cfg Config) (*Worker, error) {
 
 // Run claims and sends deliveries until ctx is done, then stops claiming, waits up to Grace
 // for the attempts in flight (those still running after it are abandoned and their leases
-// released) and returns nil. It also runs the janitor and the queue gauges; on PostgreSQL the
-// process runs models.Store.Listen beside it, which wakes the loop on new deliveries.
+// released) and returns nil. It also runs the janitor, the queue gauges and, on a PostgreSQL
+// without autovacuum, the vacuumer; on PostgreSQL the process runs models.Store.Listen beside
+// it, which wakes the loop on new deliveries.
 func (w *Worker) Run(ctx context.Context) error {
 	// In-flight sends outlive ctx during the grace period; cancelSends cuts them short.
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
 	var bg, sends, completer sync.WaitGroup
 	bg.Go(func() { w.janitor(ctx) })
+	if w.store.NeedsVacuum() {
+		bg.Go(func() { w.vacuumer(ctx) })
+	}
 	bg.Go(func() { w.stats(ctx) })
 	// The completer outlives the sends: it stops once none is left to record.
 	stopCompleter := make(chan struct{})
