@@ -3,6 +3,9 @@ package graph
 import (
 	"context"
 
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
 	"github.com/herald-hq/herald/graph/gorillaws"
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
@@ -32,6 +35,7 @@ func (r *Resolver) deliveryLog(ctx context.Context, f logFilter) (<-chan *model.
 		return nil, models.Errorf(models.CodeValidation, "deliveryLog is served over websockets only")
 	}
 	l := &logStream{r: r, ctx: ctx, p: p, f: f, stream: stream, out: make(chan *model.DeliveryAttempt, 1)}
+	l.share = !selectsCallerDependent(graphql.GetOperationContext(ctx).Operation.SelectionSet, map[string]bool{})
 	l.sub = r.Store.Hub().Subscribe(stream.Wake)
 	context.AfterFunc(ctx, l.sub.Close)
 	stream.Start(l.fill)
@@ -47,11 +51,23 @@ type logStream struct {
 	stream *gorillaws.Stream
 	sub    *models.Subscription
 	out    chan *model.DeliveryAttempt
+	// share is set when the operation selects none of callerDependentFields.
+	share bool
 }
 
 // fill implements the Stream contract: it reads announced ids until one is an attempt this
 // subscriber gets, and moves that attempt into out; false when no id is waiting. Once the
 // hub has dropped the subscriber, it fails the stream with the hub's error and closes out.
+//
+// Unless the operation selects one of callerDependentFields, the attempt goes to out through
+// the Stream's Share, keyed by its id, so that the transport executes the operation once per
+// attempt for all its subscribers rather than once for each. visibleAttempt decides for each
+// subscriber whether it gets the attempt; once it does, the result no longer depends on who
+// asks. The attempt's webhook and delivery and a delivery's webhook are checked against the
+// attempt's webhook (a delivery and its attempts have the same one), which this caller may
+// read; a webhook's deliveries, limited to the caller's teams, are then all of that webhook's,
+// as for an admin; and no other field reachable from an attempt, but callerDependentFields,
+// asks who the caller is.
 func (l *logStream) fill() bool {
 	for {
 		id, err := l.sub.Next()
@@ -64,11 +80,48 @@ func (l *logStream) fill() bool {
 		if id == "" {
 			return false
 		}
-		if a, ok := l.r.visibleAttempt(l.ctx, l.p, l.f, id); ok {
+		a, ok := l.r.visibleAttempt(l.ctx, l.p, l.f, id)
+		switch {
+		case ok && l.share:
+			l.stream.Share(id, func() { l.out <- a })
+			return true
+		case ok:
 			l.out <- a
 			return true
 		}
 	}
+}
+
+// callerDependentFields names the fields reachable from a DeliveryAttempt whose result
+// depends on who asks even when the attempt is visible to them: User.apiTokens (of an
+// incident's assignee) shows the tokens to admins and their owner only. They are matched by
+// name, whatever type selects them.
+var callerDependentFields = map[string]bool{"apiTokens": true}
+
+// selectsCallerDependent reports whether set, or a fragment in it, selects one of
+// callerDependentFields; seen holds the fragments already looked at.
+func selectsCallerDependent(set ast.SelectionSet, seen map[string]bool) bool {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if callerDependentFields[s.Name] || selectsCallerDependent(s.SelectionSet, seen) {
+				return true
+			}
+		case *ast.InlineFragment:
+			if selectsCallerDependent(s.SelectionSet, seen) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if seen[s.Name] || s.Definition == nil {
+				continue
+			}
+			seen[s.Name] = true
+			if selectsCallerDependent(s.Definition.SelectionSet, seen) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // authorizeLogFilter refuses filters naming what the caller may not see: NOT_FOUND for unknown

@@ -4,16 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	goast "go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2"
+	"gorm.io/gorm"
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
@@ -119,6 +125,12 @@ func newWSClient(c *websocket.Conn) *wsClient {
 // subscribe opens a graphql-transport-ws connection and starts deliveryLog with the arguments.
 func (w *logWorld) subscribe(t *testing.T, token, args string) *wsClient {
 	t.Helper()
+	return w.subscribeTo(t, token, "subscription { deliveryLog"+args+" { id test outcome webhook { id status } } }", nil)
+}
+
+// subscribeTo opens a graphql-transport-ws connection and starts query with vars.
+func (w *logWorld) subscribeTo(t *testing.T, token, query string, vars map[string]any) *wsClient {
+	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
 	c, _, err := d.Dial(w.url, nil)
 	if err != nil {
@@ -132,7 +144,7 @@ func (w *logWorld) subscribe(t *testing.T, token, args string) *wsClient {
 	if ack.Type != "connection_ack" {
 		t.Fatalf("want connection_ack, got %+v", ack)
 	}
-	q, _ := json.Marshal(map[string]any{"query": "subscription { deliveryLog" + args + " { id test outcome webhook { id status } } }"})
+	q, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	must(t, c.WriteJSON(wsMessage{ID: "1", Type: "subscribe", Payload: q}))
 	return newWSClient(c)
 }
@@ -339,6 +351,176 @@ func TestDeliveryLogLeavesNoGoroutines(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before+2 {
 		t.Fatalf("%d goroutines after closing, %d before", n, before)
+	}
+}
+
+// TestDeliveryLogSharesResults checks that the subscribers of one deliveryLog operation that
+// get an attempt are sent one result, made once for all of them whoever they are: the
+// webhook's team is read once per operation, not once per subscriber. A subscriber with other
+// variables gets a result of its own, and one who may not see the attempt gets nothing.
+func TestDeliveryLogSharesResults(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	var teamReads atomic.Int64
+	must(t, s.DB().Callback().Query().After("gorm:query").Register("test:count_team_reads", func(db *gorm.DB) {
+		if db.Statement.Table == "teams" {
+			teamReads.Add(1)
+		}
+	}))
+	w := setupLogWorld(t, s)
+	query := `subscription($w: ID) { deliveryLog(webhookId: $w) { id test webhook { id team { id name } } } }`
+	shared := []*wsClient{w.subscribeTo(t, w.admin, query, nil), w.subscribeTo(t, w.admin, query, nil), w.subscribeTo(t, w.managerA, query, nil)}
+	own := w.subscribeTo(t, w.admin, query, map[string]any{"w": w.hookA})
+	member := w.subscribeTo(t, w.memberB, query, nil)
+	waitFor(t, func() bool { return s.Hub().Len() == 5 })
+
+	before := teamReads.Load()
+	id := w.attempt(t, w.hookA)
+	want := fmt.Sprintf(`{"data":{"deliveryLog":{"id":%q,"test":true,"webhook":{"id":%q,"team":{"id":%q,"name":"A"}}}}}`, id, w.hookA, w.teamA)
+	for i, c := range append(shared, own) {
+		select {
+		case m := <-c.C:
+			if m.Type != "next" || string(m.Payload) != want {
+				t.Errorf("subscriber %d got %s %s, want next %s", i, m.Type, m.Payload, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("subscriber %d missed %s", i, id)
+		}
+	}
+	if n := teamReads.Load() - before; n != 2 {
+		t.Errorf("the team was read %d times for two operations, want once each", n)
+	}
+	if got, errs := received(t, member, time.Second); len(got) > 0 || len(errs) > 0 {
+		t.Errorf("a member of another team got %v %v", got, errs)
+	}
+}
+
+// TestDeliveryLogDoesNotShareCallerDependentResults checks that an operation selecting an
+// assignee's API tokens, which admins see and a manager may not, is executed for each
+// subscriber: the manager gets FORBIDDEN, never the tokens an admin's result holds, whichever
+// subscriber's result is made first.
+func TestDeliveryLogDoesNotShareCallerDependentResults(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.Open(t, models.DialectSQLite)
+	w := setupLogWorld(t, s)
+	sv, err := s.CreateService(ctx, w.teamA, "api")
+	must(t, err)
+	oncall, err := s.CreateUser(ctx, "on-call", nil, models.RoleMember, []string{w.teamA})
+	must(t, err)
+	_, err = s.CreateAPIToken(ctx, oncall.ID, "pager")
+	must(t, err)
+
+	query := `subscription { deliveryLog { id delivery { incident { assignee { apiTokens { name } } } } } }`
+	var admins []*wsClient
+	for range 3 {
+		admins = append(admins, w.subscribeTo(t, w.admin, query, nil))
+	}
+	manager := w.subscribeTo(t, w.managerA, query, nil)
+	waitFor(t, func() bool { return s.Hub().Len() == 4 })
+
+	for range 3 { // the manager's result may be made first, or not
+		_, err := s.CreateIncident(ctx, "test", models.NewIncident{ServiceID: sv.ID, Title: "disk full", AssigneeID: &oncall.ID})
+		must(t, err)
+		claimed, err := s.ClaimDeliveries(ctx, "lease", 10, 0, time.Minute, nil)
+		must(t, err)
+		for _, cd := range claimed {
+			if cd.Webhook.ID != w.hookA {
+				continue
+			}
+			a := &models.Attempt{
+				DeliveryID: &cd.Delivery.ID, WebhookID: &w.hookA, Event: models.EventCreated, Number: 1, Outcome: models.AttemptSucceeded,
+				Request: models.NewJSON(models.RequestLog{Method: "POST", URL: "https://receiver.example/hook"}), StartedAt: time.Now(),
+			}
+			_, err := s.CompleteAttempt(ctx, &models.AttemptCompletion{LeaseToken: "lease", Attempt: a, Status: models.DeliverySucceeded})
+			must(t, err)
+		}
+		for i, c := range append(admins, manager) {
+			var m wsMessage
+			select {
+			case m = <-c.C:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("subscriber %d missed the attempt", i)
+			}
+			tokens := strings.Contains(string(m.Payload), `"pager"`)
+			forbidden := strings.Contains(string(m.Payload), models.CodeForbidden)
+			if c == manager && (tokens || !forbidden) || c != manager && (!tokens || forbidden) {
+				t.Fatalf("subscriber %d (manager: %v) got %s", i, c == manager, m.Payload)
+			}
+		}
+	}
+}
+
+// TestSelectsCallerDependent checks that an operation is found to select a field of
+// callerDependentFields however it is written.
+func TestSelectsCallerDependent(t *testing.T) {
+	t.Parallel()
+	schema := NewExecutableSchema(Config{Resolvers: &Resolver{}}).Schema()
+	const tokens = `delivery { incident { assignee { apiTokens { id } } } }`
+	tests := map[string]struct {
+		query string
+		want  bool
+	}{
+		"none":                {`subscription { deliveryLog { id webhook { id name } delivery { incident { assignee { id } } } } }`, false},
+		"field":               {`subscription { deliveryLog { ` + tokens + ` } }`, true},
+		"alias":               {`subscription { deliveryLog { delivery { incident { assignee { t: apiTokens { id } } } } } }`, true},
+		"inline fragment":     {`subscription { deliveryLog { delivery { incident { assignee { ... on User { apiTokens { id } } } } } } }`, true},
+		"fragment":            {`subscription { deliveryLog { ...A } } fragment A on DeliveryAttempt { ` + tokens + ` }`, true},
+		"nested fragment":     {`subscription { deliveryLog { id ...A } } fragment A on DeliveryAttempt { delivery { incident { assignee { ...U } } } } fragment U on User { apiTokens { id } }`, true},
+		"fragment used twice": {`subscription { deliveryLog { ...A delivery { attempts { ...A } } } } fragment A on DeliveryAttempt { id }`, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			doc, errs := gqlparser.LoadQuery(schema, tc.query)
+			if errs != nil {
+				t.Fatal(errs)
+			}
+			if got := selectsCallerDependent(doc.Operations[0].SelectionSet, map[string]bool{}); got != tc.want {
+				t.Fatalf("selectsCallerDependent = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCallerChecksAreAccountedFor guards deliveryLog's shared results (logStream.fill): each
+// field resolver that asks who the caller is must either answer alike every caller who may
+// read the attempt's webhook, or have its field in callerDependentFields. A new one fails
+// here until someone has decided which, and said why in fill's comment or in
+// callerDependentFields.
+func TestCallerChecksAreAccountedFor(t *testing.T) {
+	t.Parallel()
+	alike := map[string]bool{
+		"deliveryResolver.Webhook": true, "deliveryAttemptResolver.Delivery": true,
+		"deliveryAttemptResolver.Webhook": true, "webhookResolver.Deliveries": true,
+	}
+	dependent := map[string]string{"userResolver.APITokens": "apiTokens"}
+	f, err := parser.ParseFile(token.NewFileSet(), "schema.resolvers.go", nil, 0)
+	must(t, err)
+	for _, decl := range f.Decls {
+		fn, ok := decl.(*goast.FuncDecl)
+		if !ok || fn.Recv == nil || fn.Body == nil {
+			continue
+		}
+		star, ok := fn.Recv.List[0].Type.(*goast.StarExpr)
+		if !ok {
+			continue
+		}
+		recv := star.X.(*goast.Ident).Name
+		if recv == "Resolver" || recv == "queryResolver" || recv == "mutationResolver" || recv == "subscriptionResolver" {
+			continue
+		}
+		asks := false
+		goast.Inspect(fn.Body, func(n goast.Node) bool {
+			if id, ok := n.(*goast.Ident); ok && id.Name == "principal" {
+				asks = true
+			}
+			return !asks
+		})
+		name := recv + "." + fn.Name.Name
+		if asks && !alike[name] && !callerDependentFields[dependent[name]] {
+			t.Errorf("%s asks who the caller is: say why deliveryLog may share its results (logStream.fill) or list its field in callerDependentFields", name)
+		}
 	}
 }
 

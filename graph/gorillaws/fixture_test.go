@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/herald-hq/herald/graph/gorillaws"
 )
@@ -39,11 +43,12 @@ type message struct {
 
 // schema is what the fixture serves, through a stand-in for gqlgen's generated code:
 // `query { name }` answers "test"; `subscription { name }` streams what the test sends to its
-// feed, through the transport's Stream as a resolver following the Stream contract does;
-// `subscription { plain }` waits on a channel, as a resolver that ignores the Stream does.
+// feed, each value after the prefix argument, through the transport's Stream as a resolver
+// following the Stream contract does; `subscription { plain }` waits on a channel, as a
+// resolver that ignores the Stream does.
 var schema = gqlparser.MustLoadSchema(&ast.Source{Input: `
 	type Query { name: String! }
-	type Subscription { name: String! plain: String! }
+	type Subscription { name(prefix: String): String! plain: String! }
 `})
 
 type fixture struct {
@@ -52,6 +57,11 @@ type fixture struct {
 	feeds chan *feed
 	// plain passes values to `subscription { plain }`; closing it ends them.
 	plain chan string
+	// release, once closed, lets the results of the value "wait" be made.
+	release chan struct{}
+
+	mu       sync.Mutex
+	executed map[string]int // how many times a result was made for each value
 }
 
 // setup serves the schema over tr, with an InitFunc that accepts only "Bearer good" unless
@@ -66,7 +76,7 @@ func setup(t *testing.T, tr *gorillaws.Transport) *fixture {
 			return ctx, nil, nil
 		}
 	}
-	fx := &fixture{feeds: make(chan *feed, 64), plain: make(chan string)}
+	fx := &fixture{feeds: make(chan *feed, 64), plain: make(chan string), release: make(chan struct{}), executed: map[string]int{}}
 	gql := handler.New(&graphql.ExecutableSchemaMock{
 		ExecFunc:   fx.exec,
 		SchemaFunc: func() *ast.Schema { return schema },
@@ -79,32 +89,54 @@ func setup(t *testing.T, tr *gorillaws.Transport) *fixture {
 }
 
 func (fx *fixture) exec(ctx context.Context) graphql.ResponseHandler {
-	op := graphql.GetOperationContext(ctx).Operation
+	oc := graphql.GetOperationContext(ctx)
+	op := oc.Operation
 	if op.Operation == ast.Query {
 		return graphql.OneShot(&graphql.Response{Data: []byte(`{"name":"test"}`)})
 	}
 	if op.Operation != ast.Subscription {
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "mutations are not supported"))
 	}
+	field := op.SelectionSet[0].(*ast.Field)
+	prefix, _ := field.ArgumentMap(oc.Variables)["prefix"].(string)
 	values := fx.plain
-	if op.SelectionSet[0].(*ast.Field).Name == "name" {
+	if field.Name == "name" {
 		f := newFeed(ctx)
 		fx.feeds <- f
 		values = f.out
 	}
-	// What gqlgen generates for a subscription field: wait for a value or the end.
+	// What gqlgen generates for a subscription field: wait for a value or the end, then make
+	// the result. The value "wait" waits for release first; a value starting with "error"
+	// makes an error numbered with the count of its results so far.
 	return func(ctx context.Context) *graphql.Response {
 		select {
 		case v, ok := <-values:
 			if !ok {
 				return nil
 			}
-			data, _ := json.Marshal(map[string]string{"name": v})
+			if v == "wait" {
+				<-fx.release
+			}
+			fx.mu.Lock()
+			fx.executed[v]++
+			n := fx.executed[v]
+			fx.mu.Unlock()
+			if strings.HasPrefix(v, "error") {
+				return &graphql.Response{Errors: gqlerror.List{{Message: fmt.Sprintf("%s %d", v, n)}}}
+			}
+			data, _ := json.Marshal(map[string]string{field.Alias: prefix + v})
 			return &graphql.Response{Data: data}
 		case <-ctx.Done():
 			return nil
 		}
 	}
+}
+
+// executions returns how many times a result was made for value.
+func (fx *fixture) executions(value string) int {
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	return fx.executed[value]
 }
 
 // nextFeed returns the next `subscription { name }` started.
@@ -120,7 +152,8 @@ func (fx *fixture) nextFeed(t *testing.T) *feed {
 }
 
 // feed is one `subscription { name }`, following the Stream contract: the test sends it
-// values and ends it, with or without an error. Its fill panics on the value "panic".
+// values, with or without a key to share their results under, and ends it, with or without
+// an error. Its fill panics on the value "panic".
 type feed struct {
 	stream *gorillaws.Stream
 	out    chan string
@@ -128,11 +161,14 @@ type feed struct {
 	ended chan struct{}
 
 	mu     sync.Mutex
-	queue  []string
+	queue  []feedValue
 	end    bool
 	err    error
 	closed bool
 }
+
+// feedValue is a value sent to a feed and the key of its result, "" for none.
+type feedValue struct{ value, key string }
 
 func newFeed(ctx context.Context) *feed {
 	f := &feed{stream: gorillaws.StreamFrom(ctx), out: make(chan string, 1), ended: make(chan struct{})}
@@ -143,9 +179,26 @@ func newFeed(ctx context.Context) *feed {
 
 func (f *feed) send(values ...string) {
 	f.mu.Lock()
-	f.queue = append(f.queue, values...)
+	for _, v := range values {
+		f.queue = append(f.queue, feedValue{value: v})
+	}
 	f.mu.Unlock()
 	f.stream.Wake()
+}
+
+// share sends value, its result shared under key.
+func (f *feed) share(key, value string) {
+	f.mu.Lock()
+	f.queue = append(f.queue, feedValue{value: value, key: key})
+	f.mu.Unlock()
+	f.stream.Wake()
+}
+
+// pending returns how many values fill has yet to take.
+func (f *feed) pending() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.queue)
 }
 
 // finish ends the subscription once the values sent are out, with err unless nil.
@@ -162,10 +215,15 @@ func (f *feed) fill() bool {
 	switch {
 	case f.closed:
 		panic("fill called after the channel was closed")
-	case len(f.queue) > 0 && f.queue[0] == "panic":
+	case len(f.queue) > 0 && f.queue[0].value == "panic":
 		panic("fill failed")
+	case len(f.queue) > 0 && f.queue[0].key != "":
+		v := f.queue[0].value
+		f.stream.Share(f.queue[0].key, func() { f.out <- v })
+		f.queue = f.queue[1:]
+		return true
 	case len(f.queue) > 0:
-		f.out <- f.queue[0]
+		f.out <- f.queue[0].value
 		f.queue = f.queue[1:]
 		return true
 	case f.end:
@@ -242,18 +300,18 @@ func expect(t *testing.T, c *websocket.Conn, typ string) message {
 	return m
 }
 
-// expectData expects a result of operation id with data.name equal to name.
-func expectData(t *testing.T, c *websocket.Conn, id, name string) {
+// expectData expects a result of operation id whose data has one field, equal to value.
+func expectData(t *testing.T, c *websocket.Conn, id, value string) {
 	t.Helper()
 	m := expect(t, c, protocols[protocolOf(c)].next)
 	var payload struct {
-		Data struct{ Name string } `json:"data"`
+		Data map[string]string `json:"data"`
 	}
 	if err := json.Unmarshal(m.Payload, &payload); err != nil {
 		t.Fatal(err)
 	}
-	if m.ID != id || payload.Data.Name != name {
-		t.Fatalf("got result %s for %q, want data.name %q for %q", m.Payload, m.ID, name, id)
+	if m.ID != id || len(payload.Data) != 1 || slices.Collect(maps.Values(payload.Data))[0] != value {
+		t.Fatalf("got result %s for %q, want data with one field, %q, for %q", m.Payload, m.ID, value, id)
 	}
 }
 

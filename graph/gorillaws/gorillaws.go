@@ -23,7 +23,8 @@
 // the connection is upgraded, keep-alive runs on a timer, and a subscription resolver that
 // feeds its channel through the operation's Stream (see StreamFrom) needs no goroutine while
 // it has nothing to send. Queries, mutations and subscriptions that do not use the Stream run
-// on a goroutine of their own until they end, as in gqlgen's transport.
+// on a goroutine of their own until they end, as in gqlgen's transport. A value that many
+// subscriptions receive can be executed and encoded once for all of them (Stream.Share).
 package gorillaws
 
 import (
@@ -48,9 +49,10 @@ const (
 )
 
 // Transport is a gqlgen transport (srv.AddTransport(&gorillaws.Transport{…})) for websocket
-// upgrade requests. Its fields must not change once it serves. The zero value allows only
-// same-origin browsers and clients that send no Origin header, accepts every connection_init
-// and sends no keep-alive.
+// upgrade requests, for one server: the subscriptions it serves share results by the text of
+// their operations (Stream.Share), which means the same only within one schema. Its fields
+// must not change once it serves. The zero value allows only same-origin browsers and clients
+// that send no Origin header, accepts every connection_init and sends no keep-alive.
 type Transport struct {
 	// Origins lists the other browser origins allowed to connect, each as
 	// scheme://host[:port] ("https://ops.example.com"), compared exactly but
@@ -76,6 +78,9 @@ type Transport struct {
 	// stopped answering pings, an InitFunc error other than Forbidden's. Peers closing
 	// normally, going away or breaking the protocol are not reported.
 	ErrorFunc func(ctx context.Context, err error)
+
+	// shared holds the results that its subscriptions share (Stream.Share).
+	shared sharedResults
 }
 
 // InitFunc authenticates a connection from its connection_init payload. It returns the

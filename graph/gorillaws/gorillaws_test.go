@@ -2,6 +2,7 @@ package gorillaws_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -671,5 +672,139 @@ func TestNormalCloseIsNotAnError(t *testing.T) {
 				t.Errorf("ErrorFunc got %v", reported)
 			}
 		})
+	}
+}
+
+// TestSharedResults checks Stream.Share: the subscriptions of one operation (query text,
+// operation name and variables) are sent the result of a shared value made once, whatever
+// protocol they speak, while other operations get their own; concurrent subscriptions wait
+// for that one result instead of making theirs; values without a key, and results with
+// errors, are made for each subscription; and a Transport shares only its own results.
+func TestSharedResults(t *testing.T) {
+	t.Parallel()
+	fx := setup(t, &gorillaws.Transport{})
+	named := `subscription Log($p: String) { name(prefix: $p) }`
+	subscribers := []struct {
+		protocol, query, vars string
+		field, prefix         string // where the value is, after what, in the result
+	}{
+		{protocol: "graphql-transport-ws", query: "subscription { name }", field: "name"},
+		{protocol: "graphql-ws", query: "subscription { name }", field: "name"},
+		{protocol: "graphql-transport-ws", query: "subscription { name }", field: "name"},
+		{protocol: "graphql-transport-ws", query: named, vars: `{"p":"a:"}`, field: "name", prefix: "a:"},
+		{protocol: "graphql-ws", query: named, vars: `{"p":"a:"}`, field: "name", prefix: "a:"},
+		{protocol: "graphql-transport-ws", query: named, vars: `{"p":"b:"}`, field: "name", prefix: "b:"},
+		{protocol: "graphql-transport-ws", query: "subscription { other: name }", field: "other"},
+	}
+	const operations = 4
+	conns := make([]*websocket.Conn, len(subscribers))
+	feeds := make([]*feed, len(subscribers))
+	for i, sub := range subscribers {
+		conns[i] = mustDial(t, fx.url, sub.protocol)
+		initialise(t, conns[i], "good", false)
+		payload, _ := json.Marshal(map[string]any{"query": sub.query, "variables": json.RawMessage(cmp.Or(sub.vars, "null"))})
+		send(t, conns[i], message{ID: "1", Type: protocols[sub.protocol].subscribe, Payload: payload})
+		feeds[i] = fx.nextFeed(t)
+	}
+	// result returns subscriber i's next result: the value in it, or its error.
+	result := func(i int) (value, errMessage string) {
+		t.Helper()
+		m := expect(t, conns[i], protocols[subscribers[i].protocol].next)
+		var payload struct {
+			Data   map[string]string
+			Errors []struct{ Message string }
+		}
+		if err := json.Unmarshal(m.Payload, &payload); err != nil {
+			t.Fatal(err)
+		}
+		if len(payload.Errors) > 0 {
+			return "", payload.Errors[0].Message
+		}
+		v, ok := strings.CutPrefix(payload.Data[subscribers[i].field], subscribers[i].prefix)
+		if !ok || len(payload.Data) != 1 {
+			t.Fatalf("subscriber %d got %s, want a value after %q in %s", i, m.Payload, subscribers[i].prefix, subscribers[i].field)
+		}
+		return v, ""
+	}
+	expectValue := func(value string) {
+		t.Helper()
+		for i := range subscribers {
+			if got, errMessage := result(i); got != value {
+				t.Fatalf("subscriber %d got %q (error %q), want %q", i, got, errMessage, value)
+			}
+		}
+	}
+
+	for _, f := range feeds {
+		f.share("k1", "shared")
+	}
+	expectValue("shared")
+	if n := fx.executions("shared"); n != operations {
+		t.Errorf("a shared value made %d results for %d operations, want one each", n, operations)
+	}
+
+	for _, f := range feeds {
+		f.send("unshared")
+	}
+	expectValue("unshared")
+	if n := fx.executions("unshared"); n != len(subscribers) {
+		t.Errorf("a value without a key made %d results for %d subscribers, want one each", n, len(subscribers))
+	}
+
+	for _, f := range feeds {
+		f.share("k2", "error")
+	}
+	seen := map[string]bool{}
+	for i := range subscribers {
+		if _, errMessage := result(i); errMessage == "" || seen[errMessage] {
+			t.Fatalf("subscriber %d got error %q, want one of its own", i, errMessage)
+		} else {
+			seen[errMessage] = true
+		}
+	}
+
+	// The first subscription of each operation makes the result, which waits for release,
+	// while the others take the value from their feed and wait for that result.
+	for _, f := range feeds {
+		f.share("k3", "wait")
+	}
+	eventually(t, func() bool {
+		for _, f := range feeds {
+			if f.pending() > 0 {
+				return false
+			}
+		}
+		return true
+	}, func() string { return "the feeds' values were not all taken" })
+	close(fx.release)
+	expectValue("wait")
+	if n := fx.executions("wait"); n != operations {
+		t.Errorf("concurrent subscriptions made %d results for %d operations, want one each", n, operations)
+	}
+
+	other := setup(t, &gorillaws.Transport{})
+	c := mustDial(t, other.url, "graphql-transport-ws")
+	initialise(t, c, "good", false)
+	subscribe(t, c, "1", "subscription { name }")
+	other.nextFeed(t).share("k1", "shared")
+	expectData(t, c, "1", "shared")
+	if n := other.executions("shared"); n != 1 {
+		t.Errorf("another Transport made %d results for a key shared on the first, want its own", n)
+	}
+}
+
+// TestOperationIDs checks that any operation id comes back as the client sent it, plain or
+// needing escapes in JSON.
+func TestOperationIDs(t *testing.T) {
+	t.Parallel()
+	fx := setup(t, &gorillaws.Transport{})
+	c := mustDial(t, fx.url, "graphql-transport-ws")
+	initialise(t, c, "good", false)
+	for _, id := range []string{"1", "0b8f7c52-7d0e-4c1a-9a53-2f0c3c0d4e11", `say "hi"`, `back\slash`, "<a>&b", "tab\tnewline\n", "é", "\u2028", "\x7f"} {
+		subscribe(t, c, id, "query { name }")
+		expectData(t, c, id, "test")
+		if m := expect(t, c, "complete"); m.ID != id {
+			t.Fatalf("complete for %q, want %q", m.ID, id)
+		}
 	}
 }

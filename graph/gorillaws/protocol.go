@@ -91,15 +91,30 @@ func encodeMessage(typ, id string, payload []byte) []byte {
 	b = append(b, typ...)
 	b = append(b, '"')
 	if id != "" {
-		quoted, _ := json.Marshal(id) // a string always encodes
 		b = append(b, `,"id":`...)
-		b = append(b, quoted...)
+		b = appendString(b, id)
 	}
 	if len(payload) > 0 {
 		b = append(b, `,"payload":`...)
 		b = append(b, payload...)
 	}
 	return append(b, '}')
+}
+
+// appendString appends s as a JSON string, as encoding/json writes it. An operation id is
+// nearly always plain (a number, a UUID) and copied as it is: encoding/json would cost more
+// than the rest of a message and, with its deep calls, grow the stack of the short-lived
+// pump goroutine that sends it.
+func appendString(b []byte, s string) []byte {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			quoted, _ := json.Marshal(s) // a string always encodes
+			return append(b, quoted...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // closeReason makes reason valid UTF-8 of at most maxCloseReason bytes;

@@ -2,6 +2,7 @@ package gorillaws
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -23,6 +24,8 @@ import (
 //     true; with nothing ready it returns false. The transport calls it from one goroutine
 //     at a time and only with the channel empty: once the resolver has returned and after
 //     each Wake, again and again until it returns false;
+//   - fill may, instead of moving a value into the channel, hand the transport a function
+//     that does and a key under which the result is shared (see Share), and return true;
 //   - call Wake, from any goroutine, when a value may have become ready;
 //   - release what it holds when the resolver's context ends (context.AfterFunc): the
 //     client completed or stopped the subscription, the connection ended, or the stream did.
@@ -31,6 +34,13 @@ type Stream struct {
 	fill      func() bool
 	responses graphql.ResponseHandler // set with ctx before streaming, read by the pump alone
 	ctx       context.Context
+	// ident names the operation for Share, set with responses; shareable is false when it
+	// could not be computed.
+	ident     [sha256.Size]byte
+	shareable bool
+	// Set by Share during fill, taken by the pump.
+	shareKey string
+	put      func()
 	// Guarded by the connection's mu.
 	streaming bool  // the resolver has returned and responses is set
 	queued    bool  // in the connection's ready list
@@ -48,6 +58,19 @@ func StreamFrom(ctx context.Context) *Stream {
 
 // Start hands the transport the resolver's fill function (see Stream).
 func (s *Stream) Start(fill func() bool) { s.fill = fill }
+
+// Share, called by fill in place of moving the value it has made ready into the channel, says
+// that the operation's result for that value is the same for every subscription of this
+// Transport that runs the same operation (query text, operation name and variables) and gives
+// the same key, whoever its client is: the resolver vouches for every field of the result. The
+// transport then executes the operation once per operation and key, the other subscriptions
+// waiting for that result and sent it as encoded once: executing and encoding a value for each
+// of thousands of subscribers is otherwise what fan-out spends its time on. put moves the value
+// into the channel; the transport calls it only to execute the operation for this
+// subscription, and otherwise drops it, the value unsent. A result with errors is not shared:
+// each subscription then executes its own. fill calls Share at most once a call, and then
+// returns true.
+func (s *Stream) Share(key string, put func()) { s.shareKey, s.put = key, put }
 
 // Wake tells the transport that fill may have a value to move. It returns at once: it queues
 // the stream and, unless one is running, starts the connection's pump goroutine.
@@ -110,8 +133,9 @@ func (op *operation) execute(params *graphql.RawParams) {
 	defer c.recoverOperation(ctx, op)
 	responses, ctx := c.exec.DispatchOperation(ctx, rc)
 	if s := &op.stream; s.fill != nil {
+		ident, shareable := operationIdentity(rc)
 		c.mu.Lock()
-		s.responses, s.ctx, s.streaming = responses, ctx, true
+		s.responses, s.ctx, s.ident, s.shareable, s.streaming = responses, ctx, ident, shareable, true
 		c.mu.Unlock()
 		s.Wake()
 		return
@@ -152,8 +176,14 @@ func (c *conn) drain(s *Stream) {
 	op := s.op
 	defer c.recoverOperation(s.ctx, op)
 	for op.ctx.Err() == nil && s.fill() {
-		resp := s.responses(s.ctx)
-		if resp == nil {
+		resp, payload := s.next()
+		var err error
+		switch {
+		case payload != nil:
+			err = c.send(c.proto.next, op.id, payload)
+		case resp != nil:
+			err = c.sendResponse(op, resp)
+		default:
 			c.mu.Lock()
 			failure := s.failure
 			c.mu.Unlock()
@@ -164,10 +194,47 @@ func (c *conn) drain(s *Stream) {
 			c.finish(op, errs)
 			return
 		}
-		if c.sendResponse(op, resp) != nil {
+		if err != nil {
 			return
 		}
 	}
+}
+
+// next returns the result for the value fill has just made ready: gqlgen's response, nil once
+// the stream has ended, or, when fill called Share, the encoded result shared by the
+// subscriptions of the same operation and key (executed here if this subscription is the
+// first to ask, or if the shared one carries errors).
+func (s *Stream) next() (resp *graphql.Response, payload []byte) {
+	key, put := s.shareKey, s.put
+	s.shareKey, s.put = "", nil
+	if put == nil {
+		return s.responses(s.ctx), nil
+	}
+	if !s.shareable {
+		put()
+		return s.responses(s.ctx), nil
+	}
+	e := s.op.c.t.shared.get(sharedKey{op: s.ident, key: key})
+	e.once.Do(func() {
+		put()
+		put = nil
+		resp = s.responses(s.ctx)
+		if resp == nil || len(resp.Errors) > 0 {
+			return
+		}
+		// A result that does not encode is not shared; sendResponse reports why.
+		if b, err := json.Marshal(resp); err == nil {
+			e.payload = b
+		}
+	})
+	switch {
+	case e.payload != nil:
+		return nil, e.payload
+	case put == nil: // executed here, and not shared
+		return resp, nil
+	}
+	put()
+	return s.responses(s.ctx), nil
 }
 
 // recoverOperation ends op with an error when running it panicked, instead of taking the
