@@ -472,7 +472,7 @@ func TestSelectsCallerDependent(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			doc, errs := gqlparser.LoadQuery(schema, tc.query)
+			doc, errs := gqlparser.LoadQueryWithRules(schema, tc.query, nil)
 			if errs != nil {
 				t.Fatal(errs)
 			}
