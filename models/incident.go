@@ -294,7 +294,7 @@ type incidentWriter struct {
 // writeIncidents runs f in a transaction; deliveries written there are announced after commit.
 func (s *Store) writeIncidents(ctx context.Context, f func(w *incidentWriter) error) error {
 	w := &incidentWriter{s: s, names: map[string]string{}}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.writer.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		w.tx, w.deliveries = tx, 0
 		return f(w)
 	})

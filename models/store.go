@@ -43,8 +43,12 @@ type Options struct {
 // Store is the one place that talks SQL.
 type Store struct {
 	db *gorm.DB
-	// bk runs the worker's claims and completions (see openBookkeeping); db on SQLite.
-	bk       *gorm.DB
+	// bk runs the worker's claims and completions: on PostgreSQL its own pool (see
+	// openBookkeeping), on SQLite writer.
+	bk *gorm.DB
+	// writer runs the busy write transactions (incident changes with their fan-out; on SQLite
+	// also claims and completions): on SQLite one connection, on PostgreSQL db (see Open).
+	writer   *gorm.DB
 	dialect  string
 	cipher   *Cipher
 	baseURL  string
@@ -114,16 +118,25 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(32)
 	}
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	bk := db
+	// SQLite has one write lock for the whole database, and a writer that finds it taken
+	// sleeps in SQLite's busy handler (up to 100 ms a time) before it tries again. The busy
+	// writes therefore queue in-process for one connection of their own, handed from one to the
+	// next at once; the main pool keeps the reads and the rare writes of the API.
+	bk, writer := db, db
 	if dialect == DialectPostgres {
-		if bk, err = openBookkeeping(dsn, cfg); err != nil {
-			_ = sqlDB.Close()
-			return nil, err
-		}
+		bk, err = openBookkeeping(dsn, cfg)
+	} else {
+		bk, err = openWriter(dsn, cfg)
+		writer = bk
+	}
+	if err != nil {
+		_ = sqlDB.Close()
+		return nil, err
 	}
 	s := &Store{
 		db:       db,
 		bk:       bk,
+		writer:   writer,
 		dialect:  dialect,
 		cipher:   c,
 		baseURL:  strings.TrimRight(opts.BaseURL, "/"),
@@ -240,6 +253,21 @@ func (s *Store) closeDBs() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// openWriter opens the one-connection SQLite pool of the busy write transactions.
+func openWriter(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
+	db, err := gorm.Open(sqlite.Open(dsn), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB.SetMaxOpenConns(1)
+	sqlDB.SetMaxIdleConns(1)
+	return db, nil
 }
 
 // openBookkeeping opens the PostgreSQL pool of the worker's claims and completions, whose
