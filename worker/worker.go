@@ -235,7 +235,8 @@ func (w *Worker) inFlight() int {
 
 // claim first starts the held deliveries (see held) whose webhook has room again, then leases
 // as many deliveries as there are free slots, at most a cap and a full held queue's worth per
-// webhook (leaving out webhooks with no room), and starts, holds or gives back each. full reports that it got all it asked for, so more may be waiting.
+// webhook (leaving out webhooks with no room), and starts, holds or gives back each. full
+// reports that it got all it asked for, so more may be waiting.
 func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (full bool, err error) {
 	w.releaseHeld(ctx, w.startHeld(sendCtx, sends))
 	w.mu.Lock()
