@@ -471,6 +471,35 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
+// TestHeldDeliveriesGoBack: with a cap of one and an endpoint that takes longer than a held
+// delivery may wait, the surplus of a claim is held, then given back and claimed again; every
+// delivery is sent exactly once and counts one attempt.
+func TestHeldDeliveriesGoBack(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		rc := newReceiver(t, func(http.ResponseWriter, *http.Request, int) { time.Sleep(1200 * time.Millisecond) })
+		hook := newHook(t, s, rc.URL, nil)
+		ids := newDeliveries(t, s, hook, 4)
+		// Concurrency 8 gives a per-webhook cap of 1: one request, two held, one given back.
+		start(t, worker.Config{Store: s, Concurrency: 8})
+		for _, id := range ids {
+			eventually(t, 20*time.Second, "delivery succeeded", statusIs(t, s, id, models.DeliverySucceeded))
+		}
+		seen := map[string]int{}
+		for _, r := range rc.all() {
+			seen[r.header.Get("webhook-id")]++
+		}
+		for _, id := range ids {
+			if seen[id] != 1 {
+				t.Errorf("delivery %s sent %d times", id, seen[id])
+			}
+			if d := deliveryOf(t, s, id); d.Attempts != 1 {
+				t.Errorf("delivery %s counts %d attempts, want 1", id, d.Attempts)
+			}
+		}
+	})
+}
+
 // TestRetryAfterDateAndCap: Retry-After as an HTTP date postpones the retry to that date, and
 // no answer postpones it by more than an hour (SPEC §6).
 func TestRetryAfterDateAndCap(t *testing.T) {
