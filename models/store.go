@@ -212,7 +212,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // Dialect says which database the store runs on.
 func (s *Store) Dialect() string { return s.dialect }
 
-// DB returns the GORM handle for the packages of this module's tests and the worker's claims.
+// DB returns the main GORM handle, for the packages of this module's tests.
 func (s *Store) DB() *gorm.DB { return s.db }
 
 // Cipher returns the cipher that seals stored secrets.
