@@ -37,6 +37,12 @@ func (s *Store) Vacuum(ctx context.Context) error {
 		return nil
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtextextended('herald:vacuum', 0))")
+	// Throttled as autovacuum would be (autovacuum_vacuum_cost_delay's default): at full speed
+	// each run stalled deliveries by 100-200 ms every 20 s at 1,000 deliveries/s.
+	if _, err := conn.ExecContext(ctx, "SET vacuum_cost_delay = '2ms'"); err != nil {
+		return fmt.Errorf("vacuum: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "RESET vacuum_cost_delay")
 	for _, table := range []string{"deliveries", "attempts"} {
 		if _, err := conn.ExecContext(ctx, "VACUUM (ANALYZE) "+table); err != nil {
 			return fmt.Errorf("vacuum %s: %w", table, err)
