@@ -324,22 +324,14 @@ func (w *Worker) startHeld(sendCtx context.Context, sends *sync.WaitGroup) (stal
 	var ready []held
 	expired := time.Now().Add(-w.holdFor())
 	w.mu.Lock()
-	for id, q := range w.held {
-		for len(q) > 0 {
-			if q[0].claimedAt.Before(expired) {
-				stale = append(stale, q[0])
-			} else if w.acquireLocked(id) {
-				ready = append(ready, q[0])
-			} else {
+	for id := range w.held {
+		for {
+			next, ok, old := w.takeHeldLocked(id, expired)
+			stale = append(stale, old...)
+			if !ok {
 				break
 			}
-			q = q[1:]
-			w.heldCount--
-		}
-		if len(q) == 0 {
-			delete(w.held, id)
-		} else {
-			w.held[id] = q
+			ready = append(ready, next)
 		}
 	}
 	w.mu.Unlock()
@@ -347,6 +339,26 @@ func (w *Worker) startHeld(sendCtx context.Context, sends *sync.WaitGroup) (stal
 		w.start(sendCtx, sends, h)
 	}
 	return stale
+}
+
+// takeHeldLocked removes the webhook's held deliveries held since before expired (stale, to
+// be given back) and, when the next one can start now, admits it (ok). w.mu is held.
+func (w *Worker) takeHeldLocked(id string, expired time.Time) (next held, ok bool, stale []held) {
+	q := w.held[id]
+	before := len(q)
+	for len(q) > 0 && q[0].claimedAt.Before(expired) {
+		stale, q = append(stale, q[0]), q[1:]
+	}
+	if len(q) > 0 && w.acquireLocked(id) {
+		next, ok, q = q[0], true, q[1:]
+	}
+	w.heldCount -= before - len(q)
+	if len(q) == 0 {
+		delete(w.held, id)
+	} else {
+		w.held[id] = q
+	}
+	return next, ok, stale
 }
 
 // dropHeld empties the held queues (the worker is draining) and returns what they held.
@@ -444,12 +456,14 @@ type slot struct {
 func (s *slot) answered(succeeded bool) {
 	s.w.mu.Lock()
 	s.releaseRequestLocked()
-	next, ok := held{}, false
+	var next held
+	var ok bool
+	var stale []held
 	if succeeded {
-		next, ok = s.releaseWebhookLocked()
+		next, ok, stale = s.releaseWebhookLocked()
 	}
 	s.w.mu.Unlock()
-	s.handOff(next, ok)
+	s.handOff(next, ok, stale)
 }
 
 // recorded gives back everything still held once the delivery's outcome is stored (or given
@@ -457,15 +471,16 @@ func (s *slot) answered(succeeded bool) {
 func (s *slot) recorded() {
 	s.w.mu.Lock()
 	s.releaseRequestLocked()
-	next, ok := s.releaseWebhookLocked()
+	next, ok, stale := s.releaseWebhookLocked()
 	s.w.unrecorded--
 	s.w.mu.Unlock()
-	s.handOff(next, ok)
+	s.handOff(next, ok, stale)
 }
 
-// handOff starts next, the webhook's held delivery that took over the share just given back,
-// if there is one (ok), and wakes the claim loop.
-func (s *slot) handOff(next held, ok bool) {
+// handOff gives back stale held deliveries, starts next, the webhook's held delivery that
+// took over the share just given back, if there is one (ok), and wakes the claim loop.
+func (s *slot) handOff(next held, ok bool, stale []held) {
+	s.w.releaseHeld(s.sendCtx, stale)
 	if ok {
 		s.w.start(s.sendCtx, s.sends, next)
 	}
@@ -484,28 +499,17 @@ func (s *slot) releaseRequestLocked() {
 // releaseWebhookLocked gives back the webhook's share and, when the webhook has a held
 // delivery that is not too old and a request slot is free, admits it at once (ok): a busy
 // webhook's next request starts as soon as one of its requests ends, without waiting for
-// the claim loop.
-func (s *slot) releaseWebhookLocked() (next held, ok bool) {
+// the claim loop. Held deliveries found too old are returned in stale.
+func (s *slot) releaseWebhookLocked() (next held, ok bool, stale []held) {
 	if !s.webhook {
-		return held{}, false
+		return held{}, false, nil
 	}
 	s.webhook = false
 	w, id := s.w, s.webhookID
 	if w.inflight[id]--; w.inflight[id] <= 0 {
 		delete(w.inflight, id)
 	}
-	q := w.held[id]
-	if len(q) == 0 || q[0].claimedAt.Before(time.Now().Add(-w.holdFor())) || !w.acquireLocked(id) {
-		return held{}, false
-	}
-	next = q[0]
-	if len(q) == 1 {
-		delete(w.held, id)
-	} else {
-		w.held[id] = q[1:]
-	}
-	w.heldCount--
-	return next, true
+	return w.takeHeldLocked(id, time.Now().Add(-w.holdFor()))
 }
 
 func (w *Worker) signalFreed() {
