@@ -99,25 +99,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	var db *gorm.DB
 	if dialect == DialectPostgres {
-		db, err = gorm.Open(postgres.Open(dsn), cfg)
+		db, err = openPool(postgres.Open(dsn), cfg, 32)
 	} else {
-		db, err = gorm.Open(sqlite.Open(dsn), cfg)
+		db, err = openPool(sqlite.Open(dsn), cfg, 8)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, err
 	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	if dialect == DialectSQLite {
-		sqlDB.SetMaxOpenConns(8)
-		sqlDB.SetMaxIdleConns(8)
-	} else {
-		sqlDB.SetMaxOpenConns(32)
-		sqlDB.SetMaxIdleConns(32)
-	}
-	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	// SQLite has one write lock for the whole database, and a writer that finds it taken
 	// sleeps in SQLite's busy handler (up to 100 ms a time) before it tries again. The busy
 	// writes therefore queue in-process for one connection of their own, handed from one to the
@@ -126,11 +114,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if dialect == DialectPostgres {
 		bk, err = openBookkeeping(dsn, cfg)
 	} else {
-		bk, err = openWriter(dsn, cfg)
+		bk, err = openPool(sqlite.Open(dsn), cfg, 1)
 		writer = bk
 	}
 	if err != nil {
-		_ = sqlDB.Close()
+		_ = closePool(db)
 		return nil, err
 	}
 	s := &Store{
@@ -240,24 +228,17 @@ func (s *Store) Close() error {
 
 // closeDBs closes the connection pools.
 func (s *Store) closeDBs() error {
-	dbs := []*gorm.DB{s.db}
+	err := closePool(s.db)
 	if s.bk != s.db {
-		dbs = append(dbs, s.bk)
+		err = errors.Join(err, closePool(s.bk))
 	}
-	var errs []error
-	for _, db := range dbs {
-		sqlDB, err := db.DB()
-		if err == nil {
-			err = sqlDB.Close()
-		}
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return err
 }
 
-// openWriter opens the one-connection SQLite pool of the busy write transactions.
-func openWriter(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
-	db, err := gorm.Open(sqlite.Open(dsn), cfg)
+// openPool opens a pool of at most conns connections, all kept while in use (idle ones for five
+// minutes): closing and reopening them under load would cost more than holding them.
+func openPool(d gorm.Dialector, cfg *gorm.Config, conns int) (*gorm.DB, error) {
+	db, err := gorm.Open(d, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -265,9 +246,19 @@ func openWriter(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	sqlDB.SetMaxOpenConns(1)
-	sqlDB.SetMaxIdleConns(1)
+	sqlDB.SetMaxOpenConns(conns)
+	sqlDB.SetMaxIdleConns(conns)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
+}
+
+// closePool closes a pool opened by openPool.
+func closePool(db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
 }
 
 // openBookkeeping opens the PostgreSQL pool of the worker's claims and completions, whose
@@ -292,18 +283,7 @@ func openBookkeeping(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
 	q.Set("enable_bitmapscan", "off")
 	q.Set("enable_seqscan", "off")
 	u.RawQuery = q.Encode()
-	db, err := gorm.Open(postgres.Open(u.String()), cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	sqlDB.SetMaxOpenConns(8)
-	sqlDB.SetMaxIdleConns(8)
-	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	return db, nil
+	return openPool(postgres.Open(u.String()), cfg, 8)
 }
 
 // now returns the store's clock reading.
