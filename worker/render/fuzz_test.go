@@ -20,6 +20,8 @@ func fuzzSeeds(f *testing.F) []string {
 		"{{incident.id\n{{}} {{{ return(\"a\"); }}} {{{ if(incident.urgency==high) return(\"a\" }}}",
 		`["{{incident.mapped_with}}", "{{incident.url}}", "{{webhook.event}}", "{{delivery.id}}"]`,
 		strings.Repeat(`{{incident.description}}`, 3),
+		`{"t": "\{{name}} \\{{incident.title}} \\\{{x}}", "r": {{{ if(incident.urgency==high) return("\{{{ a }}} {{user}}"); return("\{{b"); }}}}`,
+		`\{{{ if(incident.urgency==high) return("a"); return("b"); }}} \{{{{incident.id}}`,
 	}
 }
 
@@ -89,7 +91,41 @@ func FuzzParse(f *testing.F) {
 		if _, again := Parse(src); !slices.Equal(errs, again) {
 			t.Fatalf("errors differ: %v and %v", errs, again)
 		}
+
+		// Escaping every {{ of src turns it into literal text that renders as src itself, as
+		// long as no {{ of src follows an odd run of backslashes (which no escape can produce).
+		if !escapable(src) {
+			return
+		}
+		quoted := strings.ReplaceAll(src, "{{", `\{{`)
+		tmpl, errs := Parse(quoted)
+		if len(errs) > 0 {
+			t.Fatalf("escaped %q: %v", quoted, errs)
+		}
+		d := testData()
+		if out := tmpl.AppendRender(nil, &d, JSON); string(out) != src {
+			t.Fatalf("escaped %q rendered %q, want %q", quoted, out, src)
+		}
 	})
+}
+
+// escapable reports whether every {{ of s follows an even run of backslashes.
+func escapable(s string) bool {
+	for from := 0; ; {
+		i := strings.Index(s[from:], "{{")
+		if i < 0 {
+			return true
+		}
+		at := from + i
+		n := 0
+		for at-n > 0 && s[at-n-1] == '\\' {
+			n++
+		}
+		if n%2 == 1 {
+			return false
+		}
+		from = at + 2
+	}
 }
 
 // branches lists the branch d takes in every conditional block, in order.

@@ -109,6 +109,12 @@ func position(src string, off int) (line, column int) {
 
 // parseSeq parses literal text and placeholders (and, at the top level, conditional blocks)
 // from p.pos up to end.
+//
+// An odd run of backslashes right before {{ escapes the braces: the last backslash is dropped
+// and the braces are literal text; an even run is literal and the {{ opens a placeholder as
+// usual, so JSON's \\ before a placeholder keeps working. Literal nodes stay substrings of the
+// source (the dropped backslash ends one node, the braces start the next), so rendering copies
+// no more than before and never unescapes.
 func (p *parser) parseSeq(end int, top bool) []node {
 	var nodes []node
 	textStart := p.pos
@@ -119,6 +125,14 @@ func (p *parser) parseSeq(end int, top bool) []node {
 			break
 		}
 		at := p.pos + i
+		if backslashesBefore(p.src[textStart:at])%2 == 1 {
+			if at-1 > textStart {
+				nodes = append(nodes, node{off: textStart, text: p.src[textStart : at-1]})
+			}
+			textStart = at
+			p.pos = at + 2
+			continue
+		}
 		if at > textStart {
 			nodes = append(nodes, node{off: textStart, text: p.src[textStart:at]})
 		}
@@ -142,6 +156,15 @@ func (p *parser) parseSeq(end int, top bool) []node {
 		nodes = append(nodes, node{off: textStart, text: p.src[textStart:end]})
 	}
 	return nodes
+}
+
+// backslashesBefore counts the backslashes that end s.
+func backslashesBefore(s string) int {
+	n := 0
+	for n < len(s) && s[len(s)-1-n] == '\\' {
+		n++
+	}
+	return n
 }
 
 // parsePlaceholder parses {{ name }} at p.pos, not reading past end.

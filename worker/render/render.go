@@ -14,7 +14,11 @@
 // placeholders substituted; it ends at the ) balancing the opening one, parentheses inside
 // double-quoted strings not counting. Values of enumerated placeholders (urgency, status,
 // event) compare case-insensitively and must be one of their values; others compare exactly.
-// Every {{ starts a placeholder: templates cannot emit a literal {{.
+// A {{ right after an odd run of backslashes is literal text: the last backslash is dropped, so
+// \{{ renders {{ and \\\{{ renders \\{{; the text after the braces is parsed as usual. After an
+// even run (\\{{incident.id}} in a JSON string, say) the backslashes are literal and the {{
+// starts a placeholder. This holds in return texts and query-parameter values too; the value of
+// an if holds no placeholders and is compared as written.
 //
 // In JSON content every substituted value is JSON-string-escaped without surrounding quotes;
 // in TEXT content it is inserted raw. Query-parameter values are rendered raw and URL-encoded

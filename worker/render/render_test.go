@@ -207,6 +207,11 @@ func TestParseErrors(t *testing.T) {
 		"unknown statement":      {`{{{ when(incident.urgency==high) return("a"); return("b"); }}}`, 1, 5, `expected if(...) or return(...) in conditional block, found 'w'`},
 		"placeholder in braces":  {`{"a":{{{incident.title}}}}`, 1, 9, "expected if(...) or return(...)"},
 		"nested block":           {`{{{ if(incident.urgency==high) return({{{ x }}}); return("b"); }}}`, 1, 39, "conditional blocks cannot be nested"},
+		"unknown after escape":   {`\{{x}} {{bad}}`, 1, 10, "unknown placeholder bad"},
+		"unclosed after escape":  {`\{{ {{incident.id`, 1, 5, "unclosed {{: expected }} after {{incident.id"},
+		"odd run then unknown":   {"é\n x \\\\\\{{ü}} {{nope}}", 2, 15, "unknown placeholder nope"},
+		"escape in return":       {`{{{ if(incident.urgency==high) return("\{{ {{incident.titel}}"); return("b"); }}}`, 1, 46, "unknown placeholder incident.titel; did you mean incident.title?"},
+		"even run then unknown":  {`\\{{title}}`, 1, 5, "unknown placeholder title; did you mean incident.title?"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -241,6 +246,100 @@ func TestParseReportsSeveralErrors(t *testing.T) {
 	for i, e := range errs {
 		if e.Error() != want[i] {
 			t.Errorf("error %d = %q, want %q", i, e.Error(), want[i])
+		}
+	}
+}
+
+func TestEscapedBraces(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		src, want string
+		ct        ContentType
+	}{
+		"text":                    {ct: TEXT, src: `Reply with \{{name}} or \{{ incident.id }} for {{incident.id}}`, want: `Reply with {{name}} or {{ incident.id }} for INC-123`},
+		"json string":             {ct: JSON, src: `{"text": "Hello \{{name}}", "id": "{{incident.id}}"}`, want: `{"text": "Hello {{name}}", "id": "INC-123"}`},
+		"json even run":           {ct: JSON, src: `{"path": "C:\\{{incident.id}}"}`, want: `{"path": "C:\\INC-123"}`},
+		"text even run":           {ct: TEXT, src: `\\\\{{incident.id}}`, want: `\\\\INC-123`},
+		"odd run of three":        {ct: TEXT, src: `\\\{{x}}`, want: `\\{{x}}`},
+		"odd run of five":         {ct: JSON, src: `{"a": "\\\\\{{x}}"}`, want: `{"a": "\\\\{{x}}"}`},
+		"escaped block":           {ct: TEXT, src: `\{{{ if(incident.urgency==high) return("a"); return("b"); }}}`, want: `{{{ if(incident.urgency==high) return("a"); return("b"); }}}`},
+		"escape in return":        {ct: JSON, src: `{"a": {{{ if(incident.urgency==high) return("\{{incident.id}} is {{incident.id}}"); return("none"); }}}}`, want: `{"a": "{{incident.id}} is INC-123"}`},
+		"escaped block in return": {ct: TEXT, src: `{{{ if(incident.urgency==high) return(\{{{ x }}}); return(b); }}}`, want: `{{{ x }}}`},
+		"escape in fallback":      {ct: TEXT, src: `{{{ if(incident.urgency==low) return(a); return(\\\{{user}} {{user}}); }}}`, want: `\\{{user}} Prometheus`},
+		"after the pair":          {ct: TEXT, src: `\{{{{incident.id}}`, want: `{{INC-123`},
+		"consecutive":             {ct: TEXT, src: `\{{\{{\{{`, want: `{{{{{{`},
+		"unknown name":            {ct: TEXT, src: `\{{title}}`, want: `{{title}}`},
+		"unclosed":                {ct: TEXT, src: "a\\{{incident.id\n", want: "a{{incident.id\n"},
+		"only braces":             {ct: TEXT, src: `\{{`, want: `{{`},
+		"lone backslashes":        {ct: TEXT, src: `a\b\{c\}}\`, want: `a\b\{c\}}\`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			d := testData()
+			tmpl := mustParse(t, tc.src)
+			body, _ := RenderBody(tmpl, &d, tc.ct)
+			if string(body) != tc.want {
+				t.Errorf("Parse(%q) rendered %q, want %q", tc.src, body, tc.want)
+			}
+			if tc.ct == JSON && !json.Valid(body) {
+				t.Errorf("not valid JSON: %s", body)
+			}
+			if tc.ct != TEXT {
+				return
+			}
+			// Query-parameter values are rendered as TEXT and URL-encoded once.
+			if q, _ := QueryString([]QueryParam{{Name: "q", Value: tmpl}}, &d); q != "q="+url.QueryEscape(tc.want) {
+				t.Errorf("query %q, want %q", q, "q="+url.QueryEscape(tc.want))
+			}
+		})
+	}
+}
+
+func TestEscapedBracesJSONValues(t *testing.T) {
+	t.Parallel()
+	src := `{"path": "C:\\{{incident.id}}", "hint": "use \{{incident.id}}", "odd": "\\\{{x}}"}`
+	d := testData()
+	body, _ := RenderBody(mustParse(t, src), &d, JSON)
+	var got map[string]string
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	want := map[string]string{"path": `C:\INC-123`, "hint": "use {{incident.id}}", "odd": `\{{x}}`}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func TestEscapedBracesQuery(t *testing.T) {
+	t.Parallel()
+	d := testData()
+	params := []QueryParam{{Name: "tpl", Value: mustParse(t, `\{{incident.id}}={{incident.id}}`)}}
+	q, cut := QueryString(params, &d)
+	if want := "tpl=%7B%7Bincident.id%7D%7D%3DINC-123"; q != want || cut {
+		t.Fatalf("got %q (cut %v), want %q", q, cut, want)
+	}
+	if vals, err := url.ParseQuery(q); err != nil || vals.Get("tpl") != "{{incident.id}}=INC-123" {
+		t.Errorf("decoded %v, %v", vals, err)
+	}
+}
+
+// TestRenderAllocs keeps rendering into a reused buffer free of allocations, escapes included.
+func TestRenderAllocs(t *testing.T) {
+	d := testData()
+	for _, src := range []string{seedPayload, `{"a": "\{{x}} {{incident.title}} \\{{incident.id}}", "b": {{{ if(incident.urgency==high) return("\{{y}}"); return(0); }}}}`} {
+		tmpl := mustParse(t, src)
+		params := []QueryParam{{Name: "q", Value: tmpl}}
+		buf := make([]byte, 0, 1024)
+		for _, ct := range []ContentType{JSON, TEXT} {
+			if n := testing.AllocsPerRun(100, func() { buf = tmpl.AppendRender(buf[:0], &d, ct) }); n != 0 {
+				t.Errorf("%s render of %q: %v allocations", ct, src, n)
+			}
+		}
+		if n := testing.AllocsPerRun(100, func() { buf = AppendQuery(buf[:0], params, &d) }); n != 0 {
+			t.Errorf("query of %q: %v allocations", src, n)
 		}
 	}
 }
@@ -450,9 +549,12 @@ func TestPreview(t *testing.T) {
 			warnings:  []string{"line 1, column 12: the return text of this if opens or closes a JSON string"},
 			validJSON: ptr(true),
 		},
-		"text content": {in: PreviewInput{BodyTemplate: `{{incident.title}}`, ContentType: TEXT}},
-		"envelope":     {in: PreviewInput{ContentType: JSON, ExtraFields: []KV{{"k", "v"}}}, validJSON: ptr(true)},
-		"errors":       {in: PreviewInput{BodyTemplate: `{{x}} {{y}}`, ContentType: JSON}, errors: 2},
+		"text content":         {in: PreviewInput{BodyTemplate: `{{incident.title}}`, ContentType: TEXT}},
+		"escaped placeholder":  {in: PreviewInput{BodyTemplate: `{"a": "\{{title}}", "b": \{{x}}}`, ContentType: JSON}, warnings: []string{"not valid JSON"}, validJSON: ptr(false)},
+		"escape before string": {in: PreviewInput{BodyTemplate: `{"a": "C:\\{{incident.id}}", "b": "\{{x}}"}`, ContentType: JSON}, validJSON: ptr(true)},
+		"escaped query value":  {in: PreviewInput{SendDataUsing: SendQueryParams, QueryParams: []KV{{"a", `\{{nope}}`}}}},
+		"envelope":             {in: PreviewInput{ContentType: JSON, ExtraFields: []KV{{"k", "v"}}}, validJSON: ptr(true)},
+		"errors":               {in: PreviewInput{BodyTemplate: `{{x}} {{y}}`, ContentType: JSON}, errors: 2},
 		"truncated": {
 			in:        PreviewInput{BodyTemplate: `"` + strings.Repeat("x", MaxBodyChars) + `"`, ContentType: JSON},
 			warnings:  []string{"body cut at 20000 characters"},
