@@ -75,16 +75,8 @@ func TestBinaryDeliversAnAlert(t *testing.T) {
 			integration := data["createIntegration"].(map[string]any)["token"].(string)
 
 			alert := `{"status":"firing","groupKey":"{}:{alertname=\"HighLatency\"}","commonLabels":{"alertname":"High \"p99\" latency"}}`
-			req, _ := http.NewRequest(http.MethodPost, p.base+"/v1/process?from=prometheus", strings.NewReader(alert))
-			req.Header.Set("Authorization", "Bearer "+integration)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			answer, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated || !bytes.Contains(answer, []byte(`"created"`)) {
-				t.Fatalf("POST /v1/process: %d %s", resp.StatusCode, answer)
+			if answer := postAlert(t, p, integration, alert); !bytes.Contains(answer, []byte(`"created"`)) {
+				t.Fatalf("POST /v1/process: %s", answer)
 			}
 
 			deadline := time.Now().Add(20 * time.Second)
@@ -140,4 +132,22 @@ func TestBinaryDeliversAnAlert(t *testing.T) {
 			}
 		})
 	}
+}
+
+// postAlert posts an Alertmanager-shaped alert through the integration's token, fails the
+// test unless it is answered 201 Created, and returns the answer.
+func postAlert(t *testing.T, p *process, integration, alert string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, p.base+"/v1/process?from=prometheus", strings.NewReader(alert))
+	req.Header.Set("Authorization", "Bearer "+integration)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /v1/process: %d %s", resp.StatusCode, answer)
+	}
+	return answer
 }

@@ -245,6 +245,11 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	store.CancelledFunc = wrk.CountCancelled
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "herald_live_subscriptions",
+		Help: "deliveryLog subscriptions open on this process.",
+	}, func() float64 { return float64(store.Hub().Len()) }))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

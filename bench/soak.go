@@ -15,7 +15,7 @@ import (
 )
 
 // sample is one reading of the spawned Herald's resources. Queued is the
-// herald_delivery_queue_depth gauge, which the worker refreshes only every 5 s.
+// herald_delivery_queue_depth gauge, read from the database at each scrape.
 type sample struct {
 	Seconds    float64 `json:"seconds"` // since posting began
 	RSSMiB     float64 `json:"rssMiB"`

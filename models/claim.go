@@ -186,9 +186,11 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 	}
 	results := make([]*CompletionResult, len(cs))
 	var logged []*Attempt
+	var cancelled int64
 	err := s.bk.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		clear(results)
 		logged = logged[:0]
+		cancelled = 0
 		now := s.now()
 		// Lock the webhooks whose counter changes (a failure, or a success resetting a non-zero
 		// count) before any delivery, in the order fan-out locks them (created_at, id): every
@@ -294,9 +296,14 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 			}
 			logged = append(logged, a)
 			if deactivate {
-				if err := deactivateWebhookTx(tx, *a.WebhookID, reason, now); err != nil {
+				if res.Status == DeliveryCancelled {
+					cancelled++
+				}
+				n, err := deactivateWebhookTx(tx, *a.WebhookID, reason, now)
+				if err != nil {
 					return err
 				}
+				cancelled += n
 				st.status = WebhookInactive
 				res.Deactivated, res.Reason = true, reason
 			}
@@ -327,6 +334,7 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 		ids[i] = a.ID
 	}
 	s.announceAttempts(ids...)
+	s.countCancelled(cancelled)
 	return results, nil
 }
 
@@ -396,19 +404,25 @@ func (s *Store) updateDeliveries(tx *gorm.DB, cs []*AttemptCompletion, now time.
 }
 
 // deactivateWebhookTx makes the webhook INACTIVE with reason and cancels its PENDING
-// deliveries, inside tx.
-func deactivateWebhookTx(tx *gorm.DB, webhookID, reason string, now time.Time) error {
+// deliveries, inside tx; it returns how many it cancelled.
+func deactivateWebhookTx(tx *gorm.DB, webhookID, reason string, now time.Time) (int64, error) {
 	err := tx.Model(&Webhook{}).Where("id = ? AND status = ?", webhookID, WebhookActive).
 		Updates(map[string]any{"status": WebhookInactive, "inactive_reason": reason, "updated_at": now}).Error
 	if err != nil {
-		return fmt.Errorf("deactivate webhook: %w", err)
+		return 0, fmt.Errorf("deactivate webhook: %w", err)
 	}
-	err = tx.Model(&Delivery{}).Where("webhook_id = ? AND status = ?", webhookID, DeliveryPending).
-		Updates(map[string]any{"status": DeliveryCancelled, "next_attempt_at": nil, "updated_at": now}).Error
-	if err != nil {
-		return fmt.Errorf("cancel deliveries: %w", err)
+	return cancelPendingTx(tx, webhookID, now)
+}
+
+// cancelPendingTx makes the webhook's PENDING deliveries CANCELLED, inside tx, and returns how
+// many there were.
+func cancelPendingTx(tx *gorm.DB, webhookID string, now time.Time) (int64, error) {
+	upd := tx.Model(&Delivery{}).Where("webhook_id = ? AND status = ?", webhookID, DeliveryPending).
+		Updates(map[string]any{"status": DeliveryCancelled, "next_attempt_at": nil, "updated_at": now})
+	if upd.Error != nil {
+		return 0, fmt.Errorf("cancel pending deliveries: %w", upd.Error)
 	}
-	return nil
+	return upd.RowsAffected, nil
 }
 
 // CancelClaimedDelivery ends a claimed delivery whose webhook is no longer ACTIVE (or gone) as
@@ -426,6 +440,7 @@ func (s *Store) CancelClaimedDelivery(ctx context.Context, id, owner string) err
 	if upd.RowsAffected == 0 {
 		return ErrLeaseLost
 	}
+	s.countCancelled(1)
 	return nil
 }
 

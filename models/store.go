@@ -63,6 +63,10 @@ type Store struct {
 	notifier *notifier
 	// NowFunc is the clock; tests replace it.
 	NowFunc func() time.Time
+	// CancelledFunc, when set, is called after each commit that made n > 0 deliveries
+	// CANCELLED (a deactivation, or a claimed delivery of a webhook no longer active); the
+	// worker's metrics count them. Set it before the store is used.
+	CancelledFunc func(n int)
 }
 
 // Open connects to the database, runs the migrations and returns the store.
@@ -288,6 +292,12 @@ func openBookkeeping(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
 
 // now returns the store's clock reading.
 func (s *Store) now() time.Time { return s.NowFunc() }
+
+func (s *Store) countCancelled(n int64) {
+	if n > 0 && s.CancelledFunc != nil {
+		s.CancelledFunc(int(n))
+	}
+}
 
 // newID returns a time-ordered unique id.
 func newID() string { return uuid.Must(uuid.NewV7()).String() }

@@ -398,15 +398,18 @@ func (s *Store) ActivateWebhook(ctx context.Context, id string) (*Webhook, error
 // DeactivateWebhook makes a webhook INACTIVE with a reason and cancels its PENDING deliveries
 // in the same transaction: NOT_FOUND for an unknown id.
 func (s *Store) DeactivateWebhook(ctx context.Context, id, reason string) (*Webhook, error) {
-	return s.setWebhookStatus(ctx, id, func(tx *gorm.DB, w *Webhook) error {
+	var cancelled int64
+	w, err := s.setWebhookStatus(ctx, id, func(tx *gorm.DB, w *Webhook) error {
 		w.Status, w.InactiveReason = WebhookInactive, &reason
-		err := tx.Exec("UPDATE deliveries SET status = ?, updated_at = ? WHERE webhook_id = ? AND status = ?",
-			DeliveryCancelled, s.now(), id, DeliveryPending).Error
-		if err != nil {
-			return fmt.Errorf("cancel pending deliveries: %w", err)
-		}
-		return nil
+		var err error
+		cancelled, err = cancelPendingTx(tx, id, s.now())
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.countCancelled(cancelled)
+	return w, nil
 }
 
 // setWebhookStatus locks a webhook, lets change alter it and saves it with a new Revision.

@@ -57,6 +57,7 @@ func (w *Worker) attempt(ctx context.Context, hook *models.Webhook, req *Request
 	if formatErr != nil {
 		a.Request = models.NewJSON(models.RequestLog{Method: hook.Method, URL: "", Headers: []models.KV{}})
 		a.Error = ptr(formatErr.Error())
+		w.metrics.attempts.WithLabelValues(a.Outcome).Inc()
 		return res
 	}
 	a.Request = models.NewJSON(req.Log)
@@ -188,7 +189,8 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 		log.Error("complete attempt", "err", err)
 		return
 	}
-	if out.Status != models.DeliveryPending {
+	if out.Status == models.DeliverySucceeded || out.Status == models.DeliveryFailed {
+		// CANCELLED ones are counted through the store (see CountCancelled).
 		w.metrics.deliveries.WithLabelValues(out.Status).Inc()
 	}
 	attrs := []any{"outcome", a.Outcome, "delivery_status", out.Status, "duration", time.Duration(a.DurationMs) * time.Millisecond}

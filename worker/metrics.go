@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/herald-hq/herald/models"
 )
 
 // metrics are the worker's Prometheus collectors.
@@ -13,14 +15,14 @@ type metrics struct {
 	attempts   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	deliveries *prometheus.CounterVec
-	depth      prometheus.Gauge
-	oldest     prometheus.Gauge
 	inFlight   prometheus.Gauge
 	// completionBatch observes how many attempts each completion transaction records.
 	completionBatch prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics registers the worker's collectors on reg (a private registry when nil), with the
+// queue gauges read from store at each scrape.
+func newMetrics(reg prometheus.Registerer, store *models.Store, now func() time.Time) (*metrics, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
@@ -38,14 +40,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "herald_deliveries_finished_total",
 			Help: "Deliveries that reached a final status (SUCCEEDED, FAILED, CANCELLED).",
 		}, []string{"status"}),
-		depth: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "herald_delivery_queue_depth",
-			Help: "PENDING deliveries, due or waiting for a retry.",
-		}),
-		oldest: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "herald_delivery_queue_oldest_age_seconds",
-			Help: "How long the longest-waiting due delivery has been due; 0 when none is.",
-		}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "herald_worker_in_flight",
 			Help: "Webhook requests in flight in this process.",
@@ -56,10 +50,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.attempts, m.latency, m.deliveries, m.depth, m.oldest, m.inFlight, m.completionBatch} {
+	queue := &queueCollector{store: store, now: now}
+	for _, c := range []prometheus.Collector{m.attempts, m.latency, m.deliveries, m.inFlight, m.completionBatch, queue} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("worker metrics: %w", err)
 		}
+	}
+	// Every known label value is exported from the start, at 0: a series that appears only on
+	// its first increment hides that increment from rate() and increase(), so an alert on the
+	// first failed delivery would never fire.
+	for _, o := range []string{models.AttemptSucceeded, models.AttemptFailed} {
+		m.attempts.WithLabelValues(o)
+		m.latency.WithLabelValues(o)
+	}
+	for _, s := range []string{models.DeliverySucceeded, models.DeliveryFailed, models.DeliveryCancelled} {
+		m.deliveries.WithLabelValues(s)
 	}
 	return m, nil
 }
@@ -69,32 +74,40 @@ func (m *metrics) observe(outcome string, d time.Duration) {
 	m.latency.WithLabelValues(outcome).Observe(d.Seconds())
 }
 
-// stats refreshes the queue gauges every statsInterval until ctx is done.
-func (w *Worker) stats(ctx context.Context) {
-	t := time.NewTicker(statsInterval)
-	defer t.Stop()
-	for {
-		w.refreshStats(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+var (
+	queueDepthDesc = prometheus.NewDesc("herald_delivery_queue_depth",
+		"PENDING deliveries in the database, due or waiting for a retry (read at each scrape; every Herald process on the database reports the same).", nil, nil)
+	queueAgeDesc = prometheus.NewDesc("herald_delivery_queue_oldest_age_seconds",
+		"How long the longest-waiting due PENDING delivery has been due, an attempt in flight included; 0 when none is (read at each scrape).", nil, nil)
+)
+
+// queueCollector reads the queue gauges from the database when scraped, so that they are
+// current in every process, a worker's or not.
+type queueCollector struct {
+	store *models.Store
+	now   func() time.Time
 }
 
-func (w *Worker) refreshStats(ctx context.Context) {
-	st, err := w.store.StatDeliveryQueue(ctx)
+// queueScrapeTimeout bounds the queue query of one scrape.
+const queueScrapeTimeout = 5 * time.Second
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDepthDesc
+	ch <- queueAgeDesc
+}
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), queueScrapeTimeout)
+	defer cancel()
+	st, err := c.store.StatDeliveryQueue(ctx)
 	if err != nil {
-		if ctx.Err() == nil {
-			w.log.Error("queue stats", "err", err)
-		}
+		ch <- prometheus.NewInvalidMetric(queueDepthDesc, err)
 		return
 	}
-	w.metrics.depth.Set(float64(st.Pending))
 	age := 0.0
 	if !st.OldestDue.IsZero() {
-		age = max(w.now().Sub(st.OldestDue).Seconds(), 0)
+		age = max(c.now().Sub(st.OldestDue).Seconds(), 0)
 	}
-	w.metrics.oldest.Set(age)
+	ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Pending))
+	ch <- prometheus.MustNewConstMetric(queueAgeDesc, prometheus.GaugeValue, age)
 }

@@ -46,7 +46,6 @@ const (
 	janitorInterval = 10 * time.Minute
 	vacuumInterval  = 20 * time.Second
 	janitorBatch    = 1000
-	statsInterval   = 5 * time.Second
 )
 
 // Config configures a Worker. Zero values take the defaults above.
@@ -138,7 +137,7 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Client == nil {
 		cfg.Client = egress.New(egress.Options{AllowPrivate: cfg.AllowPrivateTargets})
 	}
-	m, err := newMetrics(cfg.Registerer)
+	m, err := newMetrics(cfg.Registerer, cfg.Store, cfg.NowFunc)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +166,7 @@ func New(cfg Config) (*Worker, error) {
 
 // Run claims and sends deliveries until ctx is done, then stops claiming, waits up to Grace
 // for the attempts in flight (those still running after it are abandoned and their leases
-// released) and returns nil. It also runs the janitor, the queue gauges and, on a PostgreSQL
+// released) and returns nil. It also runs the janitor and, on a PostgreSQL
 // without autovacuum, the vacuumer; on PostgreSQL the process runs models.Store.Listen beside
 // it, which wakes the loop on new deliveries.
 func (w *Worker) Run(ctx context.Context) error {
@@ -179,7 +178,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.store.NeedsVacuum() {
 		bg.Go(func() { w.vacuumer(ctx) })
 	}
-	bg.Go(func() { w.stats(ctx) })
 	// The completer outlives the sends: it stops once none is left to record.
 	stopCompleter := make(chan struct{})
 	completer.Go(func() { w.completer(stopCompleter) })
@@ -421,9 +419,14 @@ func (w *Worker) cancelClaimed(c *models.ClaimedDelivery, token string) {
 	defer cancel()
 	if err := w.store.CancelClaimedDelivery(ctx, c.Delivery.ID, token); err != nil && !errors.Is(err, models.ErrLeaseLost) {
 		w.log.Error("cancel delivery of inactive webhook", "delivery_id", c.Delivery.ID, "err", err)
-		return
 	}
-	w.metrics.deliveries.WithLabelValues(models.DeliveryCancelled).Inc()
+}
+
+// CountCancelled adds n deliveries to herald_deliveries_finished_total{status="CANCELLED"};
+// the process sets it as its store's CancelledFunc, so that every cancellation the store
+// commits counts, the API's deactivations included.
+func (w *Worker) CountCancelled(n int) {
+	w.metrics.deliveries.WithLabelValues(models.DeliveryCancelled).Add(float64(n))
 }
 
 // acquireLocked takes a request slot, the webhook's share and an unrecorded place when the
