@@ -27,6 +27,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 var screenshots = flag.Bool("screenshots", false, "write ../docs/graphiql.png and ../docs/dashboard.png")
@@ -177,7 +178,230 @@ func TestPagesInChromium(t *testing.T) {
 		}
 	})
 
+	t.Run("dashboard filters the live log by webhook through the subscription", func(t *testing.T) {
+		svc2 := h.gql(t, `mutation($t: ID!) { createService(teamId: $t, name: "billing") { id } }`, map[string]any{"t": team})["createService"].(map[string]any)["id"].(string)
+		pager := h.gql(t, `mutation($s: ID!, $u: String!) { createWebhook(input: { name: "pager", scope: SERVICE, serviceId: $s,
+			events: [INCIDENT_CREATED], urls: [$u] }) { webhook { id } } }`,
+			map[string]any{"s": svc2, "u": recv.URL + "/pager"})["createWebhook"].(map[string]any)["webhook"].(map[string]any)["id"].(string)
+		mark := len(b.sent())
+		run(t, ctx,
+			chromedp.Navigate(h.base+"/dashboard"),
+			chromedp.WaitVisible(chromedp.CSS(`#hooks tr[data-webhook="`+pager+`"]`)),
+		)
+		waitText(t, ctx, "#live", "live")
+		allSub := lastSubscribe(t, b, mark, "")
+
+		// Following chat: the page ends its subscription and subscribes again with chat's id.
+		mark = len(b.sent())
+		pick(t, ctx, hook)
+		chatSub := lastSubscribe(t, b, mark, hook)
+		waitComplete(t, b, allSub)
+		waitText(t, ctx, "#log tbody", "Checkout is down") // chat's history, reloaded for it
+		liveTest(t, ctx, h, hook)
+
+		// pager's attempt is recorded (and announced) before chat's, so a subscription that
+		// still got every webhook's attempts would have brought it before chat's.
+		incB := incident(t, h, svc2, "Billing is down")
+		poll(t, "pager's attempt is recorded", func() bool {
+			edges := h.gql(t, `query($w: ID) { deliveries(webhookId: $w) { edges { node { status } } } }`,
+				map[string]any{"w": pager})["deliveries"].(map[string]any)["edges"].([]any)
+			return len(edges) == 1 && edges[0].(map[string]any)["node"].(map[string]any)["status"] == "SUCCEEDED"
+		})
+		incA := incident(t, h, svc, "Checkout is slow")
+		waitText(t, ctx, "#log tbody", incA+" · Checkout is slow")
+		if txt := get(t, ctx, chromedp.Evaluate[string](`document.querySelector('#log tbody').innerText`)); strings.Contains(txt, incB) || strings.Contains(txt, "pager") {
+			t.Errorf("following chat, the log shows pager's attempt:\n%s", txt)
+		}
+		// What the page holds, not only what it shows: "N of N attempts".
+		if n := get(t, ctx, chromedp.Evaluate[string](`document.getElementById('log-count').textContent`)); !regexp.MustCompile(`^(\d+) of (\d+) attempts$`).MatchString(n) ||
+			strings.Fields(n)[0] != strings.Fields(n)[2] {
+			t.Errorf("following chat, the page holds attempts it does not show: %q", n)
+		}
+
+		// All webhooks again: a subscription without arguments, and the history of both.
+		mark = len(b.sent())
+		pick(t, ctx, "")
+		lastSubscribe(t, b, mark, "")
+		waitComplete(t, b, chatSub)
+		waitText(t, ctx, "#log tbody", incB+" · Billing is down")
+		waitText(t, ctx, "#log tbody", incA+" · Checkout is slow")
+		liveTest(t, ctx, h, pager)
+	})
+
+	t.Run("dashboard works from the keyboard alone", func(t *testing.T) {
+		run(t, ctx,
+			chromedp.Navigate(h.base+"/dashboard"),
+			chromedp.WaitVisible(chromedp.CSS(`#hooks tr[data-webhook="`+hook+`"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#log tbody tr[data-attempt] + tr[data-attempt]`)),
+		)
+		waitText(t, ctx, "#live", "live")
+		sw := `#hooks tr[data-webhook="` + hook + `"] button[role="switch"]`
+		test := `#hooks tr[data-webhook="` + hook + `"] button.test`
+		first := get(t, ctx, chromedp.Evaluate[string](`document.querySelector('#log tbody tr').dataset.attempt`))
+		row := `#log tbody tr[data-attempt="` + first + `"] button.open`
+
+		// Tab from the top of the page: the session, the webhooks, the filters, then the log.
+		seen := tabTo(t, ctx, row, false)
+		want := []string{"logout", "switch:" + hook, "test:" + hook, "f-webhook", "f-outcome", "open:" + first}
+		if !subsequence(seen, want) {
+			t.Errorf("Tab visits %v; want this order: %v", seen, want)
+		}
+		if !get(t, ctx, chromedp.Evaluate[bool](`document.activeElement.matches(':focus-visible') && getComputedStyle(document.activeElement).outlineStyle === 'solid'`)) {
+			t.Error("the focused log row shows no focus outline")
+		}
+
+		// Enter opens the details. A live attempt re-renders the log behind them; Escape closes
+		// them and gives focus back to the row, though it is a new element by then.
+		run(t, ctx, chromedp.KeyEvent(kb.Enter))
+		waitJS(t, ctx, `document.getElementById('details').open && document.activeElement.id === 'd-close'`)
+		get(t, ctx, chromedp.Evaluate[any](`document.querySelector('`+row+`').dataset.old = 'yes'`))
+		liveTest(t, ctx, h, hook)
+		run(t, ctx, chromedp.KeyEvent(kb.Escape))
+		waitJS(t, ctx, `!document.getElementById('details').open && document.activeElement === document.querySelector('`+row+`')`)
+		if get(t, ctx, chromedp.Evaluate[bool](`document.activeElement.dataset.old === 'yes'`)) {
+			t.Error("the log was not re-rendered while the details were open: the test proves nothing")
+		}
+
+		// The arrow keys move between rows.
+		next := `#log tbody tr[data-attempt="` + first + `"] + tr button.open`
+		run(t, ctx, chromedp.KeyEvent(kb.ArrowDown))
+		waitJS(t, ctx, `document.activeElement === document.querySelector('`+next+`')`)
+		run(t, ctx, chromedp.KeyEvent(kb.ArrowUp))
+		waitJS(t, ctx, `document.activeElement === document.querySelector('`+row+`')`)
+
+		// A live attempt re-renders the log; focus stays on the same row.
+		id := h.gql(t, `mutation($id: ID!) { testWebhook(id: $id) { id } }`, map[string]any{"id": hook})["testWebhook"].(map[string]any)["id"].(string)
+		run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#log tbody tr[data-attempt="`+id+`"]`)))
+		if !get(t, ctx, chromedp.Evaluate[bool](`document.activeElement === document.querySelector('`+row+`')`)) {
+			t.Errorf("after a live attempt the focus is on %s, not on the row", get(t, ctx, chromedp.Evaluate[string](`document.activeElement.outerHTML.slice(0, 120)`)))
+		}
+
+		// Back to chat's Active switch: Space turns it off, and on again.
+		tabTo(t, ctx, sw, true)
+		for _, status := range []string{"INACTIVE", "ACTIVE"} {
+			run(t, ctx, chromedp.KeyEvent(" "))
+			poll(t, "the webhook becomes "+status, func() bool {
+				return h.gql(t, `query($id: ID!) { webhook(id: $id) { status } }`, map[string]any{"id": hook})["webhook"].(map[string]any)["status"] == status
+			})
+			waitJS(t, ctx, fmt.Sprintf(`document.activeElement === document.querySelector('%s') && document.activeElement.getAttribute('aria-checked') === '%t'`, sw, status == "ACTIVE"))
+		}
+
+		// Enter on Test sends a test; focus stays on the button.
+		tabTo(t, ctx, test, false)
+		before := recv.count.Load()
+		run(t, ctx, chromedp.KeyEvent(kb.Enter))
+		waitText(t, ctx, "#hooks-status", "Test to chat: succeeded")
+		if recv.count.Load() <= before {
+			t.Error("Enter on Test sent nothing")
+		}
+		waitJS(t, ctx, `document.activeElement === document.querySelector('`+test+`') && !document.activeElement.hasAttribute('aria-disabled')`)
+	})
+
 	b.check(t)
+}
+
+// incident creates an incident on a service and returns its id.
+func incident(t *testing.T, h *herald, service, title string) string {
+	t.Helper()
+	return h.gql(t, `mutation($s: ID!, $t: String!) { createIncident(input: { serviceId: $s, title: $t }) { id } }`,
+		map[string]any{"s": service, "t": title})["createIncident"].(map[string]any)["id"].(string)
+}
+
+// pick chooses a webhook in the dashboard's live-log filter ("" for all), as a select does.
+func pick(t *testing.T, ctx context.Context, webhook string) {
+	t.Helper()
+	js, _ := json.Marshal(webhook)
+	get(t, ctx, chromedp.Evaluate[any](fmt.Sprintf(`(function(s){ s.value = %s; s.dispatchEvent(new Event('change', {bubbles: true})); })(document.getElementById('f-webhook'))`, js)))
+}
+
+// liveTest sends tests to a webhook until one reaches the dashboard's live log (a test send
+// is not a delivery, so only the subscription brings it): the subscription is then in place.
+func liveTest(t *testing.T, ctx context.Context, h *herald, webhook string) {
+	t.Helper()
+	var ids []string
+	poll(t, "a test of "+webhook+" reaches the live log", func() bool {
+		ids = append(ids, h.gql(t, `mutation($id: ID!) { testWebhook(id: $id) { id } }`, map[string]any{"id": webhook})["testWebhook"].(map[string]any)["id"].(string))
+		sel := make([]string, len(ids))
+		for i, id := range ids {
+			sel[i] = `#log tr[data-attempt="` + id + `"]`
+		}
+		js, _ := json.Marshal(strings.Join(sel, ", "))
+		found, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector(`+string(js)+`)`))
+		return found
+	})
+}
+
+// wsMessage is a graphql-transport-ws message the page sent.
+type wsMessage struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Payload struct {
+		Query     string         `json:"query"`
+		Variables map[string]any `json:"variables"`
+	} `json:"payload"`
+}
+
+// lastSubscribe waits until the last deliveryLog subscription the page sent after the first
+// since messages has webhookId (none when it is "") among its variables, and returns its id.
+func lastSubscribe(t *testing.T, b *browser, since int, webhookID string) string {
+	t.Helper()
+	var last wsMessage
+	poll(t, "a deliveryLog subscription for webhook "+webhookID, func() bool {
+		for _, m := range b.sent()[since:] {
+			if m.Type == "subscribe" && strings.Contains(m.Payload.Query, "deliveryLog") {
+				last = m
+			}
+		}
+		got, _ := last.Payload.Variables["webhookId"].(string)
+		return last.ID != "" && got == webhookID
+	})
+	return last.ID
+}
+
+// waitComplete waits until the page has ended the subscription with this id.
+func waitComplete(t *testing.T, b *browser, id string) {
+	t.Helper()
+	poll(t, "the page ends subscription "+id, func() bool {
+		for _, m := range b.sent() {
+			if m.Type == "complete" && m.ID == id {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// tabTo presses Tab (Shift+Tab backwards) until the element matching sel has focus, and
+// returns what had focus on the way: ids, or the data-focus keys of generated controls.
+func tabTo(t *testing.T, ctx context.Context, sel string, backwards bool) []string {
+	t.Helper()
+	var opts []chromedp.KeyOption
+	if backwards {
+		opts = append(opts, chromedp.KeyModifiers(chromedp.ModifierShift))
+	}
+	js, _ := json.Marshal(sel)
+	var seen []string
+	for range 80 {
+		run(t, ctx, chromedp.KeyEvent(kb.Tab, opts...))
+		at := get(t, ctx, chromedp.Evaluate[string](`(function(e){ return e.id || e.getAttribute('data-focus') || e.tagName.toLowerCase(); })(document.activeElement)`))
+		seen = append(seen, at)
+		if get(t, ctx, chromedp.Evaluate[bool](`document.activeElement === document.querySelector(`+string(js)+`)`)) {
+			return seen
+		}
+	}
+	t.Fatalf("Tab never reaches %s; it visits %v", sel, seen)
+	return nil
+}
+
+// subsequence tells whether want appears in seen in order, other items between.
+func subsequence(seen, want []string) bool {
+	i := 0
+	for _, s := range seen {
+		if i < len(want) && s == want[i] {
+			i++
+		}
+	}
+	return i == len(want)
 }
 
 // ---- Herald ------------------------------------------------------------------------------
@@ -291,6 +515,7 @@ type browser struct {
 	mu       sync.Mutex
 	requests []string
 	problems []string
+	frames   [][]byte // websocket text frames the pages sent
 }
 
 func (b *browser) note(list *[]string, s string) {
@@ -325,6 +550,20 @@ func (b *browser) check(t *testing.T) {
 	for _, p := range b.problems {
 		t.Error(p)
 	}
+}
+
+// sent returns the graphql-ws messages the pages sent so far.
+func (b *browser) sent() []wsMessage {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]wsMessage, 0, len(b.frames))
+	for _, f := range b.frames {
+		var m wsMessage
+		if json.Unmarshal(f, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func newBrowser(t *testing.T) (context.Context, *browser) {
@@ -364,6 +603,12 @@ func (b *browser) listen(ev any) {
 		b.request(ev.Request.URL)
 	case *network.EventWebSocketCreated:
 		b.request(ev.URL)
+	case *network.EventWebSocketFrameSent:
+		if ev.Response != nil && ev.Response.Opcode == 1 {
+			b.mu.Lock()
+			b.frames = append(b.frames, ev.Response.PayloadData)
+			b.mu.Unlock()
+		}
 	case *runtime.EventExceptionThrown:
 		d := ev.ExceptionDetails
 		msg := d.Text

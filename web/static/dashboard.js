@@ -15,14 +15,20 @@
   var $ = function (id) { return document.getElementById(id); };
   var token = "";
   var ws = null;
+  var unsubscribe = null;    // ends the live-log subscription
+  var following = "";        // the webhook id the live log is subscribed to; "" for all
+  var subSeq = 0, recentSeq = 0;
+  var busy = new Set();      // keys ("test:ID", "switch:ID", "redeliver:ID") of requests under way
   var hooks = new Map();     // id → webhook
   var attempts = new Map();  // id → attempt
   var order = [];            // attempt ids, newest first
   var current = null;        // attempt shown in the dialog
 
+  // el builds an element; props with a null value are left out.
   function el(tag, props, children) {
     var e = document.createElement(tag);
     if (props) Object.keys(props).forEach(function (k) {
+      if (props[k] == null) return;
       if (k === "text") e.textContent = props[k];
       else if (k === "class") e.className = props[k];
       else if (k.slice(0, 2) === "on") e.addEventListener(k.slice(2), props[k]);
@@ -31,6 +37,29 @@
     (children || []).forEach(function (c) { if (c != null) e.append(c); });
     return e;
   }
+
+  // Live attempts re-render the tables while a keyboard user may be in them. Each control that
+  // is rebuilt carries data-focus, a key naming what it acts on, so that focus can move to its
+  // replacement instead of falling back to <body>.
+  function rerender(container, render) {
+    var a = document.activeElement;
+    var key = a && container.contains(a) ? a.getAttribute("data-focus") : null;
+    render();
+    if (!key) return;
+    var again = container.querySelector('[data-focus="' + CSS.escape(key) + '"]');
+    if (again && again !== document.activeElement) again.focus();
+  }
+
+  // setBusy marks the buttons of a request under way with aria-disabled rather than disabled:
+  // a disabled button would lose keyboard focus to <body> while the request runs.
+  function setBusy(key, on) {
+    if (on) busy.add(key); else busy.delete(key);
+    document.querySelectorAll('[data-busy="' + CSS.escape(key) + '"]').forEach(function (b) {
+      if (on) b.setAttribute("aria-disabled", "true"); else b.removeAttribute("aria-disabled");
+    });
+  }
+
+  function busyAttr(key) { return busy.has(key) ? "true" : null; }
 
   function notice(msg) {
     $("notice").textContent = msg || "";
@@ -84,6 +113,8 @@
     localStorage.removeItem(TOKEN_KEY);
     if (ws) ws.dispose();
     ws = null;
+    unsubscribe = null;
+    subSeq++;
     token = "";
     hooks.clear(); attempts.clear(); order = [];
     renderHooks(); renderLog();
@@ -100,9 +131,11 @@
     l.textContent = text;
   }
 
-  // connect subscribes to the live log; graphql-ws reconnects with back-off, except after 4403.
+  // connect opens the websocket and subscribes to the live log; graphql-ws reconnects with
+  // back-off, except after 4403, and then subscribes again by itself.
   function connect() {
-    if (ws) ws.dispose();
+    if (ws) ws.dispose(); // which ends its subscription too
+    unsubscribe = null;
     var t = token;
     ws = graphqlWs.createClient({
       url: wsURL,
@@ -116,14 +149,48 @@
         closed: function (e) { setLive("off", e && e.code === 4403 ? "token refused" : "disconnected"); },
       },
     });
-    ws.subscribe({ query: "subscription { deliveryLog { ...A } } " + ATTEMPT }, {
+    subscribeLog();
+  }
+
+  // subscribeLog ends the current live-log subscription and starts one for the webhook picked
+  // in the filter, or for all of them: the server filters, so the attempts of other webhooks
+  // never reach the page. Anything the ended one still delivers is dropped.
+  function subscribeLog() {
+    if (unsubscribe) unsubscribe();
+    unsubscribe = null;
+    if (!ws) return;
+    var seq = ++subSeq;
+    following = $("f-webhook").value;
+    var op = following ?
+      { query: "subscription($webhookId: ID!) { deliveryLog(webhookId: $webhookId) { ...A } } " + ATTEMPT, variables: { webhookId: following } } :
+      { query: "subscription { deliveryLog { ...A } } " + ATTEMPT };
+    unsubscribe = ws.subscribe(op, {
       next: function (res) {
+        if (seq !== subSeq) return;
         if (res.data && res.data.deliveryLog) addAttempt(res.data.deliveryLog, true);
         if (res.errors) notice("Live log: " + res.errors[0].message);
       },
-      error: function (e) { setLive("off", "disconnected"); if (e && e.message) notice("Live log: " + e.message); },
+      error: function (e) {
+        if (seq !== subSeq) return;
+        setLive("off", "disconnected");
+        if (e && e.message) notice("Live log: " + e.message);
+      },
       complete: function () {},
     });
+  }
+
+  // followed tells whether an attempt belongs in the log under its current subscription.
+  function followed(a) {
+    return !following || (a.webhook && a.webhook.id === following);
+  }
+
+  // filterByWebhook starts the log afresh for the webhook picked in the filter: a new
+  // subscription and that webhook's recent deliveries.
+  function filterByWebhook() {
+    attempts.clear(); order = [];
+    renderLog();
+    subscribeLog();
+    loadRecent().catch(function (e) { notice("Recent deliveries: " + e.message); });
   }
 
   // ---- webhooks ---------------------------------------------------------------------------
@@ -138,60 +205,82 @@
 
   function renderHooks() {
     var body = $("hooks").tBodies[0];
-    body.replaceChildren();
-    var sel = $("f-webhook"), keep = sel.value;
-    sel.replaceChildren(el("option", { value: "", text: "all" }));
-    Array.from(hooks.values()).sort(function (a, b) { return a.name.localeCompare(b.name); }).forEach(function (w) {
-      var active = w.status === "ACTIVE";
-      body.append(el("tr", { "data-webhook": w.id }, [
-        el("td", { text: w.name }),
-        el("td", {}, [el("span", { class: "badge " + (active ? "ok" : "bad"), text: active ? "active" : "inactive", title: w.inactiveReason || "" })]),
-        el("td", { class: "num", text: String(w.consecutiveFailures) }),
-        el("td", {}, [el("button", {
-          type: "button", role: "switch", "aria-checked": String(active), class: "toggle",
-          "aria-label": "Active: " + w.name, text: active ? "Active" : "Inactive",
-          onclick: function () { toggleHook(w); },
-        })]),
-        el("td", {}, [el("button", { type: "button", class: "test", text: "Test", "aria-label": "Send a test to " + w.name, onclick: function (e) { testHook(w, e.currentTarget); } })]),
-      ]));
-      sel.append(el("option", { value: w.id, text: w.name }));
+    var list = Array.from(hooks.values()).sort(function (a, b) { return a.name.localeCompare(b.name); });
+    rerender(body, function () {
+      body.replaceChildren();
+      list.forEach(function (w) {
+        var active = w.status === "ACTIVE";
+        body.append(el("tr", { "data-webhook": w.id }, [
+          el("td", { text: w.name }),
+          el("td", {}, [el("span", { class: "badge " + (active ? "ok" : "bad"), text: active ? "active" : "inactive", title: w.inactiveReason || "" })]),
+          el("td", { class: "num", text: String(w.consecutiveFailures) }),
+          el("td", {}, [el("button", {
+            type: "button", role: "switch", "aria-checked": String(active), class: "toggle",
+            "aria-label": "Active: " + w.name, text: active ? "Active" : "Inactive",
+            "data-focus": "switch:" + w.id, "data-busy": "switch:" + w.id, "aria-disabled": busyAttr("switch:" + w.id),
+            onclick: function () { toggleHook(w); },
+          })]),
+          el("td", {}, [el("button", {
+            type: "button", class: "test", text: "Test", "aria-label": "Send a test to " + w.name,
+            "data-focus": "test:" + w.id, "data-busy": "test:" + w.id, "aria-disabled": busyAttr("test:" + w.id),
+            onclick: function () { testHook(w); },
+          })]),
+        ]));
+      });
     });
-    sel.value = keep;
-    if (sel.value !== keep) sel.value = "";
+    // The filter's options are rebuilt only when the webhooks change, not on every live
+    // attempt, so that a keyboard user choosing one is not interrupted.
+    var sel = $("f-webhook"), keep = sel.value;
+    var names = JSON.stringify(list.map(function (w) { return [w.id, w.name]; }));
+    if (sel.getAttribute("data-names") !== names) {
+      sel.setAttribute("data-names", names);
+      sel.replaceChildren(el("option", { value: "", text: "all" }));
+      list.forEach(function (w) { sel.append(el("option", { value: w.id, text: w.name })); });
+      sel.value = keep;
+      if (sel.value !== keep) sel.value = "";
+    }
     $("hooks-empty").hidden = hooks.size > 0;
   }
 
   function hookStatus(msg) { $("hooks-status").textContent = msg; }
 
   function toggleHook(w) {
-    var op = w.status === "ACTIVE" ? "deactivateWebhook" : "activateWebhook";
+    var key = "switch:" + w.id;
+    if (busy.has(key)) return;
+    setBusy(key, true);
+    var op = hooks.get(w.id).status === "ACTIVE" ? "deactivateWebhook" : "activateWebhook";
     gql("mutation($id: ID!) { w: " + op + "(id: $id) { ...H } } " + HOOK, { id: w.id }).then(function (d) {
+      setBusy(key, false);
       hooks.set(d.w.id, d.w);
       renderHooks();
       hookStatus(d.w.name + " is now " + d.w.status.toLowerCase() + ".");
-      var b = document.querySelector('tr[data-webhook="' + d.w.id + '"] button[role="switch"]');
-      if (b) b.focus();
-    }).catch(function (e) { hookStatus(w.name + ": " + e.message); });
+    }).catch(function (e) { setBusy(key, false); hookStatus(w.name + ": " + e.message); });
   }
 
-  function testHook(w, button) {
-    button.disabled = true;
+  function testHook(w) {
+    var key = "test:" + w.id;
+    if (busy.has(key)) return;
+    setBusy(key, true);
     hookStatus("Sending a test to " + w.name + "…");
     gql("mutation($id: ID!) { testWebhook(id: $id) { ...A } } " + ATTEMPT, { id: w.id }).then(function (d) {
       var a = d.testWebhook;
-      addAttempt(a, true);
+      if (followed(a)) addAttempt(a, true);
       hookStatus("Test to " + w.name + ": " + a.outcome.toLowerCase() + (a.response ? " (HTTP " + a.response.status + ")" : a.error ? " (" + a.error + ")" : "") + ".");
     }).catch(function (e) { hookStatus("Test to " + w.name + ": " + e.message); })
-      .finally(function () { button.disabled = false; });
+      .finally(function () { setBusy(key, false); });
   }
 
   // ---- live log ---------------------------------------------------------------------------
 
+  // loadRecent adds the last 30 deliveries of the followed webhook (or of all) to the log; an
+  // answer that arrives after the filter changed again is dropped.
   function loadRecent() {
-    var q = "{ deliveries(first: 30) { edges { node { id status incident { id title } webhook { id name status consecutiveFailures }" +
+    var seq = ++recentSeq;
+    var q = "query($webhookId: ID) { deliveries(webhookId: $webhookId, first: 30) { edges { node { id status incident { id title } webhook { id name status consecutiveFailures }" +
       " attempts { id number test outcome event startedAt durationMs error errorKind nextRetryAt remoteIp" +
       " request { method url headers { name value } body } response { status headers { name value } body } } } } } }";
-    return gql(q).then(function (d) {
+    return gql(q, { webhookId: following || null }).then(function (d) {
+      if (seq !== recentSeq) return;
       d.deliveries.edges.forEach(function (edge) {
         var n = edge.node;
         n.attempts.forEach(function (a) {
@@ -225,53 +314,58 @@
     return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
   }
 
+  // visible applies the outcome filter, which has no server argument; the webhook filter is
+  // the subscription's.
   function visible(a) {
-    var fw = $("f-webhook").value, fo = $("f-outcome").value;
-    return (!fw || (a.webhook && a.webhook.id === fw)) && (!fo || a.outcome === fo);
+    var fo = $("f-outcome").value;
+    return !fo || a.outcome === fo;
   }
 
   function renderLog(freshID) {
     var body = $("log").tBodies[0];
-    body.replaceChildren();
-    var shown = 0;
-    order.forEach(function (id) {
-      var a = attempts.get(id);
-      if (!visible(a)) return;
-      shown++;
-      var inc = a.delivery && a.delivery.incident;
-      var ok = a.outcome === "SUCCEEDED";
-      var tr = el("tr", {
-        tabindex: "0", "data-attempt": a.id, class: id === freshID ? "fresh" : "",
-        "aria-label": "Attempt at " + fmtTime(a.startedAt) + " to " + (a.webhook ? a.webhook.name : "unsaved webhook") + ", " + a.outcome.toLowerCase() + "; press Enter for details",
-        onclick: function () { openDetails(a.id); },
-        onkeydown: function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openDetails(a.id); } },
-      }, [
-        el("td", { class: "num", text: fmtTime(a.startedAt), title: a.startedAt }),
-        el("td", { text: a.webhook ? a.webhook.name : "(unsaved)" }),
-        el("td", {}, [a.event.replace("INCIDENT_", "").toLowerCase(), a.test ? el("span", { class: "badge test", text: "test" }) : null]),
-        el("td", { text: inc ? inc.id + " · " + inc.title : "—" }),
-        el("td", {}, [el("span", { class: "badge " + (ok ? "ok" : "bad"), text: ok ? "succeeded" : "failed", title: a.error || "" })]),
-        el("td", { class: "num", text: a.response ? String(a.response.status) : (a.errorKind || "—").toLowerCase() }),
-        el("td", { class: "num", text: a.durationMs + " ms" }),
-        el("td", {}, [a.delivery ? el("button", {
-          type: "button", class: "redeliver", text: "Redeliver", "aria-label": "Redeliver delivery " + a.delivery.id,
-          onclick: function (e) { e.stopPropagation(); redeliver(a, e.currentTarget); },
-          onkeydown: function (e) { e.stopPropagation(); },
-        }) : null]),
-      ]);
-      body.append(tr);
+    var rows = order.map(function (id) { return attempts.get(id); }).filter(visible);
+    rerender(body, function () {
+      body.replaceChildren.apply(body, rows.map(function (a) { return logRow(a, a.id === freshID); }));
     });
-    $("log-empty").hidden = shown > 0;
-    $("log-count").textContent = shown + " of " + order.length + " attempts";
+    $("log-empty").hidden = rows.length > 0;
+    $("log-count").textContent = rows.length + " of " + order.length + " attempts";
   }
 
-  function redeliver(a, button) {
-    if (button) button.disabled = true;
+  // logRow stays a table row (its cells keep their column headers): the keyboard reaches the
+  // details through a real button in the first cell, a mouse through any cell.
+  function logRow(a, fresh) {
+    var inc = a.delivery && a.delivery.incident;
+    var ok = a.outcome === "SUCCEEDED";
+    return el("tr", { "data-attempt": a.id, class: fresh ? "fresh" : "", onclick: function () { openDetails(a.id); } }, [
+      el("td", { class: "num" }, [el("button", {
+        type: "button", class: "open", text: fmtTime(a.startedAt), title: a.startedAt, "aria-haspopup": "dialog",
+        "aria-label": "Details of the attempt at " + fmtTime(a.startedAt) + " to " + (a.webhook ? a.webhook.name : "unsaved webhook") + ", " + a.outcome.toLowerCase(),
+        "data-focus": "open:" + a.id,
+        onclick: function (e) { e.stopPropagation(); openDetails(a.id); },
+      })]),
+      el("td", { text: a.webhook ? a.webhook.name : "(unsaved)" }),
+      el("td", {}, [a.event.replace("INCIDENT_", "").toLowerCase(), a.test ? el("span", { class: "badge test", text: "test" }) : null]),
+      el("td", { text: inc ? inc.id + " · " + inc.title : "—" }),
+      el("td", {}, [el("span", { class: "badge " + (ok ? "ok" : "bad"), text: ok ? "succeeded" : "failed", title: a.error || "" })]),
+      el("td", { class: "num", text: a.response ? String(a.response.status) : (a.errorKind || "—").toLowerCase() }),
+      el("td", { class: "num", text: a.durationMs + " ms" }),
+      el("td", {}, [a.delivery ? el("button", {
+        type: "button", class: "redeliver", text: "Redeliver", "aria-label": "Redeliver delivery " + a.delivery.id,
+        "data-focus": "redeliver:" + a.id, "data-busy": "redeliver:" + a.delivery.id, "aria-disabled": busyAttr("redeliver:" + a.delivery.id),
+        onclick: function (e) { e.stopPropagation(); redeliver(a); },
+      }) : null]),
+    ]);
+  }
+
+  function redeliver(a) {
+    var key = "redeliver:" + a.delivery.id;
+    if (busy.has(key)) return;
+    setBusy(key, true);
     return gql("mutation($id: ID!) { redeliver(deliveryId: $id) { id status } }", { id: a.delivery.id }).then(function (d) {
       notice("");
       $("hooks-status").textContent = "Delivery " + d.redeliver.id + " queued again; its attempt will appear in the log.";
     }).catch(function (e) { notice("Redeliver: " + e.message); })
-      .finally(function () { if (button) button.disabled = false; });
+      .finally(function () { setBusy(key, false); });
   }
 
   function kvRows(table, list) {
@@ -307,6 +401,9 @@
       $("d-res-b").textContent = "";
     }
     $("d-redeliver").hidden = !a.delivery;
+    var key = a.delivery ? "redeliver:" + a.delivery.id : "";
+    $("d-redeliver").setAttribute("data-busy", key);
+    if (busy.has(key)) $("d-redeliver").setAttribute("aria-disabled", "true"); else $("d-redeliver").removeAttribute("aria-disabled");
     if (!$("details").open) $("details").showModal();
     $("d-close").focus();
   }
@@ -420,13 +517,27 @@
     if (t) signIn(t);
   });
   $("logout").addEventListener("click", signOut);
-  $("f-webhook").addEventListener("change", function () { renderLog(); });
+  $("f-webhook").addEventListener("change", filterByWebhook);
   $("f-outcome").addEventListener("change", function () { renderLog(); });
   $("d-close").addEventListener("click", function () { $("details").close(); });
-  $("d-redeliver").addEventListener("click", function (e) { if (current && current.delivery) redeliver(current, e.currentTarget); });
+  $("d-redeliver").addEventListener("click", function () { if (current && current.delivery) redeliver(current); });
+  // Closing the details (Escape, Close) gives focus back to the row they came from. The browser
+  // does that itself unless the row was re-rendered while they were open; then focus is on
+  // <body> and goes to the row's replacement, or to the log's filter if the row has gone.
   $("details").addEventListener("close", function () {
-    var row = current && document.querySelector('#log tr[data-attempt="' + current.id + '"]');
-    if (row) row.focus();
+    var f = document.activeElement;
+    if (f && f !== document.body && !$("details").contains(f)) return; // the user moved on
+    var b = current && $("log").querySelector('[data-focus="' + CSS.escape("open:" + current.id) + '"]');
+    (b || $("f-webhook")).focus();
+  });
+  // The arrow keys move between the rows' details buttons, as in a list; Tab still visits every
+  // row and its Redeliver button.
+  $("log").tBodies[0].addEventListener("keydown", function (e) {
+    if ((e.key !== "ArrowDown" && e.key !== "ArrowUp") || !e.target.classList.contains("open")) return;
+    var tr = e.target.closest("tr");
+    var next = e.key === "ArrowDown" ? tr.nextElementSibling : tr.previousElementSibling;
+    var b = next && next.querySelector("button.open");
+    if (b) { e.preventDefault(); b.focus(); }
   });
   $("t-body").addEventListener("input", function () { schedulePreview(); showPlaces(); });
   $("t-body").addEventListener("keydown", function (e) {
