@@ -26,6 +26,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // options are the command-line flags.
@@ -170,10 +172,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer s.srv.Close()
 	client := newClient(max(o.Posters, o.CeilingConc))
 
+	// CPU accounting needs /proc; without it the report has no CPU line.
+	proc, procErr := procfs.NewDefaultFS()
+	if procErr != nil {
+		logf("no cpu accounting: %v", procErr)
+	}
+	readCPUNow := func() (cpuReading, bool) {
+		if procErr != nil {
+			return cpuReading{}, false
+		}
+		r, err := readCPU(proc, pid)
+		if err != nil {
+			logf("no cpu accounting: %v", err)
+		}
+		return r, err == nil
+	}
+
 	logf("measuring the loopback ceiling for %s", o.Ceiling)
+	beforeCeiling, cpuOK := readCPUNow()
 	ceiling, err := measureCeiling(ctx, s, client, o.CeilingConc, o.Ceiling)
 	if err != nil {
 		return err
+	}
+	afterCeiling, ok := readCPUNow()
+	cpuOK = cpuOK && ok
+	ceilingMachineUs := 0.0
+	if cpuOK && ceiling > 0 {
+		busy := afterCeiling.Machine - beforeCeiling.Machine
+		ceilingMachineUs = math.Round(float64(busy.Microseconds())/(ceiling*o.Ceiling.Seconds())*10) / 10
 	}
 
 	runID := time.Now().UTC().Format("20060102T150405.000")
@@ -195,6 +221,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.Sample > 0 {
 		samples = startSampling(sampleCtx, client, strings.TrimRight(o.Herald, "/")+"/metrics", pid, o.Sample, logf)
 	}
+	beforeLoad, ok := readCPUNow()
+	cpuOK = cpuOK && ok
 	load := postAlerts(ctx, client, strings.TrimRight(o.Herald, "/"), topo, o.Rate, o.Duration, o.Posters, o.MaxAlerts)
 	expected := 0
 	for _, idx := range load.Accepted {
@@ -205,9 +233,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for s.arrived() < expected && time.Since(drainStart) < o.Drain && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
+	afterLoad, ok := readCPUNow()
+	cpuOK = cpuOK && ok
 	time.Sleep(time.Second) // late duplicates
 	stopSampling()
 	rep := buildReport(o, database, ceiling, topo, load, s, time.Since(drainStart))
+	if cpuOK {
+		rep.CPU = perDelivery(beforeLoad, afterLoad, rep.Delivered, ceilingMachineUs)
+	}
 	if samples != nil {
 		rep.Samples = <-samples
 		rep.Soak = summariseSoak(rep.Samples, o.Sample, load.End.Sub(load.Start))
@@ -260,6 +293,9 @@ type report struct {
 	WarmupLatencyP50Ms float64 `json:"warmupLatencyP50Ms"`
 	WarmupLatencyP99Ms float64 `json:"warmupLatencyP99Ms"`
 	WarmupLatencyMaxMs float64 `json:"warmupLatencyMaxMs"`
+
+	// CPU is what each party spent per delivery from the first post to the last arrival.
+	CPU *cpuCost `json:"cpuPerDelivery,omitempty"`
 
 	Samples []sample     `json:"samples,omitempty"`
 	Soak    *soakSummary `json:"soak,omitempty"`
@@ -366,6 +402,9 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  duplicates %d  losses %d  unexpected %d  bad signatures %d  (drain %.1f s)\n",
 		r.Duplicates, r.Losses, r.Unexpected, r.BadSignatures, r.DrainSeconds)
+	if r.CPU != nil {
+		r.CPU.print(w)
+	}
 	if r.Soak != nil {
 		r.Soak.print(w)
 	}
