@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/herald-hq/herald/models"
@@ -83,7 +85,7 @@ func (w *Worker) attempt(ctx context.Context, hook *models.Webhook, req *Request
 			kind = KindConnection
 		}
 		a.ErrorKind = &kind
-		a.Error = ptr(err.Error())
+		a.Error = ptr(sendError(err, req))
 	} else {
 		res.status = resp.Status
 		a.Response = models.NewJSON(resp)
@@ -100,6 +102,18 @@ func (w *Worker) attempt(ctx context.Context, hook *models.Webhook, req *Request
 	}
 	w.metrics.observe(a.Outcome, elapsed)
 	return res
+}
+
+// sendError is the text of a failed send with the URL as the request log shows it: net/http
+// quotes the URL it was given, and an API key placed in the query must not reach the attempt
+// log, the server log or a failure e-mail.
+func sendError(err error, req *Request) string {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		shown := *ue
+		shown.URL = req.Log.URL
+		err = &shown
+	}
+	return strings.ReplaceAll(err.Error(), req.URL, req.Log.URL)
 }
 
 // send performs req and reads the response's first 16 KiB.

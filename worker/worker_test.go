@@ -399,6 +399,30 @@ func TestRequestLogRedaction(t *testing.T) {
 	}
 }
 
+// TestFailedSendRedaction: a send that fails before any response (here a refused connection)
+// stores net/http's error text, which quotes the URL: an API key placed in the query is
+// redacted there too.
+func TestFailedSendRedaction(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	hook := newHook(t, s, closed.URL+"/hook", func(h *models.Webhook) {
+		h.RetryCount = 0
+		h.AuthType, h.AuthKey, h.AuthPlacement, h.AuthSecret = models.AuthAPIKey, str("key"), str(models.PlacementQuery), sealed(t, s, "hidden-key")
+	})
+	start(t, worker.Config{Store: s})
+	id := newDeliveries(t, s, hook, 1)[0]
+	eventually(t, 10*time.Second, "delivery failed", statusIs(t, s, id, models.DeliveryFailed))
+	a := attemptsOf(t, s, id)[0]
+	if a.Error == nil {
+		t.Fatal("the failed send has no error")
+	}
+	if !strings.Contains(*a.Error, "key=%5Bredacted%5D") || strings.Contains(*a.Error, "hidden-key") {
+		t.Errorf("error of the failed send = %q, want the redacted URL and no key", *a.Error)
+	}
+}
+
 // TestRetries: a failing endpoint is retried retryCount times, retryIntervalMinutes apart
 // (one minute lasting RetryUnit), then the delivery fails; a success on a retry ends it.
 func TestRetries(t *testing.T) {
