@@ -105,6 +105,7 @@ type ComplexityRoot struct {
 		Response    func(childComplexity int) int
 		StartedAt   func(childComplexity int) int
 		Test        func(childComplexity int) int
+		Truncated   func(childComplexity int) int
 		Webhook     func(childComplexity int) int
 	}
 
@@ -308,6 +309,7 @@ type ComplexityRoot struct {
 		InactiveReason           func(childComplexity int) int
 		Method                   func(childComplexity int) int
 		Name                     func(childComplexity int) int
+		NewSigningSecret         func(childComplexity int) int
 		QueryParams              func(childComplexity int) int
 		RetryCount               func(childComplexity int) int
 		RetryIntervalMinutes     func(childComplexity int) int
@@ -689,6 +691,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeliveryAttempt.Test(childComplexity), true
+	case "DeliveryAttempt.truncated":
+		if e.ComplexityRoot.DeliveryAttempt.Truncated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryAttempt.Truncated(childComplexity), true
 	case "DeliveryAttempt.webhook":
 		if e.ComplexityRoot.DeliveryAttempt.Webhook == nil {
 			break
@@ -1692,6 +1700,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Webhook.Name(childComplexity), true
+	case "Webhook.newSigningSecret":
+		if e.ComplexityRoot.Webhook.NewSigningSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Webhook.NewSigningSecret(childComplexity), true
 	case "Webhook.queryParams":
 		if e.ComplexityRoot.Webhook.QueryParams == nil {
 			break
@@ -2180,6 +2194,13 @@ extend type DeliveryAttempt {
   errorKind: AttemptErrorKind
   "The IP address the request was sent to."
   remoteIp: String
+  "The rendered body (over 20,000 characters) or query string (over 10,000) was cut before sending."
+  truncated: Boolean!
+}
+
+extend type Webhook {
+  "Only in the answer of an updateWebhook whose new signing scheme needed a new secret: that secret, shown this once (like createWebhook's signingSecret). Null everywhere else."
+  newSigningSecret: String
 }
 
 extend type Delivery {
@@ -2330,6 +2351,8 @@ func (ec *executionContext) childFields_DeliveryAttempt(ctx context.Context, fie
 		return ec.fieldContext_DeliveryAttempt_errorKind(ctx, field)
 	case "remoteIp":
 		return ec.fieldContext_DeliveryAttempt_remoteIp(ctx, field)
+	case "truncated":
+		return ec.fieldContext_DeliveryAttempt_truncated(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeliveryAttempt", field.Name)
 }
@@ -2666,6 +2689,8 @@ func (ec *executionContext) childFields_Webhook(ctx context.Context, field graph
 		return ec.fieldContext_Webhook_updatedAt(ctx, field)
 	case "deliveries":
 		return ec.fieldContext_Webhook_deliveries(ctx, field)
+	case "newSigningSecret":
+		return ec.fieldContext_Webhook_newSigningSecret(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Webhook", field.Name)
 }
@@ -4620,6 +4645,29 @@ func (ec *executionContext) _DeliveryAttempt_remoteIp(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_DeliveryAttempt_remoteIp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeliveryAttempt", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _DeliveryAttempt_truncated(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryAttempt_truncated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Truncated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryAttempt_truncated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryAttempt", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _DeliveryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryConnection) (ret graphql.Marshaler) {
@@ -9038,6 +9086,29 @@ func (ec *executionContext) fieldContext_Webhook_deliveries(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Webhook_newSigningSecret(ctx context.Context, field graphql.CollectedField, obj *model.Webhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Webhook_newSigningSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NewSigningSecret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Webhook_newSigningSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Webhook", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _WebhookWithSecret_webhook(ctx context.Context, field graphql.CollectedField, obj *model.WebhookWithSecret) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11593,6 +11664,11 @@ func (ec *executionContext) _DeliveryAttempt(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "truncated":
+			out.Values[i] = ec._DeliveryAttempt_truncated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -13782,6 +13858,11 @@ func (ec *executionContext) _Webhook(ctx context.Context, sel ast.SelectionSet, 
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "newSigningSecret":
+			out.Values[i] = ec._Webhook_newSigningSecret(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

@@ -236,11 +236,13 @@ func (r *mutationResolver) UpdateWebhook(ctx context.Context, id string, input m
 	if _, err := r.managedWebhook(ctx, p, id); err != nil {
 		return nil, err
 	}
-	w, _, err := r.Store.UpdateWebhook(ctx, id, webhookPatchFromInput(input))
+	w, secret, err := r.Store.UpdateWebhook(ctx, id, webhookPatchFromInput(input))
 	if err != nil {
 		return nil, err
 	}
-	return webhookToModel(w), nil
+	out := webhookWithSecret(w, secret)
+	out.Webhook.NewSigningSecret = out.SigningSecret
+	return out.Webhook, nil
 }
 
 func (r *mutationResolver) DeleteWebhook(ctx context.Context, id string) (bool, error) {

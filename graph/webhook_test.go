@@ -399,6 +399,18 @@ func TestWebhookAPI(t *testing.T) {
 			t.Errorf("rotate: %s %+v", data, errs)
 		}
 
+		// A patch to a scheme the current secret does not suit hands the new secret back
+		// once; any other answer shows none.
+		newSecret := `mutation($id: ID!, $input: WebhookPatch!) { updateWebhook(id: $id, input: $input) { signing { scheme } newSigningSecret } }`
+		data, errs = w.do(t, "managerA", newSecret, map[string]any{"id": wh.ID, "input": map[string]any{"signing": map[string]any{"scheme": "STANDARD_WEBHOOKS"}}})
+		if len(errs) > 0 || !strings.Contains(string(data), `"newSigningSecret":"whsec_`) {
+			t.Errorf("switch to STANDARD_WEBHOOKS: %s %+v", data, errs)
+		}
+		data, errs = w.do(t, "managerA", newSecret, map[string]any{"id": wh.ID, "input": map[string]any{"name": "Renamed again"}})
+		if len(errs) > 0 || !strings.Contains(string(data), `"newSigningSecret":null`) {
+			t.Errorf("rename after the switch: %s %+v", data, errs)
+		}
+
 		// Deactivation records who did it; activation clears it.
 		data, errs = w.do(t, "managerA", `mutation($id: ID!) { deactivateWebhook(id: $id) { status inactiveReason } }`, map[string]any{"id": wh.ID})
 		if len(errs) > 0 || string(data) != `{"deactivateWebhook":{"inactiveReason":"deactivated by managerA","status":"INACTIVE"}}` {

@@ -61,6 +61,8 @@ type Webhook struct {
 	ConsecutiveFailures      int            `json:"consecutiveFailures"`
 	CreatedAt                time.Time      `json:"createdAt"`
 	UpdatedAt                time.Time      `json:"updatedAt"`
+	// NewSigningSecret is set only in the answer of the updateWebhook that made it.
+	NewSigningSecret *string `json:"newSigningSecret,omitempty"`
 }
 
 // Incident is something that happened to a service.
@@ -112,6 +114,7 @@ type DeliveryAttempt struct {
 	RemoteIP    *string           `json:"remoteIp,omitempty"`
 	StartedAt   time.Time         `json:"startedAt"`
 	NextRetryAt *time.Time        `json:"nextRetryAt,omitempty"`
+	Truncated   bool              `json:"truncated"`
 	// LoadedWebhook is the attempt's webhook when it was already read (deliveryLog reads it
 	// once for all subscribers); the webhook field resolver uses it instead of a query.
 	LoadedWebhook *models.Webhook `json:"-"`
