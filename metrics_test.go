@@ -177,6 +177,33 @@ func TestMetricsCountDeliveriesAndQueue(t *testing.T) {
 	}
 }
 
+// TestMetricsWithoutDatabase: while the database is gone, /metrics still answers with every
+// metric it can read (the process's and the worker's counters), leaving out only the queue
+// gauges that need the database.
+func TestMetricsWithoutDatabase(t *testing.T) {
+	t.Parallel()
+	url := storetest.URL(t, models.DialectPostgres)
+	p := startHerald(t, map[string]string{
+		"HERALD_DATABASE_URL": url,
+		"HERALD_SECRET_KEY":   storetest.Key,
+		"HERALD_ADMIN_TOKEN":  "metrics-admin-token-0123456789",
+	})
+	if _, ok := scrapeMetrics(t, p).value(metricDepth); !ok {
+		t.Fatalf("no %s while the database is up", metricDepth)
+	}
+	storetest.DropDatabase(t, url)
+	m := pollMetrics(t, p, "a scrape without the queue gauges", func(m metricSet) bool {
+		_, ok := m.value(metricDepth)
+		return !ok
+	})
+	for _, name := range []string{"go_goroutines", metricInFlight} {
+		if _, ok := m.value(name); !ok {
+			t.Errorf("/metrics lost %s while the database is down", name)
+		}
+	}
+	m.want(t, 0, metricAttempts, "outcome", models.AttemptFailed)
+}
+
 // TestMetricsLiveSubscriptions checks that the live-subscriptions gauge counts a
 // graphql-transport-ws client subscribed to deliveryLog while it is, and no longer once it
 // has disconnected.

@@ -40,6 +40,9 @@ const (
 // drainGrace is how long a stopping process waits for in-flight work.
 const drainGrace = 25 * time.Second
 
+// bodyTimeout bounds reading a request's body (see withBodyDeadline).
+const bodyTimeout = 10 * time.Second
+
 // config is Herald's configuration, read from the environment once at start (SPEC §2).
 type config struct {
 	Addr                string
@@ -265,18 +268,24 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// A metric that cannot be read (the queue gauges while the database is down) is left out;
+	// the rest of the scrape still answers, which is when it is needed most.
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      slog.NewLogLogger(logger.With("component", "metrics").Handler(), slog.LevelWarn),
+	}))
 
 	if cfg.Role != roleWorker {
 		// An API-only process still sends test webhooks itself: the worker is built, not run.
 		res := &graph.Resolver{Store: store, Worker: wrk, Logger: logger.With("component", "graphql")}
-		mux.Handle("/query", graph.NewHandler(res, cfg.AllowedOrigins))
+		mux.Handle("/query", withBodyDeadline(graph.NewHandler(res, cfg.AllowedOrigins)))
 		ingest := res.IngestHandler()
-		mux.Handle("/v1/process", ingest)
-		mux.Handle("/v1/request", ingest)
+		mux.Handle("/v1/process", withBodyDeadline(ingest))
+		mux.Handle("/v1/request", withBodyDeadline(ingest))
 		pages := web.Handler()
 		mux.Handle("GET /{$}", pages) // GraphiQL
 		mux.Handle("GET /dashboard", pages)
+		mux.Handle("GET /incidents/{id}", pages) // {{incident.url}}
 		mux.Handle("GET /static/", pages)
 	}
 
@@ -317,4 +326,16 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// withBodyDeadline gives a request with a body bodyTimeout to deliver it: a client that sends
+// its headers and then trickles or withholds the body would otherwise keep a connection and a
+// goroutine for as long as it likes. GET (websocket upgrades included) is left alone.
+func withBodyDeadline(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -288,6 +290,38 @@ func TestBinaryServesAPIAndDrains(t *testing.T) {
 				t.Error("the admin token appears in the logs")
 			}
 		})
+	}
+}
+
+// TestBinaryBoundsBodyReads: a client that sends a request's headers and then withholds the
+// body is cut off after bodyTimeout instead of holding the connection; an honest request on
+// the same server is unaffected.
+func TestBinaryBoundsBodyReads(t *testing.T) {
+	t.Parallel()
+	p := startHerald(t, map[string]string{"HERALD_DATABASE_URL": storetest.URL(t, models.DialectSQLite)})
+	addr := strings.TrimPrefix(p.base, "http://")
+	for _, path := range []string{"/query", "/v1/process"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\nContent-Length: 100\r\n\r\n{\"", path, addr, p.token)
+			start := time.Now()
+			_ = conn.SetReadDeadline(start.Add(bodyTimeout + 10*time.Second))
+			_, err = io.ReadAll(conn)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("the connection was still open %s after the headers", time.Since(start).Round(time.Second))
+			}
+			if waited := time.Since(start); waited < bodyTimeout-time.Second {
+				t.Errorf("answered after %s, before the body could have timed out", waited)
+			}
+		})
+	}
+	if _, errs := p.gql(t, p.token, `{ me { name } }`, nil); len(errs) > 0 {
+		t.Errorf("an honest request: %v", errs)
 	}
 }
 

@@ -58,15 +58,7 @@ func URL(t testing.TB, dialect string) string {
 		t.Fatalf("create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Logf("drop database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		if err := dropDatabase(admin, name); err != nil {
 			t.Logf("drop database %s: %v", name, err)
 		}
 	})
@@ -76,6 +68,31 @@ func URL(t testing.TB, dialect string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// DropDatabase drops the PostgreSQL database of a URL made by URL now, closing the
+// connections to it, for tests of a database that goes away.
+func DropDatabase(t testing.TB, dbURL string) {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("parse %s: %v", dbURL, err)
+	}
+	if err := dropDatabase(AdminURL(), strings.TrimPrefix(u.Path, "/")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dropDatabase(admin, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	_, err = c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	return err
 }
 
 // Open returns a migrated store on a database of the test's own.
