@@ -129,7 +129,21 @@ func TestCreateWebhookValidation(t *testing.T) {
 		"url unparsable": {func(_ webhookFixture, w *models.WebhookSpec) {
 			w.URLs = []string{"http://a/1", "http://a/2", "http://[::1/"}
 		}, "urls[2]", ""},
-		"url duplicate":        {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http://a/1", "http://a/1"} }, "urls[1]", ""},
+		"url duplicate":    {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http://a/1", "http://a/1"} }, "urls[1]", ""},
+		"url port too big": {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http://e.com:99999/"} }, "urls[0]", "port"},
+		"url port zero":    {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http://e.com:0/"} }, "urls[0]", "port"},
+		"url port overflow": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.URLs = []string{"http://a/1", "https://e.com:18446744073709551617/"}
+		}, "urls[1]", "port"},
+		"url space in path":    {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http://e.com/a b"} }, "urls[0]", "%20"},
+		"url space in query":   {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http://e.com/?q=a b"} }, "urls[0]", "%20"},
+		"url trailing space":   {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"https://e.com/hook "} }, "urls[0]", "space"},
+		"url no-break space":   {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"https://e.com/a\u00a0b"} }, "urls[0]", "space"},
+		"url tab":              {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"https://e.com/a\tb"} }, "urls[0]", "control"},
+		"url control":          {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"https://e.com/a\x01"} }, "urls[0]", "control"},
+		"url DEL":              {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"https://e.com/a\x7f"} }, "urls[0]", "control"},
+		"url port no host":     {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http://:8080/"} }, "urls[0]", "host"},
+		"url username only":    {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"https://token@e.com/"} }, "urls[0]", "auth"},
 		"method unknown":       {func(_ webhookFixture, w *models.WebhookSpec) { w.Method = "TRACE" }, "method", ""},
 		"get with body":        {func(_ webhookFixture, w *models.WebhookSpec) { w.Method = models.MethodGet }, "sendDataUsing", ""},
 		"send unknown":         {func(_ webhookFixture, w *models.WebhookSpec) { w.SendDataUsing = "CARRIER_PIGEON" }, "sendDataUsing", ""},
@@ -165,6 +179,22 @@ func TestCreateWebhookValidation(t *testing.T) {
 		"api key header host": {func(_ webhookFixture, w *models.WebhookSpec) {
 			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "Host", Value: "v", Placement: models.PlacementHeader}
 		}, "auth.key", ""},
+		"api key header user-agent": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "User-Agent", Value: "v", Placement: models.PlacementHeader}
+		}, "auth.key", "Herald"},
+		"api key header content-type": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "content-type", Value: "v", Placement: models.PlacementHeader}
+		}, "auth.key", "body"},
+		"api key header upgrade": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "Upgrade", Value: "v", Placement: models.PlacementHeader}
+		}, "auth.key", "connection"},
+		"api key header is the signature header": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "X-Sig", Value: "v", Placement: models.PlacementHeader}
+			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "x-sig"}
+		}, "auth.key", "signature"},
+		"api key header value control": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "X-Key", Value: "k\x01ey", Placement: models.PlacementHeader}
+		}, "auth.value", "control"},
 		"api key header value newline": {func(_ webhookFixture, w *models.WebhookSpec) {
 			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "X-Key", Value: "v\r\nX: y", Placement: models.PlacementHeader}
 		}, "auth.value", ""},
@@ -172,6 +202,9 @@ func TestCreateWebhookValidation(t *testing.T) {
 		"bearer token newline": {func(_ webhookFixture, w *models.WebhookSpec) {
 			w.Auth = models.AuthSpec{Type: models.AuthBearer, Token: "a\nb"}
 		}, "auth.token", ""},
+		"bearer token DEL": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Auth = models.AuthSpec{Type: models.AuthBearer, Token: "tok\x7f"}
+		}, "auth.token", "control"},
 		"bearer with username": {func(_ webhookFixture, w *models.WebhookSpec) {
 			w.Auth = models.AuthSpec{Type: models.AuthBearer, Token: "t", Username: "u"}
 		}, "auth.username", ""},
@@ -191,6 +224,11 @@ func TestCreateWebhookValidation(t *testing.T) {
 			w.Headers = []models.KV{{Name: "X-A", Value: "a\r\nEvil: 1"}}
 		}, "headers[0].value", ""},
 		"header value NUL": {func(_ webhookFixture, w *models.WebhookSpec) { w.Headers = []models.KV{{Name: "X-A", Value: "a\x00"}} }, "headers[0].value", ""},
+		"header value SOH": {func(_ webhookFixture, w *models.WebhookSpec) { w.Headers = []models.KV{{Name: "X-A", Value: "a\x01b"}} }, "headers[0].value", "control"},
+		"header value ESC": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Headers = []models.KV{{Name: "X-A", Value: "ok"}, {Name: "X-B", Value: "\x1b[31mred"}}
+		}, "headers[1].value", "control"},
+		"header value DEL": {func(_ webhookFixture, w *models.WebhookSpec) { w.Headers = []models.KV{{Name: "X-A", Value: "a\x7f"}} }, "headers[0].value", "control"},
 		"header value too long": {func(_ webhookFixture, w *models.WebhookSpec) {
 			w.Headers = []models.KV{{Name: "X-A", Value: strings.Repeat("v", 8193)}}
 		}, "headers[0].value", ""},
@@ -206,6 +244,22 @@ func TestCreateWebhookValidation(t *testing.T) {
 		"header connection": {func(_ webhookFixture, w *models.WebhookSpec) {
 			w.Headers = []models.KV{{Name: "CONNECTION", Value: "close"}}
 		}, "headers[0].name", ""},
+		"header user-agent": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Headers = []models.KV{{Name: "X-A", Value: "1"}, {Name: "user-agent", Value: "MyBot/1.0"}}
+		}, "headers[1].name", "set by Herald"},
+		"header upgrade": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Headers = []models.KV{{Name: "Upgrade", Value: "websocket"}}
+		}, "headers[0].name", "connection"},
+		"header keep-alive": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Headers = []models.KV{{Name: "Keep-Alive", Value: "timeout=5"}}
+		}, "headers[0].name", "connection"},
+		"header proxy-connection": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Headers = []models.KV{{Name: "Proxy-Connection", Value: "keep-alive"}}
+		}, "headers[0].name", "connection"},
+		"header te": {func(_ webhookFixture, w *models.WebhookSpec) { w.Headers = []models.KV{{Name: "TE", Value: "gzip"}} }, "headers[0].name", "connection"},
+		"header trailer": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Headers = []models.KV{{Name: "Trailer", Value: "X-Checksum"}}
+		}, "headers[0].name", "connection"},
 		"header duplicate": {func(_ webhookFixture, w *models.WebhookSpec) {
 			w.Headers = []models.KV{{Name: "X-A", Value: "1"}, {Name: "x-a", Value: "2"}}
 		}, "headers[1].name", ""},
@@ -244,6 +298,24 @@ func TestCreateWebhookValidation(t *testing.T) {
 		"hmac512 reserved header": {func(_ webhookFixture, w *models.WebhookSpec) {
 			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "Content-Length"}
 		}, "signing.headerName", ""},
+		"hmac512 user-agent header": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "user-agent"}
+		}, "signing.headerName", "choose another name"},
+		"hmac512 content-type header": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "Content-Type"}
+		}, "signing.headerName", "choose another name"},
+		"hmac512 authorization header": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "AUTHORIZATION"}
+		}, "signing.headerName", "choose another name"},
+		"hmac512 webhook-signature header": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "Webhook-Signature"}
+		}, "signing.headerName", "choose another name"},
+		"hmac512 keep-alive header": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "Keep-Alive"}
+		}, "signing.headerName", "choose another name"},
+		"hmac512 header not a token message": {func(_ webhookFixture, w *models.WebhookSpec) {
+			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "X-Sig:"}
+		}, "signing.headerName", "HTTP token"},
 		"hmac256 with header": {func(_ webhookFixture, w *models.WebhookSpec) {
 			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA256", HeaderName: "X-Sig"}
 		}, "signing.headerName", ""},

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/herald-hq/herald/worker/render"
@@ -80,8 +82,24 @@ const (
 	DefaultTimeoutSeconds       = 3
 )
 
-// forbiddenHeaders are owned by the HTTP transport and refused as custom headers.
-var forbiddenHeaders = []string{"host", "content-length", "transfer-encoding", "connection"}
+// forbiddenHeaders are refused as custom header and API key header names (lower case), each
+// with the reason the user is shown: Herald or the transport writes them (User-Agent last of
+// all, replacing any value given), or they describe the connection rather than the request,
+// and HTTP/2 drops them or refuses the request (RFC 9113 §8.2.2).
+var forbiddenHeaders = map[string]string{
+	"host":              "is set by Herald from the URL",
+	"content-length":    "is set by Herald from the body",
+	"transfer-encoding": "is set by Herald from the body",
+	"user-agent":        "is set by Herald itself on every request (Herald/<version>)",
+	"connection":        connectionHeader,
+	"keep-alive":        connectionHeader,
+	"proxy-connection":  connectionHeader,
+	"te":                connectionHeader,
+	"trailer":           connectionHeader,
+	"upgrade":           connectionHeader,
+}
+
+const connectionHeader = "describes the connection, not the request: HTTP/2 drops it or refuses to send"
 
 // envelopeKeys are the default envelope's own keys, which extra fields may not shadow.
 var envelopeKeys = []string{"event", "deliveryId", "webhookId", "timestamp", "incident", "user"}
@@ -207,6 +225,13 @@ func validateTargetURL(raw string) string {
 	if len(raw) > MaxWebhookURLChars {
 		return fmt.Sprintf("URL is longer than %d characters", MaxWebhookURLChars)
 	}
+	if strings.ContainsFunc(raw, unicode.IsControl) {
+		return "URL must not contain control characters (tab, newline and the like)"
+	}
+	// A space in the query would go out raw and break the request line.
+	if strings.ContainsFunc(raw, unicode.IsSpace) {
+		return "URL must not contain spaces: write a space as %20"
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "not a valid URL"
@@ -219,6 +244,11 @@ func validateTargetURL(raw string) string {
 	}
 	if u.User != nil {
 		return "URL must not contain credentials: use auth instead"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "port must be from 1 to 65535"
+		}
 	}
 	return ""
 }
@@ -259,17 +289,21 @@ func validateWebhookAuth(spec *WebhookSpec) error {
 			if !isHTTPToken(a.Key) {
 				return Invalid("auth.key", "a header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
 			}
-			if slices.Contains(forbiddenHeaders, strings.ToLower(a.Key)) {
-				return Invalid("auth.key", "header %s is set by Herald itself", a.Key)
+			lower := strings.ToLower(a.Key)
+			if why, ok := forbiddenHeaders[lower]; ok {
+				return Invalid("auth.key", "header %s %s", a.Key, why)
 			}
-			if slices.Contains(signatureHeaders(spec.Signing), strings.ToLower(a.Key)) {
+			if lower == "content-type" {
+				return Invalid("auth.key", "header %s describes the body: choose another name for the API key", a.Key)
+			}
+			if slices.Contains(signatureHeaders(spec.Signing), lower) {
 				return Invalid("auth.key", "header %s carries the signature", a.Key)
 			}
-			if hasControl(a.Value.Reveal()) {
-				return Invalid("auth.value", "a header value must not contain CR, LF or NUL")
+			if !isHeaderValue(a.Value.Reveal()) {
+				return Invalid("auth.value", "a header value must not contain control characters other than tab")
 			}
 		case PlacementQuery:
-			if hasControl(a.Key) {
+			if strings.ContainsFunc(a.Key, unicode.IsControl) {
 				return Invalid("auth.key", "key must not contain control characters")
 			}
 		case "":
@@ -282,8 +316,8 @@ func validateWebhookAuth(spec *WebhookSpec) error {
 		if a.Token == "" {
 			return Invalid("auth.token", "BEARER auth needs a token")
 		}
-		if hasControl(a.Token.Reveal()) {
-			return Invalid("auth.token", "token must not contain CR, LF or NUL")
+		if !isHeaderValue(a.Token.Reveal()) {
+			return Invalid("auth.token", "token must not contain control characters other than tab")
 		}
 	default:
 		return Invalid("auth.type", "unknown auth type %q", a.Type)
@@ -309,8 +343,11 @@ func validateWebhookSigning(spec *WebhookSpec) error {
 		if sg.HeaderName == "" {
 			return Invalid("signing.headerName", "HMAC_SHA512 needs a headerName")
 		}
+		if !isHTTPToken(sg.HeaderName) {
+			return Invalid("signing.headerName", "a header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
+		}
 		if err := sign.ValidateHeaderName(sg.Scheme, sg.HeaderName); err != nil {
-			return Invalid("signing.headerName", "%s is not allowed: it must be an HTTP token and not a header Herald sets itself", sg.HeaderName)
+			return Invalid("signing.headerName", "header %s is set by Herald or has its own meaning in HTTP: choose another name, such as X-Herald-Signature", sg.HeaderName)
 		}
 	case sign.HMACSHA256, sign.StandardWebhooks:
 		if sg.HeaderName != "" {
@@ -365,8 +402,8 @@ func validateWebhookHeaders(spec *WebhookSpec) error {
 			return Invalid(name, "header name is required")
 		case !isHTTPToken(h.Name):
 			return Invalid(name, "header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
-		case slices.Contains(forbiddenHeaders, lower):
-			return Invalid(name, "header %s is set by Herald itself", h.Name)
+		case forbiddenHeaders[lower] != "":
+			return Invalid(name, "header %s %s", h.Name, forbiddenHeaders[lower])
 		case lower == auth:
 			return Invalid(name, "header %s is written by the webhook's auth", h.Name)
 		case slices.Contains(reserved, lower):
@@ -375,8 +412,8 @@ func validateWebhookHeaders(spec *WebhookSpec) error {
 			return Invalid(name, "header %s is listed twice", h.Name)
 		}
 		value := fmt.Sprintf("headers[%d].value", i)
-		if hasControl(h.Value) {
-			return Invalid(value, "header value must not contain CR, LF or NUL")
+		if !isHeaderValue(h.Value) {
+			return Invalid(value, "header value must not contain control characters other than tab")
 		}
 		if utf8.RuneCountInString(h.Value) > MaxWebhookHeaderValueChars {
 			return Invalid(value, "header value is longer than %d characters", MaxWebhookHeaderValueChars)
@@ -532,8 +569,17 @@ func validateFilterGroup(path string, f *Filter, depth int) error {
 	return nil
 }
 
-// hasControl reports whether s holds CR, LF or NUL, which would split or end a header.
-func hasControl(s string) bool { return strings.ContainsAny(s, "\r\n\x00") }
+// isHeaderValue reports whether s is a header field value net/http will send (RFC 9110 §5.5,
+// as httpguts.ValidHeaderFieldValue checks it): no control characters but tab; bytes from
+// 0x80 are obs-text and pass.
+func isHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
 
 // isHTTPToken reports whether s is an RFC 9110 token, the syntax of a header name.
 func isHTTPToken(s string) bool {

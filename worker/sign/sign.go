@@ -84,7 +84,7 @@ var (
 	// ErrNoSecret is returned when a signing scheme is given no secret.
 	ErrNoSecret = errors.New("no signing secret")
 	// ErrInvalidHeaderName is returned when the HMAC_SHA512 header name is
-	// not an HTTP token or is a name Herald or the transport writes itself.
+	// not an HTTP token or is one of the names reservedHeaders lists.
 	ErrInvalidHeaderName = errors.New("invalid signature header name")
 	// ErrMissingID is returned when STANDARD_WEBHOOKS is given no message id.
 	ErrMissingID = errors.New("missing message id")
@@ -148,10 +148,13 @@ func ValidateSecret(scheme, secret string) error {
 }
 
 // ValidateHeaderName reports whether name can carry the signature of scheme.
-// Only HMAC_SHA512 lets the user choose: the name must be an HTTP token and
-// not one of the headers Herald writes itself (webhook-*, X-SIGNATURE) or
-// the transport owns. Other schemes ignore name. Errors: ErrUnknownScheme,
-// ErrInvalidHeaderName.
+// Only HMAC_SHA512 lets the user choose: the name must be an HTTP token and,
+// compared case-insensitively, not one of the headers Herald writes itself
+// (webhook-*, X-SIGNATURE, Content-Type, Authorization, User-Agent), the
+// transport owns (Host, Content-Length, Transfer-Encoding) or that describe
+// the connection rather than the request (Connection, Keep-Alive,
+// Proxy-Connection, TE, Trailer, Upgrade). Other schemes ignore name.
+// Errors: ErrUnknownScheme, ErrInvalidHeaderName.
 func ValidateHeaderName(scheme, name string) error {
 	if !known(scheme) && scheme != None {
 		return ErrUnknownScheme
@@ -369,11 +372,15 @@ func Redacted(scheme, headerName string) []string {
 
 var (
 	dot = []byte{'.'}
-	// reservedHeaders are written by Herald or the transport; a user's
-	// signature header may not replace them.
+	// reservedHeaders cannot carry a signature. Herald writes the first
+	// ones itself (User-Agent last of all, so a signature there would be
+	// replaced and never reach the receiver), the transport the next, and
+	// the connection-specific ones are dropped or refused by HTTP/2
+	// (RFC 9113 §8.2.2).
 	reservedHeaders = []string{
-		HeaderID, HeaderTimestamp, HeaderSignature, HeaderXSignature,
-		"Host", "Content-Length", "Content-Type", "Transfer-Encoding", "Connection", "Authorization",
+		HeaderID, HeaderTimestamp, HeaderSignature, HeaderXSignature, "Content-Type", "Authorization", "User-Agent",
+		"Host", "Content-Length", "Transfer-Encoding",
+		"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade",
 	}
 	redactedXSignature = []string{HeaderXSignature}
 	redactedStandard   = []string{HeaderSignature}
