@@ -21,6 +21,7 @@ func attemptToModel(a *models.Attempt) *model.DeliveryAttempt {
 		RemoteIP:    a.RemoteIP,
 		StartedAt:   a.StartedAt,
 		NextRetryAt: a.NextRetryAt,
+		Truncated:   a.Truncated,
 	}
 	if r := a.Response.V; r != nil {
 		m.Response = &model.HTTPResponseLog{Status: r.Status, Headers: webhookKVToModel(r.Headers), Body: optional(r.Body)}

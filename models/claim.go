@@ -500,18 +500,62 @@ func (s *Store) RedeliverDelivery(ctx context.Context, id string) (*Delivery, er
 	return &d, nil
 }
 
-// ClaimFailureNotification reserves the right to send a failure e-mail for the webhook: it
-// returns true, having set last_notified_at to now, when none was sent within interval. The
-// conditional update makes workers in several processes agree. Errors: INTERNAL.
-func (s *Store) ClaimFailureNotification(ctx context.Context, webhookID string, interval time.Duration) (bool, error) {
+// FailureNotification is the right to send one failure e-mail of a webhook, reserved by
+// ClaimFailureNotification.
+type FailureNotification struct {
+	webhookID string
+	// at is the last_notified_at the reservation set, previous the one it replaced.
+	at       time.Time
+	previous *time.Time
+}
+
+// ClaimFailureNotification reserves the right to send a failure e-mail for the webhook: when
+// none was sent within interval it sets last_notified_at to now and returns the reservation,
+// otherwise (or when the webhook is gone) nil. The webhook's row is locked while it is read
+// and set, so that workers in several processes agree. last_notified_at is bookkeeping, not
+// an edit: updated_at stays. Errors: INTERNAL.
+func (s *Store) ClaimFailureNotification(ctx context.Context, webhookID string, interval time.Duration) (*FailureNotification, error) {
 	now := s.now()
-	upd := s.db.WithContext(ctx).Model(&Webhook{}).
-		Where("id = ? AND (last_notified_at IS NULL OR last_notified_at <= ?)", webhookID, now.Add(-interval)).
-		Update("last_notified_at", now)
-	if upd.Error != nil {
-		return false, fmt.Errorf("claim failure notification: %w", upd.Error)
+	var claim *FailureNotification
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		claim = nil
+		q := tx.Model(&Webhook{}).Select("last_notified_at").Where("id = ?", webhookID)
+		if s.dialect == DialectPostgres {
+			q = q.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
+		}
+		var h Webhook
+		err := q.Take(&h).Error
+		switch {
+		case errors.Is(err, gorm.ErrRecordNotFound):
+			return nil
+		case err != nil:
+			return err
+		case h.LastNotifiedAt != nil && h.LastNotifiedAt.After(now.Add(-interval)):
+			return nil
+		}
+		if err := tx.Model(&Webhook{}).Where("id = ?", webhookID).UpdateColumn("last_notified_at", now).Error; err != nil {
+			return err
+		}
+		claim = &FailureNotification{webhookID: webhookID, at: now, previous: h.LastNotifiedAt}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim failure notification: %w", err)
 	}
-	return upd.RowsAffected == 1, nil
+	return claim, nil
+}
+
+// ReleaseFailureNotification gives back a reservation whose e-mail could not be sent:
+// last_notified_at returns to the value the reservation replaced, unless another reservation
+// has replaced it since. Errors: INTERNAL.
+func (s *Store) ReleaseFailureNotification(ctx context.Context, n *FailureNotification) error {
+	err := s.db.WithContext(ctx).Model(&Webhook{}).
+		Where("id = ? AND last_notified_at = ?", n.webhookID, n.at).
+		UpdateColumn("last_notified_at", n.previous).Error
+	if err != nil {
+		return fmt.Errorf("release failure notification: %w", err)
+	}
+	return nil
 }
 
 // QueueStats describes the delivery queue for metrics.

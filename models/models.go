@@ -312,4 +312,6 @@ type Attempt struct {
 	RemoteIP    *string   `gorm:"size:64"`
 	StartedAt   time.Time `gorm:"index"`
 	NextRetryAt *time.Time
+	// Truncated reports that the rendered body or query string was cut at its limit.
+	Truncated bool `gorm:"not null;default:false"`
 }

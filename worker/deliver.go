@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -47,8 +48,9 @@ type result struct {
 }
 
 // attempt sends req (or records formatErr, the reason it could not be built) and builds the
-// attempt's log row, not yet stored.
-func (w *Worker) attempt(ctx context.Context, hook *models.Webhook, req *Request, formatErr error, number int) *result {
+// attempt's log row, not yet stored. A request cut at its limit is sent as it is, marked on
+// the row and logged on log as a warning.
+func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Webhook, req *Request, formatErr error, number int) *result {
 	start := w.now()
 	a := &models.Attempt{
 		Number:    number,
@@ -62,7 +64,14 @@ func (w *Worker) attempt(ctx context.Context, hook *models.Webhook, req *Request
 		w.metrics.attempts.WithLabelValues(a.Outcome).Inc()
 		return res
 	}
-	a.Request = models.NewJSON(req.Log)
+	a.Request, a.Truncated = models.NewJSON(req.Log), req.Truncated
+	if req.Truncated {
+		part := "body"
+		if hook.SendDataUsing == models.SendQueryParams {
+			part = "query"
+		}
+		log.Warn("request cut at limit", "part", part)
+	}
 
 	timeout := time.Duration(hook.TimeoutSeconds) * time.Second
 	if timeout <= 0 {
@@ -163,7 +172,7 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 	if err == nil {
 		req, err = Format(hook, sec, dataFor(d), d.URL, w.cache, now)
 	}
-	res := w.attempt(ctx, hook, req, err, d.Attempts)
+	res := w.attempt(ctx, log, hook, req, err, d.Attempts)
 	s.answered(res.attempt.Outcome == models.AttemptSucceeded)
 	if ctx.Err() != nil {
 		// Abandoned at the end of the grace period: give the delivery back untouched.
@@ -225,10 +234,10 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 		w.forgetHeld(bctx, hook.ID)
 		hook.Status, hook.InactiveReason = models.WebhookInactive, &out.Reason
 		log.Warn("webhook deactivated", "reason", out.Reason)
-		w.notify(bctx, hook, fmt.Sprintf("Herald deactivated webhook %q", hook.Name),
+		w.notifyDeactivated(bctx, hook, fmt.Sprintf("Herald deactivated webhook %q", hook.Name),
 			fmt.Sprintf("Herald deactivated the webhook %q (%s): %s.\nIts pending deliveries were cancelled; activate it again once the endpoint works.", hook.Name, hook.ID, out.Reason), d.URL, lastErr)
 	case out.Status == models.DeliveryFailed:
-		w.notify(bctx, hook, fmt.Sprintf("Herald webhook %q: a delivery failed", hook.Name),
+		w.notifyFailed(bctx, hook, fmt.Sprintf("Herald webhook %q: a delivery failed", hook.Name),
 			fmt.Sprintf("A delivery of the webhook %q (%s), event %s, failed after %d attempts and will not be retried.", hook.Name, hook.ID, models.EventWireName(d.Event), d.Attempts), d.URL, lastErr)
 	}
 }

@@ -38,7 +38,8 @@ func (w *Worker) Test(ctx context.Context, hook *models.Webhook, secrets *Secret
 	}
 	// A test renders its template afresh: an unsaved specification has no revision to cache.
 	req, err := Format(hook, sec, &d, hook.URLs.V[0], nil, now)
-	a := w.attempt(ctx, hook, req, err, 1).attempt
+	log := w.log.With("delivery_id", d.DeliveryID, "webhook_id", hook.ID, "test", true)
+	a := w.attempt(ctx, log, hook, req, err, 1).attempt
 	a.Event = event
 	if hook.ID != "" {
 		a.WebhookID = &hook.ID

@@ -84,35 +84,73 @@ func (m *mailer) send(ctx context.Context, to, subject, body string) error {
 	return nil
 }
 
-// notify mails the webhook's failure address, at most once per webhook per notifyInterval
-// across every worker; without SMTP it logs a warning instead.
-func (w *Worker) notify(ctx context.Context, hook *models.Webhook, subject, what, target, lastErr string) {
-	if hook.FailureEmail == nil || *hook.FailureEmail == "" {
+// notifyFailed mails that a delivery of hook finally failed, at most once per webhook per
+// notifyInterval across every worker: the slot is reserved in the store before sending, so
+// that workers in several processes agree, and given back when the e-mail cannot be sent, so
+// that a mail server's hiccup does not silence the webhook for the whole interval.
+func (w *Worker) notifyFailed(ctx context.Context, hook *models.Webhook, subject, what, target, lastErr string) {
+	if !w.mayNotify(hook, subject) {
 		return
 	}
 	log := w.log.With("webhook_id", hook.ID)
-	if w.mailer == nil {
-		log.Warn("failure notification not sent: no SMTP server configured", "subject", subject)
-		return
-	}
-	ok, err := w.store.ClaimFailureNotification(ctx, hook.ID, notifyInterval)
+	claim, err := w.store.ClaimFailureNotification(ctx, hook.ID, notifyInterval)
 	if err != nil {
 		log.Error("claim failure notification", "err", err)
 		return
 	}
-	if !ok {
+	if claim == nil {
 		log.Debug("failure notification skipped: one was sent in the last 10 minutes")
 		return
 	}
+	if err := w.mailNotice(ctx, hook, subject, what, target, lastErr); err != nil {
+		log.Error("send failure notification", "err", err)
+		// The send may have used up ctx; giving the slot back must not depend on it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+		if err := w.store.ReleaseFailureNotification(rctx, claim); err != nil {
+			log.Error("release failure notification", "err", err)
+		}
+		return
+	}
+	log.Info("failure notification sent")
+}
+
+// notifyDeactivated mails that hook was deactivated. It is always sent, and takes no slot of
+// notifyFailed: a webhook is deactivated once per deactivation, and only the worker whose
+// completion made it INACTIVE learns of it (CompletionResult.Deactivated), so no other worker
+// or process mails it again.
+func (w *Worker) notifyDeactivated(ctx context.Context, hook *models.Webhook, subject, what, target, lastErr string) {
+	if !w.mayNotify(hook, subject) {
+		return
+	}
+	log := w.log.With("webhook_id", hook.ID)
+	if err := w.mailNotice(ctx, hook, subject, what, target, lastErr); err != nil {
+		log.Error("send deactivation notification", "err", err)
+		return
+	}
+	log.Info("deactivation notification sent")
+}
+
+// mayNotify reports whether hook's notices can be mailed; without SMTP it logs a warning
+// instead of the notice.
+func (w *Worker) mayNotify(hook *models.Webhook, subject string) bool {
+	if hook.FailureEmail == nil || *hook.FailureEmail == "" {
+		return false
+	}
+	if w.mailer == nil {
+		w.log.Warn("failure notification not sent: no SMTP server configured", "webhook_id", hook.ID, "subject", subject)
+		return false
+	}
+	return true
+}
+
+// mailNotice sends one notice to hook's failure address.
+func (w *Worker) mailNotice(ctx context.Context, hook *models.Webhook, subject, what, target, lastErr string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\nWebhook: %s (%s)\nURL: %s\n", what, hook.Name, hook.ID, target)
 	if lastErr != "" {
 		fmt.Fprintf(&b, "Last error: %s\n", lastErr)
 	}
 	fmt.Fprintf(&b, "\nDelivery log: %s/dashboard\n", strings.TrimRight(w.cfg.BaseURL, "/"))
-	if err := w.mailer.send(ctx, *hook.FailureEmail, subject, b.String()); err != nil {
-		log.Error("send failure notification", "err", err)
-		return
-	}
-	log.Info("failure notification sent")
+	return w.mailer.send(ctx, *hook.FailureEmail, subject, b.String())
 }

@@ -55,8 +55,9 @@ func (e *FormatError) Unwrap() error { return e.Err }
 // Format builds the request of webhook w for d to target, signed at now. It does no I/O, so
 // that what is sent can be checked without a network: the body (the rendered bodyTemplate or
 // the default envelope with extraFields) or the query parameters appended to target, the
-// method, Content-Type, custom headers, authentication, signature headers, webhook-id
-// (d.DeliveryID) and User-Agent. cache may be nil. Errors: *FormatError.
+// method, Content-Type (application/json for the default envelope whatever contentType
+// says), custom headers, authentication, signature headers, webhook-id (d.DeliveryID) and
+// User-Agent. cache may be nil. Errors: *FormatError.
 func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache *render.Cache, now time.Time) (*Request, error) {
 	u, err := url.Parse(target)
 	if err != nil {
@@ -87,6 +88,8 @@ func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache
 			ct = render.JSON
 		}
 		if w.BodyTemplate == nil || *w.BodyTemplate == "" {
+			// contentType says how a bodyTemplate renders; the default envelope is JSON.
+			ct = render.JSON
 			extra := make([]render.KV, 0, len(w.ExtraFields.V))
 			for _, kv := range w.ExtraFields.V {
 				extra = append(extra, render.KV{Name: kv.Name, Value: kv.Value})

@@ -275,6 +275,15 @@ func TestRequests(t *testing.T) {
 				}
 			},
 		},
+		"TEXT content without a template sends the JSON envelope as JSON": {
+			edit: func(_ *models.Store, h *models.Webhook) { h.ContentType = models.ContentText },
+			check: func(t *testing.T, r received, id string) {
+				var env map[string]any
+				if ct := r.header.Get("Content-Type"); ct != "application/json" || json.Unmarshal(r.body, &env) != nil || env["deliveryId"] != id {
+					t.Errorf("Content-Type %q, body %s", ct, r.body)
+				}
+			},
+		},
 		"api key in query, GET query params": {
 			edit: func(s *models.Store, h *models.Webhook) {
 				h.Method, h.SendDataUsing = http.MethodGet, models.SendQueryParams
@@ -569,6 +578,8 @@ type smtpServer struct {
 	addr string
 	mu   sync.Mutex
 	msgs []string
+	// refuse is how many more messages the server turns away; refused counts those it did.
+	refuse, refused int
 }
 
 type smtpSession struct{ srv *smtpServer }
@@ -582,7 +593,16 @@ func (s *smtpSession) Auth(string) (sasl.Server, error) {
 		return nil
 	}), nil
 }
-func (s *smtpSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *smtpSession) Mail(string, *smtp.MailOptions) error {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	if s.srv.refuse > 0 {
+		s.srv.refuse--
+		s.srv.refused++
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	}
+	return nil
+}
 func (s *smtpSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
 func (s *smtpSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
@@ -619,8 +639,15 @@ func (s *smtpServer) messages() []string {
 	return append([]string(nil), s.msgs...)
 }
 
+func (s *smtpServer) refusedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
+
 // TestDeactivateAfterSix: the sixth failed attempt in a row makes the webhook INACTIVE and
-// cancels its pending deliveries; failure e-mails are limited to one per 10 minutes.
+// cancels its pending deliveries. Failure e-mails are limited to one per 10 minutes, the
+// deactivation's is sent all the same: one of each.
 func TestDeactivateAfterSix(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
@@ -666,14 +693,16 @@ func TestDeactivateAfterSix(t *testing.T) {
 		if got := rc.count(); got != 7 { // 6 deliveries + 1 test send
 			t.Errorf("receiver got %d requests, want 7", got)
 		}
-		eventually(t, 5*time.Second, "failure e-mail", func() bool { return len(mail.messages()) > 0 })
+		eventually(t, 5*time.Second, "two e-mails", func() bool { return len(mail.messages()) >= 2 })
 		msgs := mail.messages()
-		if len(msgs) != 1 {
-			t.Errorf("%d e-mails within 10 minutes, want 1", len(msgs))
+		if len(msgs) != 2 {
+			t.Fatalf("%d e-mails within 10 minutes, want 2", len(msgs))
 		}
-		for _, want := range []string{hook.Name, "HTTP 500", "http://herald.test/dashboard", "oncall@example.com"} {
-			if !strings.Contains(msgs[0], want) {
-				t.Errorf("e-mail lacks %q:\n%s", want, msgs[0])
+		for i, subject := range []string{": a delivery failed", "Herald deactivated webhook"} {
+			for _, want := range []string{subject, hook.Name, "HTTP 500", "http://herald.test/dashboard", "oncall@example.com"} {
+				if !strings.Contains(msgs[i], want) {
+					t.Errorf("e-mail %d lacks %q:\n%s", i+1, want, msgs[i])
+				}
 			}
 		}
 	})

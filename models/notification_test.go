@@ -1,0 +1,156 @@
+package models_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/storetest"
+)
+
+// TestFailureNotificationSlot: one failure e-mail per webhook per interval; a reservation given
+// back frees the slot and restores the time it replaced, and giving it back again once a new
+// reservation is made changes nothing; none of it counts as an edit of the webhook.
+func TestFailureNotificationSlot(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		s.NowFunc = func() time.Time { return now }
+		hook := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal})
+		notifiedAt := func() *time.Time {
+			t.Helper()
+			var h models.Webhook
+			if err := s.DB().Take(&h, "id = ?", hook.ID).Error; err != nil {
+				t.Fatal(err)
+			}
+			if !h.UpdatedAt.Equal(hook.UpdatedAt) {
+				t.Errorf("updated_at moved from %v to %v", hook.UpdatedAt, h.UpdatedAt)
+			}
+			return h.LastNotifiedAt
+		}
+		claim := func(want bool) *models.FailureNotification {
+			t.Helper()
+			n, err := s.ClaimFailureNotification(ctx, hook.ID, 10*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (n != nil) != want {
+				t.Fatalf("at %v: claimed %v, want %v", now, n != nil, want)
+			}
+			return n
+		}
+		release := func(n *models.FailureNotification) {
+			t.Helper()
+			if err := s.ReleaseFailureNotification(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		first := claim(true)
+		now = now.Add(9 * time.Minute)
+		claim(false)
+		release(first)
+		if at := notifiedAt(); at != nil {
+			t.Fatalf("after giving back the first reservation: last notified %v, want none", at)
+		}
+		claim(true)
+		release(first) // given back before: the new reservation stays
+		if at := notifiedAt(); at == nil || !at.Equal(now) {
+			t.Fatalf("after a stale give-back: last notified %v, want %v", at, now)
+		}
+		claim(false)
+
+		sent := now
+		now = now.Add(10 * time.Minute)
+		third := claim(true)
+		release(third)
+		if at := notifiedAt(); at == nil || !at.Equal(sent) {
+			t.Fatalf("after giving back the third reservation: last notified %v, want %v", at, sent)
+		}
+
+		if n, err := s.ClaimFailureNotification(ctx, "gone", 10*time.Minute); err != nil || n != nil {
+			t.Errorf("unknown webhook: %v, %v", n, err)
+		}
+	})
+}
+
+// TestAttemptTruncatedMigrates: a database made before attempts had the truncated column gets
+// it on start, false for the attempts already logged; new attempts store it either way,
+// recorded by CompleteAttempts or CreateTestAttempt.
+func TestAttemptTruncatedMigrates(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			url := storetest.URL(t, dialect)
+			open := func() *models.Store {
+				t.Helper()
+				s, err := models.Open(ctx, models.Options{DatabaseURL: url, SecretKey: storetest.Key,
+					Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				if err != nil {
+					t.Fatalf("open store: %v", err)
+				}
+				return s
+			}
+			s := open()
+			if err := s.DB().Exec("ALTER TABLE attempts DROP COLUMN truncated").Error; err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DB().Exec("INSERT INTO attempts (id, event, number, test, outcome, duration_ms, started_at) VALUES (?, ?, 1, ?, ?, 0, ?)",
+				"old", models.EventCreated, true, models.AttemptSucceeded, time.Now().UTC()).Error; err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			s = open()
+			t.Cleanup(func() { _ = s.Close() })
+			w := newIncWorld(t, s)
+			hook := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+			w.create(t, w.svcA1, "a")
+			w.create(t, w.svcA1, "b")
+			claimed, err := s.ClaimDeliveries(ctx, "token", 10, 0, time.Minute, nil)
+			if err != nil || len(claimed) != 2 {
+				t.Fatalf("claimed %d, %v", len(claimed), err)
+			}
+			var cs []*models.AttemptCompletion
+			for i, c := range claimed {
+				cs = append(cs, &models.AttemptCompletion{LeaseToken: "token", Status: models.DeliverySucceeded, Attempt: &models.Attempt{
+					ID: []string{"cut", "whole"}[i], DeliveryID: &c.Delivery.ID, WebhookID: &hook.ID, Event: models.EventCreated,
+					Number: 1, Outcome: models.AttemptSucceeded, StartedAt: time.Now().UTC(), Truncated: i == 0,
+				}})
+			}
+			if _, err := s.CompleteAttempts(ctx, cs); err != nil {
+				t.Fatal(err)
+			}
+			test := &models.Attempt{ID: "test", Event: models.EventCreated, Number: 1, Outcome: models.AttemptSucceeded, StartedAt: time.Now().UTC(), Truncated: true}
+			if err := s.CreateTestAttempt(ctx, test); err != nil {
+				t.Fatal(err)
+			}
+
+			var as []*models.Attempt
+			if err := s.DB().Order("id").Find(&as).Error; err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for _, a := range as {
+				got[a.ID] = a.Truncated
+			}
+			want := map[string]bool{"cut": true, "old": false, "test": true, "whole": false}
+			if len(got) != len(want) {
+				t.Fatalf("attempts %v, want %v", got, want)
+			}
+			for id, v := range want {
+				if got[id] != v {
+					t.Errorf("attempt %s: truncated %v, want %v", id, got[id], v)
+				}
+			}
+		})
+	}
+}
