@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/worker"
@@ -14,19 +16,13 @@ const previewDeliveryID = "00000000-0000-0000-0000-000000000000"
 
 // renderPreview renders templates for an event against a real incident or the sample,
 // sending nothing. With webhookId the webhook's saved templates and settings are the starting
-// point; templates given in the input replace them (an editor previews unsaved changes).
+// point; what the input gives replaces them (an editor previews unsaved changes).
 func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInput) (*model.RenderPreview, error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
 	}
 	pin := render.PreviewInput{SendDataUsing: render.SendBody, ContentType: render.JSON}
-	if in.SendDataUsing != nil {
-		pin.SendDataUsing = render.SendMode(*in.SendDataUsing)
-	}
-	if in.ContentType != nil {
-		pin.ContentType = render.ContentType(*in.ContentType)
-	}
 	webhookID := previewDeliveryID
 	if in.WebhookID != nil {
 		w, err := r.Store.FindWebhookByID(ctx, *in.WebhookID)
@@ -44,6 +40,14 @@ func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInpu
 		}
 		pin.QueryParams = renderKVs(w.QueryParams.V)
 		pin.ExtraFields = renderKVs(w.ExtraFields.V)
+	}
+	// gqlgen fills in the schema's defaults (BODY, JSON), so only what the caller wrote
+	// replaces the saved webhook's settings.
+	if in.SendDataUsing != nil && (in.WebhookID == nil || inputGiven(ctx, "sendDataUsing")) {
+		pin.SendDataUsing = render.SendMode(*in.SendDataUsing)
+	}
+	if in.ContentType != nil && (in.WebhookID == nil || inputGiven(ctx, "contentType")) {
+		pin.ContentType = render.ContentType(*in.ContentType)
 	}
 	if in.BodyTemplate != nil {
 		pin.BodyTemplate = *in.BodyTemplate
@@ -98,6 +102,17 @@ func placeholders(event *model.WebhookEvent) []*model.Placeholder {
 		out[i] = &model.Placeholder{Name: ph.Name, Description: ph.Description, Example: ph.Example, Values: ph.Values}
 	}
 	return out
+}
+
+// inputGiven reports whether the caller wrote the field of the field's `input` argument, in the
+// query or in a variable, with a value other than null.
+func inputGiven(ctx context.Context, field string) bool {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || fc.Field.Field == nil || !graphql.HasOperationContext(ctx) {
+		return false
+	}
+	in, _ := fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables)["input"].(map[string]any)
+	return in[field] != nil
 }
 
 func renderKVs(kvs []models.KV) []render.KV {

@@ -302,15 +302,20 @@ func (s *Store) countCancelled(n int64) {
 // newID returns a time-ordered unique id.
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
-// translate turns driver and GORM errors into domain errors where they mean one.
+// translate turns driver and GORM errors into domain errors where they mean one. The only
+// unique keys a caller chooses are team names and a team's service names: a duplicate is
+// VALIDATION on `name` (SPEC §4). Every other unique key (token hashes, incident numbers) is
+// made by Herald, so a clash there stays internal.
 func translate(err error, kind string) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return NotFound(kind)
-	case errors.Is(err, gorm.ErrDuplicatedKey):
-		return Errorf(CodeConflict, "%s already exists", kind)
+	case errors.Is(err, gorm.ErrDuplicatedKey) && kind == "team":
+		return Invalid("name", "a team with this name already exists")
+	case errors.Is(err, gorm.ErrDuplicatedKey) && kind == "service":
+		return Invalid("name", "the team already has a service with this name")
 	case errors.Is(err, gorm.ErrForeignKeyViolated):
 		return Errorf(CodeValidation, "%s refers to something that does not exist", kind)
 	}

@@ -1,0 +1,187 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/storetest"
+)
+
+// postRaw runs an operation through the real handler as a role and returns the HTTP status
+// and the errors, also when the status is not 200 (gqlgen's client refuses those).
+func (w *webhookWorld) postRaw(t *testing.T, role, query string, vars map[string]any) (int, []webhookGQLError) {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+w.tokens[role])
+	rec := httptest.NewRecorder()
+	NewHandler(&Resolver{Store: w.s, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil).ServeHTTP(rec, req)
+	var out struct {
+		Errors []webhookGQLError `json:"errors"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatalf("answer is not JSON (%d): %s", rec.Code, rec.Body)
+	}
+	return rec.Code, out.Errors
+}
+
+func TestInvalidInputNamesTheField(t *testing.T) {
+	t.Parallel()
+	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
+	const create = `mutation($i: WebhookInput!) { createWebhook(input: $i) { webhook { id } } }`
+	with := func(k string, v any) map[string]any {
+		in := w.webhookInput(models.ScopeGlobal)
+		if v == nil {
+			delete(in, k)
+		} else {
+			in[k] = v
+		}
+		return map[string]any{"i": in}
+	}
+	tests := map[string]struct {
+		query   string
+		vars    map[string]any
+		field   string
+		message string
+	}{
+		"enum value":             {create, with("method", "FOO"), "method", "method: FOO is not a valid HttpMethod"},
+		"required field missing": {create, with("name", nil), "name", "name: "},
+		"wrong scalar type":      {create, with("retryCount", "x"), "retryCount", "retryCount: "},
+		"field of a list item": {create, with("headers", []any{map[string]any{"name": "a", "value": "b"}, map[string]any{"value": "b"}}),
+			"headers[1].name", "headers[1].name: "},
+		"nested lists": {create, with("filter", map[string]any{"join": "AND", "groups": []any{map[string]any{"join": "OR",
+			"conditions": []any{map[string]any{"field": "SERVICE", "operator": "IS", "value": "x"}, map[string]any{"field": "NOPE", "operator": "IS", "value": "x"}}}}}),
+			"filter.groups[0].conditions[1].field", "NOPE is not a valid FilterField"},
+		"variable inside an input literal": {
+			`mutation($m: HttpMethod) { createWebhook(input: {name: "x", scope: GLOBAL, events: [INCIDENT_CREATED], urls: ["https://example.com"], method: $m}) { webhook { id } } }`,
+			map[string]any{"m": "FOO"}, "method", "method: FOO"},
+		"variable inside a list literal": {
+			`mutation($h: KeyValueInput!) { createWebhook(input: {name: "x", scope: GLOBAL, events: [INCIDENT_CREATED], urls: ["https://example.com"], headers: [{name: "a", value: "b"}, $h]}) { webhook { id } } }`,
+			map[string]any{"h": map[string]any{"value": "x"}}, "headers[1].name", "headers[1].name: "},
+		"variable in a fragment": {`mutation($i: WebhookInput!) { ...F } fragment F on Mutation { createWebhook(input: $i) { webhook { id } } }`,
+			with("method", "FOO"), "method", "method: FOO"},
+		"argument other than input": {`query($f: Int) { deliveries(first: $f) { totalCount } }`, map[string]any{"f": "x"}, "first", "first: "},
+		"field of another input object": {`mutation($s: ID!, $a: ApiFilterInput) { createIntegration(serviceId: $s, name: "x", apiFilter: $a) { token } }`,
+			map[string]any{"s": w.service.ID, "a": map[string]any{"resolveWhen": map[string]any{"key": "status"}}}, "apiFilter.resolveWhen.value", "apiFilter.resolveWhen.value: "},
+		"whole input missing": {create, map[string]any{}, "input", "input: "},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			status, errs := w.postRaw(t, "admin", tc.query, tc.vars)
+			if status != http.StatusUnprocessableEntity || len(errs) != 1 {
+				t.Fatalf("HTTP %d, %+v; want 422 and one error", status, errs)
+			}
+			e := errs[0]
+			if e.Extensions["code"] != models.CodeValidation || e.Extensions["field"] != tc.field || !strings.Contains(e.Message, tc.message) {
+				t.Errorf("got %+v, want VALIDATION on %s, message with %q", e, tc.field, tc.message)
+			}
+		})
+	}
+}
+
+// A query document that does not parse or validate is not input: VALIDATION without a field,
+// still HTTP 422.
+func TestDocumentErrorsAreValidation(t *testing.T) {
+	t.Parallel()
+	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
+	tests := map[string]struct{ query, message string }{
+		"syntax":           {`{ teams { `, "Expected Name"},
+		"unknown field":    {`{ nope }`, `Cannot query field "nope"`},
+		"unknown argument": {`{ teams(first: 1) { id } }`, `Unknown argument "first"`},
+		"argument literal": {`mutation { createWebhook(input: {name: "x", scope: GLOBAL, events: [INCIDENT_CREATED], urls: ["https://example.com"], method: FOO}) { webhook { id } } }`,
+			`"FOO" does not exist in "HttpMethod"`},
+		"required literal field missing": {`mutation { createWebhook(input: {scope: GLOBAL, events: [INCIDENT_CREATED], urls: ["https://example.com"]}) { webhook { id } } }`,
+			`"WebhookInput.name"`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			status, errs := w.postRaw(t, "admin", tc.query, nil)
+			if status != http.StatusUnprocessableEntity || len(errs) != 1 {
+				t.Fatalf("HTTP %d, %+v; want 422 and one error", status, errs)
+			}
+			e := errs[0]
+			if _, ok := e.Extensions["field"]; e.Extensions["code"] != models.CodeValidation || ok || !strings.Contains(e.Message, tc.message) {
+				t.Errorf("got %+v, want VALIDATION without a field, message with %q", e, tc.message)
+			}
+		})
+	}
+}
+
+// The presenter leaves gqlgen's error as it is: transports read its code after presenting it
+// (websockets answer an "error" message for GRAPHQL_VALIDATION_FAILED).
+func TestPresentErrorKeepsTheOriginal(t *testing.T) {
+	t.Parallel()
+	present := presentError(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	in := gqlerror.ErrorPathf(ast.Path{ast.PathName("variable"), ast.PathName("i")}, "must be defined")
+	in.Extensions = map[string]any{"code": "GRAPHQL_VALIDATION_FAILED"}
+	out := present(context.Background(), in)
+	if out.Extensions["code"] != models.CodeValidation || out.Extensions["field"] != "i" {
+		t.Errorf("presented %+v", out)
+	}
+	if in.Extensions["code"] != "GRAPHQL_VALIDATION_FAILED" || in.Message != "must be defined" {
+		t.Errorf("the original changed: %+v", in)
+	}
+}
+
+// An argument gqlgen cannot decode has a path below its field's.
+func TestPresentErrorNamesAnUndecodableArgument(t *testing.T) {
+	t.Parallel()
+	present := presentError(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	field := &ast.Field{Alias: "recent", Name: "deliveries"}
+	ctx := graphql.WithFieldContext(context.Background(), &graphql.FieldContext{Field: graphql.CollectedField{Field: field}})
+	tests := map[string]struct {
+		path  ast.Path
+		field string
+	}{
+		"argument":       {ast.Path{ast.PathName("recent"), ast.PathName("first")}, "first"},
+		"inside input":   {ast.Path{ast.PathName("recent"), ast.PathName("input"), ast.PathName("headers"), ast.PathIndex(2), ast.PathName("value")}, "headers[2].value"},
+		"the field only": {ast.Path{ast.PathName("recent")}, ""},
+	}
+	for name, tc := range tests {
+		out := present(ctx, gqlerror.WrapPath(tc.path, errors.New("not an int")))
+		if got, _ := out.Extensions["field"].(string); out.Extensions["code"] != models.CodeValidation || got != tc.field {
+			t.Errorf("%s: presented %+v, want VALIDATION on %q", name, out, tc.field)
+		}
+	}
+}
+
+func TestDuplicateNamesAreValidation(t *testing.T) {
+	t.Parallel()
+	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
+	tests := map[string]struct {
+		query   string
+		vars    map[string]any
+		message string
+	}{
+		"team":    {`mutation($n: String!) { createTeam(name: $n) { id } }`, map[string]any{"n": w.teamA.Name}, "a team with this name already exists"},
+		"service": {`mutation($t: ID!) { createService(teamId: $t, name: "api") { id } }`, map[string]any{"t": w.teamA.ID}, "the team already has a service with this name"},
+	}
+	for name, tc := range tests {
+		_, errs := w.do(t, "admin", tc.query, tc.vars)
+		if len(errs) != 1 || errs[0].Extensions["code"] != models.CodeValidation || errs[0].Extensions["field"] != "name" || errs[0].Message != tc.message {
+			t.Errorf("%s: %+v, want VALIDATION on name: %q", name, errs, tc.message)
+		}
+	}
+	if _, errs := w.do(t, "admin", `mutation($t: ID!) { createService(teamId: $t, name: "api") { id } }`, map[string]any{"t": w.teamB.ID}); len(errs) > 0 {
+		t.Errorf("the same service name in another team: %+v", errs)
+	}
+}
