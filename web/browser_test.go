@@ -25,12 +25,13 @@ import (
 	"github.com/chromedp/cdproto/input"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
 
-var screenshots = flag.Bool("screenshots", false, "write ../docs/graphiql.png and ../docs/dashboard.png")
+var screenshots = flag.Bool("screenshots", false, "write the pages' screenshots to ../docs (graphiql.png, dashboard*.png, incident.png)")
 
 // chromiumPath is Debian's chromium, which .ci/run installs.
 const chromiumPath = "/usr/bin/chromium"
@@ -297,7 +298,201 @@ func TestPagesInChromium(t *testing.T) {
 		waitJS(t, ctx, `document.activeElement === document.querySelector('`+test+`') && !document.activeElement.hasAttribute('aria-disabled')`)
 	})
 
+	t.Run("incident page shows the incident and its deliveries", func(t *testing.T) {
+		mark := b.mark()
+		inc := h.gql(t, `mutation($s: ID!) { createIncident(input: { serviceId: $s, title: "Payments time out", urgency: LOW,
+			description: "Card <b>payments</b> fail\nsince 10:02", mappedWith: "pay-42" }) { id } }`,
+			map[string]any{"s": svc})["createIncident"].(map[string]any)["id"].(string)
+		delivered(t, h, hook, inc)
+
+		// From the dashboard's log: the incident column links to the page.
+		link := `#log a[href="/incidents/` + inc + `"]`
+		run(t, ctx,
+			chromedp.Navigate(h.base+"/dashboard#token="+adminToken),
+			chromedp.WaitVisible(chromedp.CSS(link)),
+			chromedp.Click(chromedp.CSS(link)),
+		)
+		poll(t, "the log's incident link leads to /incidents/"+inc, func() bool {
+			href, err := chromedp.Run(ctx, chromedp.Location())
+			return err == nil && href == h.base+"/incidents/"+inc
+		})
+		run(t, ctx, chromedp.WaitVisible(chromedp.ID("incident")))
+		waitText(t, ctx, "#inc-title", "Payments time out")
+		waitText(t, ctx, "#inc-id", inc)
+		waitText(t, ctx, "#inc-status", "triggered")
+		for sel, want := range map[string]string{"#inc-urgency": "low", "#inc-service": "checkout", "#inc-team": "Payments",
+			"#inc-assignee": "unassigned", "#inc-mapped": "pay-42", "#inc-created": time.Now().Format("2006")} {
+			waitText(t, ctx, sel, want)
+		}
+		// The description is text: its markup shows as typed, and makes no element.
+		if d := get(t, ctx, chromedp.Evaluate[string](`document.getElementById('inc-description').textContent`)); d != "Card <b>payments</b> fail\nsince 10:02" {
+			t.Errorf("the description reads %q", d)
+		}
+		if get(t, ctx, chromedp.Evaluate[bool](`!!document.querySelector('#inc-description b')`)) {
+			t.Error("the description was parsed as HTML")
+		}
+
+		// Its one delivery: event, webhook, status, attempts and the last outcome.
+		row := `#deliveries tbody tr[data-delivery]`
+		waitText(t, ctx, row, "succeeded")
+		cells := get(t, ctx, chromedp.Text(chromedp.CSS(row)))
+		for _, want := range []string{"created", "chat", "succeeded", "HTTP 200"} {
+			if !strings.Contains(cells, want) {
+				t.Errorf("delivery row %q lacks %q", cells, want)
+			}
+		}
+		if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#deliveries tbody tr[data-delivery]').length`)); n != 1 {
+			t.Errorf("the page lists %d deliveries, want 1 (only this incident's)", n)
+		}
+		waitText(t, ctx, row+" .attempts", "1")
+		if !get(t, ctx, chromedp.Evaluate[bool](`!!document.querySelector('header a[href="/dashboard"]')`)) {
+			t.Error("no link back to the dashboard")
+		}
+
+		// The attempt's details, as on the dashboard, and Redeliver: the new attempt arrives live.
+		run(t, ctx, chromedp.Click(chromedp.CSS(row+" button.open")), chromedp.WaitVisible(chromedp.ID("details")))
+		waitText(t, ctx, "#d-req-line", "POST "+recv.URL+"/hook")
+		waitText(t, ctx, "#d-res-line", "HTTP 200")
+		waitText(t, ctx, "#d-req-b", "Payments time out")
+		got := recv.count.Load()
+		run(t, ctx, chromedp.Click(chromedp.ID("d-redeliver")))
+		poll(t, "the receiver gets the redelivery", func() bool { return recv.count.Load() > got })
+		run(t, ctx, chromedp.Click(chromedp.ID("d-close")), chromedp.WaitNotVisible(chromedp.ID("details")))
+		waitText(t, ctx, row+" .attempts", "2")
+
+		// A later event of the incident: its new delivery and the new status arrive live.
+		h.gql(t, `mutation($id: ID!, $events: [WebhookEvent!]) { updateWebhook(id: $id, input: { events: $events }) { id } }`,
+			map[string]any{"id": hook, "events": []string{"INCIDENT_CREATED", "INCIDENT_ACKNOWLEDGED"}})
+		h.gql(t, `mutation($id: ID!) { acknowledgeIncident(id: $id) { id } }`, map[string]any{"id": inc})
+		waitText(t, ctx, "#deliveries tbody", "acknowledged")
+		waitText(t, ctx, "#inc-status", "acknowledged")
+		waitJS(t, ctx, `document.querySelectorAll('#deliveries tbody tr[data-delivery]').length === 2`)
+		if *screenshots {
+			shoot(t, ctx, "incident.png")
+		}
+		b.checkSince(t, mark, "/static/incident.js")
+	})
+
+	t.Run("incident page shows markup in a title as text", func(t *testing.T) {
+		mark := b.mark()
+		title := `<img src=x onerror=alert(1)> Checkout 500s`
+		inc := incident(t, h, svc, title)
+		delivered(t, h, hook, inc)
+		run(t, ctx, chromedp.Navigate(h.base+"/incidents/"+inc+"#token="+adminToken))
+		waitText(t, ctx, "#deliveries tbody", "succeeded")
+		if got := get(t, ctx, chromedp.Evaluate[string](`document.getElementById('inc-title').textContent`)); got != title {
+			t.Errorf("the title reads %q, want %q", got, title)
+		}
+		if n := get(t, ctx, chromedp.Evaluate[int](`document.images.length`)); n != 0 {
+			t.Errorf("the page holds %d images: the title was parsed as HTML", n)
+		}
+		if dt := get(t, ctx, chromedp.Evaluate[string](`document.title`)); !strings.Contains(dt, title) {
+			t.Errorf("the document title %q lacks the incident's", dt)
+		}
+		b.checkSince(t, mark, "/static/incident.js")
+	})
+
+	t.Run("incident page names an unknown incident and a forbidden one", func(t *testing.T) {
+		mark := b.mark()
+		run(t, ctx, chromedp.Navigate(h.base+"/incidents/INC-99999"))
+		waitText(t, ctx, "#inc-error", "INC-99999 was not found")
+		if get(t, ctx, chromedp.Evaluate[bool](`document.getElementById('incident').hidden && document.getElementById('deliveries-panel').hidden`)) == false {
+			t.Error("an unknown incident leaves the incident panels shown")
+		}
+
+		// A member of no team, signing in on the page itself.
+		user := h.gql(t, `mutation { createUser(input: { name: "Outsider", role: MEMBER }) { id } }`, nil)["createUser"].(map[string]any)["id"].(string)
+		outsider := h.gql(t, `mutation($u: ID!) { createApiToken(userId: $u, name: "browser") }`, map[string]any{"u": user})["createApiToken"].(string)
+		inc := incident(t, h, svc, "Refunds stuck")
+		run(t, ctx,
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := chromedp.Evaluate[any](`localStorage.clear()`)(ctx, tg)
+				return err
+			}),
+			chromedp.Navigate(h.base+"/incidents/"+inc),
+			chromedp.WaitVisible(chromedp.ID("token")),
+			chromedp.SendKeys(chromedp.ID("token"), outsider),
+			chromedp.Click(chromedp.CSS(`#login button[type="submit"]`)),
+		)
+		waitText(t, ctx, "#who", "Outsider")
+		waitText(t, ctx, "#inc-error", "may not see "+inc)
+
+		// Signing out and in as the admin shows the incident without leaving the page.
+		run(t, ctx,
+			chromedp.Click(chromedp.ID("logout")),
+			chromedp.WaitVisible(chromedp.ID("token")),
+			chromedp.SendKeys(chromedp.ID("token"), adminToken),
+			chromedp.Click(chromedp.CSS(`#login button[type="submit"]`)),
+		)
+		waitText(t, ctx, "#inc-title", "Refunds stuck")
+		if get(t, ctx, chromedp.Evaluate[bool](`document.getElementById('inc-error').hidden`)) == false {
+			t.Error("the refusal stays shown after signing in as the admin")
+		}
+		b.checkSince(t, mark, "/static/incident.js")
+	})
+
+	t.Run("attempt details say when the body was cut at the limit", func(t *testing.T) {
+		// The default envelope cuts a description longer than the 20,000-character body limit.
+		inc := h.gql(t, `mutation($s: ID!, $d: String!) { createIncident(input: { serviceId: $s, title: "Long story", description: $d }) { id } }`,
+			map[string]any{"s": svc, "d": strings.Repeat("all work and no play ", 1500)})["createIncident"].(map[string]any)["id"].(string)
+		delivered(t, h, hook, inc)
+		truncated := false
+		for _, e := range h.gql(t, `query($w: ID) { deliveries(webhookId: $w, first: 10) { edges { node { incident { id } attempts { truncated } } } } }`,
+			map[string]any{"w": hook})["deliveries"].(map[string]any)["edges"].([]any) {
+			n := e.(map[string]any)["node"].(map[string]any)
+			if i, _ := n["incident"].(map[string]any); i != nil && i["id"] == inc {
+				truncated = n["attempts"].([]any)[0].(map[string]any)["truncated"].(bool)
+			}
+		}
+		if !truncated {
+			t.Fatal("the API reports truncated: false for a body cut at the limit")
+		}
+		row := `#deliveries tbody tr[data-delivery]`
+		run(t, ctx, chromedp.Navigate(h.base+"/incidents/"+inc+"#token="+adminToken), chromedp.WaitVisible(chromedp.CSS(row+" button.open")))
+		run(t, ctx, chromedp.Click(chromedp.CSS(row+" button.open")), chromedp.WaitVisible(chromedp.ID("details")))
+		waitText(t, ctx, "#d-req-b", "Long story")
+		waitText(t, ctx, "#d-req-cut", "body cut at the limit")
+		run(t, ctx, chromedp.Click(chromedp.ID("d-close")), chromedp.WaitNotVisible(chromedp.ID("details")))
+
+		// An attempt whose body was not cut says nothing of the kind.
+		run(t, ctx, chromedp.Navigate(h.base+"/incidents/"+incident(t, h, svc, "Short story")))
+		run(t, ctx, chromedp.WaitVisible(chromedp.CSS(row+" button.open")), chromedp.Click(chromedp.CSS(row+" button.open")), chromedp.WaitVisible(chromedp.ID("details")))
+		waitText(t, ctx, "#d-req-b", "Short story")
+		if get(t, ctx, chromedp.Evaluate[bool](`!document.getElementById('d-req-cut').hidden`)) {
+			t.Error("the details of an attempt whose body was whole say it was cut")
+		}
+		run(t, ctx, chromedp.Click(chromedp.ID("d-close")), chromedp.WaitNotVisible(chromedp.ID("details")))
+	})
+
+	t.Run("incident page finds its delivery past the first page of the list", func(t *testing.T) {
+		// The API lists deliveries newest first without an incident filter: the page reads them
+		// 100 at a time back to the incident's creation.
+		inc := incident(t, h, svc, "Old news")
+		for i := range 105 {
+			incident(t, h, svc, fmt.Sprintf("Newer %d", i))
+		}
+		run(t, ctx, chromedp.Navigate(h.base+"/incidents/"+inc+"#token="+adminToken))
+		waitText(t, ctx, "#dl-count", "1 delivery")
+		waitText(t, ctx, "#deliveries tbody", "chat")
+	})
+
 	b.check(t)
+}
+
+// delivered waits until the webhook's delivery for the incident has succeeded.
+func delivered(t *testing.T, h *herald, webhook, incident string) {
+	t.Helper()
+	poll(t, "the delivery of "+incident+" succeeds", func() bool {
+		edges := h.gql(t, `query($w: ID) { deliveries(webhookId: $w, first: 20) { edges { node { status incident { id } } } } }`,
+			map[string]any{"w": webhook})["deliveries"].(map[string]any)["edges"].([]any)
+		for _, e := range edges {
+			n := e.(map[string]any)["node"].(map[string]any)
+			if i, _ := n["incident"].(map[string]any); i != nil && i["id"] == incident {
+				return n["status"] == "SUCCEEDED"
+			}
+		}
+		return false
+	})
 }
 
 // incident creates an incident on a service and returns its id.
@@ -510,7 +705,8 @@ func newReceiver(t *testing.T) *receiver {
 // ---- browser -----------------------------------------------------------------------------
 
 // browser records what the pages did that they must not: requests to anything but
-// 127.0.0.1, uncaught exceptions, console errors and error log entries (CSP violations).
+// 127.0.0.1, uncaught exceptions, console errors, error log entries (CSP violations) and
+// alert/confirm/prompt dialogs.
 type browser struct {
 	mu       sync.Mutex
 	requests []string
@@ -537,6 +733,34 @@ func (b *browser) request(raw string) {
 	b.note(&b.requests, raw)
 	if u.Hostname() != "127.0.0.1" {
 		b.note(&b.problems, "request leaves 127.0.0.1: "+raw)
+	}
+}
+
+// mark returns how many requests and problems were recorded so far, for checkSince.
+func (b *browser) mark() [2]int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return [2]int{len(b.requests), len(b.problems)}
+}
+
+// checkSince fails the test with the problems recorded since mark (requests leaving
+// 127.0.0.1, page errors, CSP violations), and unless a request since then ended in path:
+// the page was loaded, so the listener saw it.
+func (b *browser) checkSince(t *testing.T, mark [2]int, path string) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	loaded := false
+	for _, r := range b.requests[mark[0]:] {
+		if u, err := url.Parse(r); err == nil && u.Path == path {
+			loaded = true
+		}
+	}
+	if !loaded {
+		t.Errorf("no request for %s was seen: the page did not load, or the listener does not work", path)
+	}
+	for _, p := range b.problems[mark[1]:] {
+		t.Error(p)
 	}
 }
 
@@ -609,6 +833,9 @@ func (b *browser) listen(ev any) {
 			b.frames = append(b.frames, ev.Response.PayloadData)
 			b.mu.Unlock()
 		}
+	case *page.EventJavascriptDialogOpening:
+		// Only injected script would open one (an onerror=alert(1) that ran).
+		b.note(&b.problems, fmt.Sprintf("the page opened a %s dialog: %q", ev.Type, ev.Message))
 	case *runtime.EventExceptionThrown:
 		d := ev.ExceptionDetails
 		msg := d.Text

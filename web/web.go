@@ -1,5 +1,6 @@
-// Package web serves Herald's own pages from the binary: GraphiQL at `/` and the live
-// delivery-log dashboard at `/dashboard` (SPEC §8). Every file is embedded; the third-party
+// Package web serves Herald's own pages from the binary: GraphiQL at `/`, the live
+// delivery-log dashboard at `/dashboard` (SPEC §8) and the incident page at `/incidents/{id}`,
+// the target of every payload's `{{incident.url}}`. Every file is embedded; the third-party
 // ones under static/vendor are copied from the npm packages pinned in package-lock.json by
 // build.sh and committed, so building Herald needs no npm. The pages make no request outside
 // Herald's own origin, which a strict Content-Security-Policy enforces.
@@ -27,8 +28,12 @@ var pages = map[string]string{
 	"/dashboard": "static/dashboard.html",
 }
 
+// incidentPage is the page of every `/incidents/{id}`: one file, which reads the id from the
+// address and asks the API for the incident, so an unknown id is told there.
+const incidentPage = "static/incident.html"
+
 // Handler serves the pages and their files. Mount it for `GET /{$}` (GraphiQL),
-// `GET /dashboard` and `GET /static/`; any other path answers 404.
+// `GET /dashboard`, `GET /incidents/{id}` and `GET /static/`; any other path answers 404.
 func Handler() http.Handler {
 	return &handler{}
 }
@@ -60,6 +65,9 @@ func (h *handler) etag(name string) string {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name, ok := pages[r.URL.Path]
+	if id, found := strings.CutPrefix(r.URL.Path, "/incidents/"); found && id != "" && !strings.Contains(id, "/") {
+		name, ok = incidentPage, true
+	}
 	if !ok {
 		if !strings.HasPrefix(r.URL.Path, "/static/") || strings.HasSuffix(r.URL.Path, "/") {
 			http.NotFound(w, r)

@@ -18,15 +18,19 @@ func TestHandlerServesPagesWithAStrictPolicy(t *testing.T) {
 		contentType string
 		body        string
 	}{
-		"graphiql":         {"/", 200, "text/html", `src="/static/vendor/graphiql.umd.js"`},
-		"dashboard":        {"/dashboard", 200, "text/html", `src="/static/dashboard.js"`},
-		"vendored script":  {"/static/vendor/graphql-ws.min.js", 200, "text/javascript", "graphqlWs"},
-		"stylesheet":       {"/static/dashboard.css", 200, "text/css", ""},
-		"unknown page":     {"/nope", 404, "", ""},
-		"unknown file":     {"/static/nope.js", 404, "", ""},
-		"folder":           {"/static/vendor/", 404, "", ""},
-		"outside static":   {"/static/../web.go", 404, "", ""},
-		"embedded go file": {"/web.go", 404, "", ""},
+		"graphiql":          {"/", 200, "text/html", `src="/static/vendor/graphiql.umd.js"`},
+		"dashboard":         {"/dashboard", 200, "text/html", `src="/static/dashboard.js"`},
+		"incident":          {"/incidents/INC-1", 200, "text/html", `src="/static/incident.js"`},
+		"incident script":   {"/static/incident.js", 200, "text/javascript", "deliveryLog"},
+		"no incident id":    {"/incidents/", 404, "", ""},
+		"below an incident": {"/incidents/INC-1/x", 404, "", ""},
+		"vendored script":   {"/static/vendor/graphql-ws.min.js", 200, "text/javascript", "graphqlWs"},
+		"stylesheet":        {"/static/dashboard.css", 200, "text/css", ""},
+		"unknown page":      {"/nope", 404, "", ""},
+		"unknown file":      {"/static/nope.js", 404, "", ""},
+		"folder":            {"/static/vendor/", 404, "", ""},
+		"outside static":    {"/static/../web.go", 404, "", ""},
+		"embedded go file":  {"/web.go", 404, "", ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

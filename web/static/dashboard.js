@@ -1,154 +1,47 @@
 // Herald's delivery dashboard: webhooks with their state, a live log of attempts fed by the
 // deliveryLog subscription (graphql-transport-ws), request/response details, redelivery and a
 // template preview. Plain DOM: every value from the server is set as text, never as HTML.
+// What it shares with the incident page is in herald.js.
 (function () {
   "use strict";
-  var TOKEN_KEY = "herald.token"; // shared with GraphiQL (same origin)
+  var H = Herald, $ = H.$, el = H.el, gql = H.gql, notice = H.notice, fmtTime = H.fmtTime;
+  var setBusy = H.setBusy, busyAttr = H.busyAttr, rerender = H.rerender;
   var MAX_ROWS = 500;
-  var wsURL = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/query";
 
-  var ATTEMPT = "fragment A on DeliveryAttempt { id number test outcome event startedAt durationMs error errorKind nextRetryAt remoteIp" +
-    " request { method url headers { name value } body } response { status headers { name value } body }" +
+  var ATTEMPT = "fragment A on DeliveryAttempt { " + H.ATTEMPT_FIELDS +
     " webhook { id name status consecutiveFailures } delivery { id status incident { id title } } }";
   var HOOK = "fragment H on Webhook { id name status inactiveReason consecutiveFailures }";
 
-  var $ = function (id) { return document.getElementById(id); };
-  var token = "";
   var ws = null;
   var unsubscribe = null;    // ends the live-log subscription
   var following = "";        // the webhook id the live log is subscribed to; "" for all
   var subSeq = 0, recentSeq = 0;
-  var busy = new Set();      // keys ("test:ID", "switch:ID", "redeliver:ID") of requests under way
   var hooks = new Map();     // id → webhook
   var attempts = new Map();  // id → attempt
   var order = [];            // attempt ids, newest first
-  var current = null;        // attempt shown in the dialog
-
-  // el builds an element; props with a null value are left out.
-  function el(tag, props, children) {
-    var e = document.createElement(tag);
-    if (props) Object.keys(props).forEach(function (k) {
-      if (props[k] == null) return;
-      if (k === "text") e.textContent = props[k];
-      else if (k === "class") e.className = props[k];
-      else if (k.slice(0, 2) === "on") e.addEventListener(k.slice(2), props[k]);
-      else e.setAttribute(k, props[k]);
-    });
-    (children || []).forEach(function (c) { if (c != null) e.append(c); });
-    return e;
-  }
-
-  // Live attempts re-render the tables while a keyboard user may be in them. Each control that
-  // is rebuilt carries data-focus, a key naming what it acts on, so that focus can move to its
-  // replacement instead of falling back to <body>.
-  function rerender(container, render) {
-    var a = document.activeElement;
-    var key = a && container.contains(a) ? a.getAttribute("data-focus") : null;
-    render();
-    if (!key) return;
-    var again = container.querySelector('[data-focus="' + CSS.escape(key) + '"]');
-    if (again && again !== document.activeElement) again.focus();
-  }
-
-  // setBusy marks the buttons of a request under way with aria-disabled rather than disabled:
-  // a disabled button would lose keyboard focus to <body> while the request runs.
-  function setBusy(key, on) {
-    if (on) busy.add(key); else busy.delete(key);
-    document.querySelectorAll('[data-busy="' + CSS.escape(key) + '"]').forEach(function (b) {
-      if (on) b.setAttribute("aria-disabled", "true"); else b.removeAttribute("aria-disabled");
-    });
-  }
-
-  function busyAttr(key) { return busy.has(key) ? "true" : null; }
-
-  function notice(msg) {
-    $("notice").textContent = msg || "";
-    $("notice").hidden = !msg;
-  }
-
-  // gql runs one operation over HTTP; it rejects with the first error's message.
-  function gql(query, variables) {
-    return fetch("/query", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "Authorization": "Bearer " + token },
-      body: JSON.stringify({ query: query, variables: variables || {} }),
-    }).then(function (r) { return r.json(); }).then(function (res) {
-      if (res.errors && res.errors.length) {
-        var e = new Error(res.errors[0].message);
-        e.code = res.errors[0].extensions && res.errors[0].extensions.code;
-        throw e;
-      }
-      return res.data;
-    });
-  }
+  var details = H.details(redeliver);
 
   // ---- session ----------------------------------------------------------------------------
 
-  function tokenFromAddress() {
-    var m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-    if (!m) return;
-    localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
-    history.replaceState(null, "", location.pathname + location.search);
+  function start() {
+    connect();
+    return Promise.all([loadHooks(), loadRecent()]).then(preview);
   }
 
-  function signIn(t) {
-    token = t;
-    return gql("{ me { name role } }").then(function (d) {
-      localStorage.setItem(TOKEN_KEY, t);
-      $("who").textContent = d.me.name + " (" + d.me.role.toLowerCase().replace("_", " ") + ")";
-      $("login").hidden = true;
-      $("session").hidden = false;
-      $("app").hidden = false;
-      notice("");
-      connect();
-      return Promise.all([loadHooks(), loadRecent()]).then(preview);
-    }).catch(function (e) {
-      token = "";
-      notice(e.code === "UNAUTHENTICATED" ? "That token was refused." : "Could not sign in: " + e.message);
-      $("token").focus();
-    });
-  }
-
-  function signOut() {
-    localStorage.removeItem(TOKEN_KEY);
+  function stop() {
     if (ws) ws.dispose();
     ws = null;
     unsubscribe = null;
     subSeq++;
-    token = "";
     hooks.clear(); attempts.clear(); order = [];
     renderHooks(); renderLog();
-    $("app").hidden = true;
-    $("session").hidden = true;
-    $("login").hidden = false;
-    $("token").value = "";
-    $("token").focus();
   }
 
-  function setLive(state, text) {
-    var l = $("live");
-    l.className = "live " + state;
-    l.textContent = text;
-  }
-
-  // connect opens the websocket and subscribes to the live log; graphql-ws reconnects with
-  // back-off, except after 4403, and then subscribes again by itself.
+  // connect opens the websocket and subscribes to the live log.
   function connect() {
     if (ws) ws.dispose(); // which ends its subscription too
     unsubscribe = null;
-    var t = token;
-    ws = graphqlWs.createClient({
-      url: wsURL,
-      lazy: false,
-      connectionParams: function () { return { Authorization: "Bearer " + t }; },
-      retryAttempts: Infinity,
-      shouldRetry: function (e) { return !(e && e.code === 4403); },
-      on: {
-        connecting: function () { setLive("", "connecting…"); },
-        connected: function () { setLive("on", "live"); },
-        closed: function (e) { setLive("off", e && e.code === 4403 ? "token refused" : "disconnected"); },
-      },
-    });
+    ws = H.live();
     subscribeLog();
   }
 
@@ -172,7 +65,7 @@
       },
       error: function (e) {
         if (seq !== subSeq) return;
-        setLive("off", "disconnected");
+        H.setLive("off", "disconnected");
         if (e && e.message) notice("Live log: " + e.message);
       },
       complete: function () {},
@@ -246,7 +139,7 @@
 
   function toggleHook(w) {
     var key = "switch:" + w.id;
-    if (busy.has(key)) return;
+    if (H.isBusy(key)) return;
     setBusy(key, true);
     var op = hooks.get(w.id).status === "ACTIVE" ? "deactivateWebhook" : "activateWebhook";
     gql("mutation($id: ID!) { w: " + op + "(id: $id) { ...H } } " + HOOK, { id: w.id }).then(function (d) {
@@ -259,7 +152,7 @@
 
   function testHook(w) {
     var key = "test:" + w.id;
-    if (busy.has(key)) return;
+    if (H.isBusy(key)) return;
     setBusy(key, true);
     hookStatus("Sending a test to " + w.name + "…");
     gql("mutation($id: ID!) { testWebhook(id: $id) { ...A } } " + ATTEMPT, { id: w.id }).then(function (d) {
@@ -277,8 +170,7 @@
   function loadRecent() {
     var seq = ++recentSeq;
     var q = "query($webhookId: ID) { deliveries(webhookId: $webhookId, first: 30) { edges { node { id status incident { id title } webhook { id name status consecutiveFailures }" +
-      " attempts { id number test outcome event startedAt durationMs error errorKind nextRetryAt remoteIp" +
-      " request { method url headers { name value } body } response { status headers { name value } body } } } } } }";
+      " attempts { " + H.ATTEMPT_FIELDS + " } } } } }";
     return gql(q, { webhookId: following || null }).then(function (d) {
       if (seq !== recentSeq) return;
       d.deliveries.edges.forEach(function (edge) {
@@ -307,11 +199,6 @@
     order.sort(function (x, y) { return attempts.get(y).startedAt.localeCompare(attempts.get(x).startedAt); });
     while (order.length > MAX_ROWS) attempts.delete(order.pop());
     if (live) renderLog(a.id);
-  }
-
-  function fmtTime(iso) {
-    var d = new Date(iso);
-    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
   }
 
   // visible applies the outcome filter, which has no server argument; the webhook filter is
@@ -345,7 +232,7 @@
       })]),
       el("td", { text: a.webhook ? a.webhook.name : "(unsaved)" }),
       el("td", {}, [a.event.replace("INCIDENT_", "").toLowerCase(), a.test ? el("span", { class: "badge test", text: "test" }) : null]),
-      el("td", { text: inc ? inc.id + " · " + inc.title : "—" }),
+      el("td", {}, inc ? [H.incidentLink(inc.id, { "data-focus": "incident:" + a.id }), " · " + inc.title] : ["—"]),
       el("td", {}, [el("span", { class: "badge " + (ok ? "ok" : "bad"), text: ok ? "succeeded" : "failed", title: a.error || "" })]),
       el("td", { class: "num", text: a.response ? String(a.response.status) : (a.errorKind || "—").toLowerCase() }),
       el("td", { class: "num", text: a.durationMs + " ms" }),
@@ -358,55 +245,14 @@
   }
 
   function redeliver(a) {
-    var key = "redeliver:" + a.delivery.id;
-    if (busy.has(key)) return;
-    setBusy(key, true);
-    return gql("mutation($id: ID!) { redeliver(deliveryId: $id) { id status } }", { id: a.delivery.id }).then(function (d) {
+    return H.redeliver(a.delivery.id).then(function (d) {
+      if (!d) return;
       notice("");
-      $("hooks-status").textContent = "Delivery " + d.redeliver.id + " queued again; its attempt will appear in the log.";
-    }).catch(function (e) { notice("Redeliver: " + e.message); })
-      .finally(function () { setBusy(key, false); });
+      $("hooks-status").textContent = "Delivery " + d.id + " queued again; its attempt will appear in the log.";
+    }).catch(function (e) { notice("Redeliver: " + e.message); });
   }
 
-  function kvRows(table, list) {
-    table.replaceChildren();
-    (list || []).forEach(function (h) { table.append(el("tr", {}, [el("td", { text: h.name }), el("td", { text: h.value })])); });
-  }
-
-  function pretty(body) {
-    if (body == null || body === "") return "(empty body)";
-    try { return JSON.stringify(JSON.parse(body), null, 2); } catch (e) { return body; }
-  }
-
-  function openDetails(id) {
-    var a = attempts.get(id);
-    current = a;
-    var inc = a.delivery && a.delivery.incident;
-    $("d-title").textContent = "Attempt " + a.number + " · " + (a.webhook ? a.webhook.name : "unsaved webhook");
-    $("d-summary").textContent = [
-      new Date(a.startedAt).toLocaleString(), a.event, inc ? inc.id + " " + inc.title : null,
-      a.outcome.toLowerCase(), a.durationMs + " ms", a.remoteIp ? "to " + a.remoteIp : null,
-      a.error ? "error: " + a.error : null, a.nextRetryAt ? "next retry " + new Date(a.nextRetryAt).toLocaleTimeString() : null,
-    ].filter(Boolean).join(" · ");
-    $("d-req-line").textContent = a.request.method + " " + a.request.url;
-    kvRows($("d-req-h"), a.request.headers);
-    $("d-req-b").textContent = pretty(a.request.body);
-    if (a.response) {
-      $("d-res-line").textContent = "HTTP " + a.response.status;
-      kvRows($("d-res-h"), a.response.headers);
-      $("d-res-b").textContent = pretty(a.response.body);
-    } else {
-      $("d-res-line").textContent = "No response" + (a.error ? ": " + a.error : "");
-      kvRows($("d-res-h"), []);
-      $("d-res-b").textContent = "";
-    }
-    $("d-redeliver").hidden = !a.delivery;
-    var key = a.delivery ? "redeliver:" + a.delivery.id : "";
-    $("d-redeliver").setAttribute("data-busy", key);
-    if (busy.has(key)) $("d-redeliver").setAttribute("aria-disabled", "true"); else $("d-redeliver").removeAttribute("aria-disabled");
-    if (!$("details").open) $("details").showModal();
-    $("d-close").focus();
-  }
+  function openDetails(id) { details.open(attempts.get(id)); }
 
   // ---- template preview -------------------------------------------------------------------
 
@@ -421,7 +267,7 @@
   }
 
   function preview() {
-    if (!token) return;
+    if (!H.signedIn()) return;
     var seq = ++previewSeq;
     var input = { bodyTemplate: $("t-body").value, contentType: $("t-type").value, event: $("t-event").value };
     gql("query($in: RenderPreviewInput!) { renderPreview(input: $in) { body errors { message line column } warnings truncated validJson } }", { in: input })
@@ -511,23 +357,16 @@
 
   // ---- wiring -----------------------------------------------------------------------------
 
-  $("login").addEventListener("submit", function (e) {
-    e.preventDefault();
-    var t = $("token").value.trim();
-    if (t) signIn(t);
-  });
-  $("logout").addEventListener("click", signOut);
   $("f-webhook").addEventListener("change", filterByWebhook);
   $("f-outcome").addEventListener("change", function () { renderLog(); });
-  $("d-close").addEventListener("click", function () { $("details").close(); });
-  $("d-redeliver").addEventListener("click", function () { if (current && current.delivery) redeliver(current); });
   // Closing the details (Escape, Close) gives focus back to the row they came from. The browser
   // does that itself unless the row was re-rendered while they were open; then focus is on
   // <body> and goes to the row's replacement, or to the log's filter if the row has gone.
   $("details").addEventListener("close", function () {
     var f = document.activeElement;
     if (f && f !== document.body && !$("details").contains(f)) return; // the user moved on
-    var b = current && $("log").querySelector('[data-focus="' + CSS.escape("open:" + current.id) + '"]');
+    var a = details.current();
+    var b = a && $("log").querySelector('[data-focus="' + CSS.escape("open:" + a.id) + '"]');
     (b || $("f-webhook")).focus();
   });
   // The arrow keys move between the rows' details buttons, as in a list; Tab still visits every
@@ -551,7 +390,5 @@
   $("t-event").addEventListener("change", schedulePreview);
   $("t-type").addEventListener("change", schedulePreview);
 
-  tokenFromAddress();
-  var saved = localStorage.getItem(TOKEN_KEY);
-  if (saved) signIn(saved); else $("token").focus();
+  H.session(start, stop);
 })();
