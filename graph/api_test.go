@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -55,16 +56,12 @@ func TestTeamsUsersAndTokensByRole(t *testing.T) {
 		if strings.Contains(string(data), w.teamB.ID) || !strings.Contains(string(data), w.teamA.ID) {
 			t.Errorf("member sees %s", data)
 		}
-		var me struct {
-			Me struct{ ID string } `json:"me"`
-		}
-		data, _ = w.do(t, "managerA", `{ me { id } }`, nil)
-		_ = json.Unmarshal(data, &me)
-		_, errs = w.do(t, "memberA", `mutation($u: ID!) { createApiToken(userId: $u, name: "x") }`, map[string]any{"u": me.Me.ID})
+		manager := w.userID(t, "managerA")
+		_, errs = w.do(t, "memberA", `mutation($u: ID!) { createApiToken(userId: $u, name: "x") }`, map[string]any{"u": manager})
 		if webhookErrCode(t, errs) != models.CodeForbidden {
 			t.Errorf("a member may not make tokens for others: %v", errs)
 		}
-		data, errs = w.do(t, "managerA", `mutation($u: ID!) { createApiToken(userId: $u, name: "ci") }`, map[string]any{"u": me.Me.ID})
+		data, errs = w.do(t, "managerA", `mutation($u: ID!) { createApiToken(userId: $u, name: "ci") }`, map[string]any{"u": manager})
 		if len(errs) > 0 || !strings.Contains(string(data), "hrd_") {
 			t.Errorf("own token: %s %v", data, errs)
 		}
@@ -75,11 +72,57 @@ func TestTeamsUsersAndTokensByRole(t *testing.T) {
 	})
 }
 
+// TestNestedFieldsShowOnlyReadableTeams checks that following users to their teams and
+// services shows a caller only the teams it may read, as team(id) does.
+func TestNestedFieldsShowOnlyReadableTeams(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := setupWebhookWorld(t, s)
+		ctx := context.Background()
+		both, err := s.CreateUser(ctx, "both", nil, models.RoleMember, []string{w.teamA.ID, w.teamB.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		billing, err := s.CreateService(ctx, w.teamB.ID, "billing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		inA := []string{both.ID, w.userID(t, "memberA"), w.teamA.ID, w.service.ID}
+		ofB := []string{w.userID(t, "managerB"), w.teamB.ID, billing.ID}
+		tests := map[string]struct {
+			role        string
+			sees, hides []string
+		}{
+			"member":  {"memberA", inA, ofB},
+			"manager": {"managerA", inA, ofB},
+			"admin":   {"admin", append(inA, ofB...), nil},
+		}
+		for name, tc := range tests {
+			t.Run(name, func(t *testing.T) {
+				data, errs := w.do(t, tc.role, `{ users { id teams { id services { id } } } me { teams { id services { id } } } }`, nil)
+				if len(errs) > 0 {
+					t.Fatal(errs)
+				}
+				for _, id := range tc.sees {
+					if !strings.Contains(string(data), id) {
+						t.Errorf("%s is missing from %s", id, data)
+					}
+				}
+				for _, id := range tc.hides {
+					if strings.Contains(string(data), id) {
+						t.Errorf("%s shows in %s", id, data)
+					}
+				}
+			})
+		}
+	})
+}
+
 func TestIncidentLifecycleThroughGraphQL(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := setupWebhookWorld(t, s)
-		data, errs := w.do(t, "memberA", `mutation($s: ID!) { createIncident(input: {serviceId: $s, title: "Disk \"full\"", urgency: LOW}) { id status urgency team { id } } }`, map[string]any{"s": w.service.ID})
+		data, errs := w.do(t, "managerA", `mutation($s: ID!) { createIncident(input: {serviceId: $s, title: "Disk \"full\"", urgency: LOW}) { id status urgency team { id } } }`, map[string]any{"s": w.service.ID})
 		if len(errs) > 0 {
 			t.Fatal(errs)
 		}
@@ -91,27 +134,32 @@ func TestIncidentLifecycleThroughGraphQL(t *testing.T) {
 		if !strings.HasPrefix(id, "INC-") || created.CreateIncident.Status != "TRIGGERED" || created.CreateIncident.Urgency != "LOW" {
 			t.Fatalf("created %s", data)
 		}
-		_, errs = w.do(t, "managerB", `mutation($s: ID!) { createIncident(input: {serviceId: $s, title: "x"}) { id } }`, map[string]any{"s": w.service.ID})
-		if webhookErrCode(t, errs) != models.CodeForbidden {
-			t.Errorf("another team's manager: %v", errs)
-		}
 		steps := []struct {
-			mutation, code, status string
+			role, call, assignee, code, want string
 		}{
-			{"unacknowledgeIncident", models.CodeValidation, ""},
-			{"acknowledgeIncident", "", "ACKNOWLEDGED"},
-			{"acknowledgeIncident", models.CodeValidation, ""},
-			{"unacknowledgeIncident", "", "TRIGGERED"},
-			{"resolveIncident", "", "RESOLVED"},
-			{"resolveIncident", models.CodeValidation, ""},
+			{"managerA", "unacknowledgeIncident(id: $id)", "", models.CodeValidation, ""},
+			{"admin", "acknowledgeIncident(id: $id)", "", "", `"status":"ACKNOWLEDGED"`},
+			{"managerA", "acknowledgeIncident(id: $id)", "", models.CodeValidation, ""},
+			{"managerA", "unacknowledgeIncident(id: $id)", "", "", `"status":"TRIGGERED"`},
+			{"managerA", "reassignIncident(id: $id, userId: $u)", "memberA", "", `"status":"TRIGGERED"`},
+			{"admin", "reassignIncident(id: $id, userId: $u)", "admin", "", `"status":"TRIGGERED"`},
+			{"managerA", "resolveIncident(id: $id)", "", "", `"status":"RESOLVED"`},
+			{"admin", "resolveIncident(id: $id)", "", models.CodeValidation, ""},
 		}
 		for _, st := range steps {
-			data, errs := w.do(t, "memberA", `mutation($id: ID!) { r: `+st.mutation+`(id: $id) { status } }`, map[string]any{"id": id})
-			if got := webhookErrCode(t, errs); got != st.code {
-				t.Fatalf("%s: code %q, want %q", st.mutation, got, st.code)
+			vars := map[string]any{"id": id}
+			if st.assignee != "" {
+				vars["u"] = w.userID(t, st.assignee)
 			}
-			if st.status != "" && !strings.Contains(string(data), st.status) {
-				t.Fatalf("%s: %s", st.mutation, data)
+			data, errs := w.mutateIncident(t, st.role, st.call, vars)
+			if got := webhookErrCode(t, errs); got != st.code {
+				t.Fatalf("%s %s: code %q, want %q (%v)", st.role, st.call, got, st.code, errs)
+			}
+			if !strings.Contains(string(data), st.want) {
+				t.Fatalf("%s %s: %s, want %s", st.role, st.call, data, st.want)
+			}
+			if st.assignee != "" && !strings.Contains(string(data), vars["u"].(string)) {
+				t.Fatalf("%s %s: %s, want assignee %s", st.role, st.call, data, st.assignee)
 			}
 		}
 		data, errs = w.do(t, "managerB", `{ incidents { id } }`, nil)
@@ -125,6 +173,75 @@ func TestIncidentLifecycleThroughGraphQL(t *testing.T) {
 		data, errs = w.do(t, "memberA", `{ renderPreview(input: {bodyTemplate: "{{incident_urgency}}"}) { body errors { line column message } } placeholders(event: INCIDENT_RESOLVED) { name } }`, nil)
 		if len(errs) > 0 || !strings.Contains(string(data), "did you mean incident.urgency") || !strings.Contains(string(data), `"incident.title"`) {
 			t.Errorf("preview errors and placeholders: %s %v", data, errs)
+		}
+	})
+}
+
+// TestIncidentChangesByRole checks that only GLOBAL_ADMIN and the managers of an incident's
+// team create and change incidents (SPEC §3: MEMBER is read-only), and that an incident goes
+// only to a user who may see its team.
+func TestIncidentChangesByRole(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := setupWebhookWorld(t, s)
+		data, errs := w.mutateIncident(t, "admin", `createIncident(input: {serviceId: $s, title: "t"})`, map[string]any{"s": w.service.ID})
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		var created struct {
+			R struct{ ID string } `json:"r"`
+		}
+		_ = json.Unmarshal(data, &created)
+		id := created.R.ID
+		create := `createIncident(input: {serviceId: $s, title: "t"})`
+		createFor := `createIncident(input: {serviceId: $s, title: "t", assigneeId: $u})`
+		tests := map[string]struct {
+			role, call, assignee, code, field string
+		}{
+			"member may not create":                  {"memberA", create, "", models.CodeForbidden, ""},
+			"member may not acknowledge":             {"memberA", "acknowledgeIncident(id: $id)", "", models.CodeForbidden, ""},
+			"member may not unacknowledge":           {"memberA", "unacknowledgeIncident(id: $id)", "", models.CodeForbidden, ""},
+			"member may not resolve":                 {"memberA", "resolveIncident(id: $id)", "", models.CodeForbidden, ""},
+			"member may not reassign":                {"memberA", "reassignIncident(id: $id, userId: $u)", "memberA", models.CodeForbidden, ""},
+			"another manager may not create":         {"managerB", create, "", models.CodeForbidden, ""},
+			"another manager may not acknowledge":    {"managerB", "acknowledgeIncident(id: $id)", "", models.CodeForbidden, ""},
+			"another manager may not resolve":        {"managerB", "resolveIncident(id: $id)", "", models.CodeForbidden, ""},
+			"another manager may not reassign":       {"managerB", "reassignIncident(id: $id, userId: $u)", "managerB", models.CodeForbidden, ""},
+			"unknown incident":                       {"managerA", `acknowledgeIncident(id: "INC-999999")`, "", models.CodeNotFound, ""},
+			"reassign to a user outside the team":    {"managerA", "reassignIncident(id: $id, userId: $u)", "managerB", models.CodeValidation, "userId"},
+			"reassign to an unknown user":            {"admin", `reassignIncident(id: $id, userId: "nope")`, "", models.CodeValidation, "userId"},
+			"create assigned to a user outside it":   {"managerA", createFor, "managerB", models.CodeValidation, "assigneeId"},
+			"create assigned to an unknown user":     {"admin", `createIncident(input: {serviceId: $s, title: "t", assigneeId: "nope"})`, "", models.CodeValidation, "assigneeId"},
+			"manager creates assigned to its member": {"managerA", createFor, "memberA", "", ""},
+			"admin creates assigned to itself":       {"admin", createFor, "admin", "", ""},
+		}
+		for name, tc := range tests {
+			t.Run(name, func(t *testing.T) {
+				vars := map[string]any{}
+				if strings.Contains(tc.call, "$id") {
+					vars["id"] = id
+				}
+				if strings.Contains(tc.call, "$s") {
+					vars["s"] = w.service.ID
+				}
+				if tc.assignee != "" {
+					vars["u"] = w.userID(t, tc.assignee)
+				}
+				data, errs := w.mutateIncident(t, tc.role, tc.call, vars)
+				if got := webhookErrCode(t, errs); got != tc.code {
+					t.Fatalf("code %q, want %q (%v)", got, tc.code, errs)
+				}
+				if tc.field != "" && errs[0].Extensions["field"] != tc.field {
+					t.Errorf("field %v, want %s", errs[0].Extensions["field"], tc.field)
+				}
+				if tc.code == "" && !strings.Contains(string(data), vars["u"].(string)) {
+					t.Errorf("%s, want assignee %s", data, tc.assignee)
+				}
+			})
+		}
+		data, errs = w.do(t, "memberA", `query($id: ID!) { incident(id: $id) { status assignee { id } } }`, map[string]any{"id": id})
+		if want := `{"incident":{"assignee":null,"status":"TRIGGERED"}}`; len(errs) > 0 || string(data) != want {
+			t.Errorf("after the refused changes: %s %v, want %s", data, errs, want)
 		}
 	})
 }
@@ -165,4 +282,32 @@ func TestTestWebhookThroughGraphQL(t *testing.T) {
 	if webhookErrCode(t, errs) != models.CodeForbidden {
 		t.Errorf("a member may not send tests: %v", errs)
 	}
+}
+
+// mutateIncident runs one incident mutation, whose arguments may use the ID variables in vars,
+// and selects the incident's id, status and assignee as r.
+func (w *webhookWorld) mutateIncident(t *testing.T, role, call string, vars map[string]any) (json.RawMessage, []webhookGQLError) {
+	t.Helper()
+	decls := make([]string, 0, len(vars))
+	for k := range vars {
+		decls = append(decls, "$"+k+": ID!")
+	}
+	params := ""
+	if len(decls) > 0 {
+		params = "(" + strings.Join(decls, ", ") + ")"
+	}
+	return w.do(t, role, "mutation"+params+" { r: "+call+" { id status assignee { id } } }", vars)
+}
+
+// userID returns the id of the user of a role of the world.
+func (w *webhookWorld) userID(t *testing.T, role string) string {
+	t.Helper()
+	data, errs := w.do(t, role, `{ me { id } }`, nil)
+	var out struct {
+		Me struct{ ID string } `json:"me"`
+	}
+	if len(errs) > 0 || json.Unmarshal(data, &out) != nil || out.Me.ID == "" {
+		t.Fatalf("me of %s: %s %v", role, data, errs)
+	}
+	return out.Me.ID
 }

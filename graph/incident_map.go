@@ -92,23 +92,37 @@ func requestToModel(rq *models.Request) *model.Request {
 	}
 }
 
-// changeIncident runs one incident transition for the caller, recording the caller's name as
-// the event's user, after checking that the caller may act on the incident: GLOBAL_ADMIN on
-// any, managers and members on their teams' (acknowledging or resolving is an on-call action,
-// not configuration). NOT_FOUND for an unknown incident, FORBIDDEN for another team's.
-func (r *Resolver) changeIncident(ctx context.Context, id string, change func(actor string) (*models.Incident, error)) (*model.Incident, error) {
+// changeIncident runs one incident change for the caller, recording the caller's name as the
+// event's user, after checking that the caller may change the incident: GLOBAL_ADMIN any, a
+// TEAM_MANAGER those of its teams (SPEC §3: a MEMBER only reads). NOT_FOUND for an unknown
+// incident, FORBIDDEN otherwise.
+func (r *Resolver) changeIncident(ctx context.Context, id string, change func(actor string, inc *models.Incident) (*models.Incident, error)) (*model.Incident, error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.readableIncident(ctx, p, id); err != nil {
-		return nil, err
-	}
-	inc, err := change(p.Name)
+	inc, err := r.Store.FindIncidentByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	if !p.CanManageTeam(inc.TeamID) {
+		return nil, models.Forbidden()
+	}
+	if inc, err = change(p.Name, inc); err != nil {
+		return nil, err
+	}
 	return r.incidentToModel(inc), nil
+}
+
+// checkAssignee makes sure that an incident of the team goes to a user who can see it, a
+// member of the team or a GLOBAL_ADMIN: VALIDATION naming field otherwise, with one message
+// for an unknown user and another team's, so that no user outside the caller's teams shows.
+func (r *Resolver) checkAssignee(ctx context.Context, field, userID, teamID string) error {
+	u, err := r.Store.FindPrincipal(ctx, userID)
+	if models.ErrorCode(err) == models.CodeNotFound || (err == nil && !u.CanReadTeam(teamID)) {
+		return models.Invalid(field, "no user of the incident's team has this id")
+	}
+	return err
 }
 
 // readableIncident returns an incident of the caller's teams: NOT_FOUND or FORBIDDEN
@@ -124,13 +138,14 @@ func (r *Resolver) readableIncident(ctx context.Context, p *models.Principal, id
 	return inc, nil
 }
 
-// readableService returns a service the caller may see: NOT_FOUND or FORBIDDEN otherwise.
-func (r *Resolver) readableService(ctx context.Context, p *models.Principal, id string) (*models.Service, error) {
+// managedService returns a service whose incidents the caller may open: NOT_FOUND for an
+// unknown id, FORBIDDEN unless the caller is GLOBAL_ADMIN or a TEAM_MANAGER of its team.
+func (r *Resolver) managedService(ctx context.Context, p *models.Principal, id string) (*models.Service, error) {
 	sv, err := r.Store.FindServiceByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if !p.CanReadTeam(sv.TeamID) {
+	if !p.CanManageTeam(sv.TeamID) {
 		return nil, models.Forbidden()
 	}
 	return sv, nil

@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"slices"
 
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
@@ -374,8 +375,14 @@ func (r *mutationResolver) CreateIncident(ctx context.Context, input model.Incid
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.readableService(ctx, p, input.ServiceID); err != nil {
+	sv, err := r.managedService(ctx, p, input.ServiceID)
+	if err != nil {
 		return nil, err
+	}
+	if input.AssigneeID != nil {
+		if err := r.checkAssignee(ctx, "assigneeId", *input.AssigneeID, sv.TeamID); err != nil {
+			return nil, err
+		}
 	}
 	inc, err := r.Store.CreateIncident(ctx, p.Name, models.NewIncident{
 		ServiceID:   input.ServiceID,
@@ -392,25 +399,28 @@ func (r *mutationResolver) CreateIncident(ctx context.Context, input model.Incid
 }
 
 func (r *mutationResolver) AcknowledgeIncident(ctx context.Context, id string) (*model.Incident, error) {
-	return r.changeIncident(ctx, id, func(actor string) (*models.Incident, error) {
+	return r.changeIncident(ctx, id, func(actor string, _ *models.Incident) (*models.Incident, error) {
 		return r.Store.AcknowledgeIncident(ctx, actor, id)
 	})
 }
 
 func (r *mutationResolver) UnacknowledgeIncident(ctx context.Context, id string) (*model.Incident, error) {
-	return r.changeIncident(ctx, id, func(actor string) (*models.Incident, error) {
+	return r.changeIncident(ctx, id, func(actor string, _ *models.Incident) (*models.Incident, error) {
 		return r.Store.UnacknowledgeIncident(ctx, actor, id)
 	})
 }
 
 func (r *mutationResolver) ResolveIncident(ctx context.Context, id string) (*model.Incident, error) {
-	return r.changeIncident(ctx, id, func(actor string) (*models.Incident, error) {
+	return r.changeIncident(ctx, id, func(actor string, _ *models.Incident) (*models.Incident, error) {
 		return r.Store.ResolveIncident(ctx, actor, id)
 	})
 }
 
 func (r *mutationResolver) ReassignIncident(ctx context.Context, id string, userID string) (*model.Incident, error) {
-	return r.changeIncident(ctx, id, func(actor string) (*models.Incident, error) {
+	return r.changeIncident(ctx, id, func(actor string, inc *models.Incident) (*models.Incident, error) {
+		if err := r.checkAssignee(ctx, "userId", userID, inc.TeamID); err != nil {
+			return nil, err
+		}
 		return r.Store.ReassignIncident(ctx, actor, id, userID)
 	})
 }
@@ -551,9 +561,6 @@ func (r *queryResolver) Webhook(ctx context.Context, id string) (*model.Webhook,
 		return nil, err
 	}
 	w, err := r.Store.FindWebhookByID(ctx, id)
-	if models.ErrorCode(err) == models.CodeNotFound {
-		return nil, nil
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -702,11 +709,15 @@ func (r *teamResolver) Services(ctx context.Context, obj *model.Team) ([]*model.
 }
 
 func (r *userResolver) Teams(ctx context.Context, obj *model.User) ([]*model.Team, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ts, err := r.Store.ListUserTeams(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}
-	return mapTeams(ts), nil
+	return mapTeams(slices.DeleteFunc(ts, func(t *models.Team) bool { return !p.CanReadTeam(t.ID) })), nil
 }
 
 func (r *userResolver) APITokens(ctx context.Context, obj *model.User) ([]*model.APIToken, error) {

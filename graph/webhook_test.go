@@ -268,14 +268,15 @@ func TestWebhookVisibility(t *testing.T) {
 			"member global":     {"memberA", global.ID, models.CodeForbidden},
 			"manager global":    {"managerA", global.ID, models.CodeForbidden},
 			"manager foreign":   {"managerB", team.ID, models.CodeForbidden},
-			"member unknown id": {"memberA", "nope", ""},
+			"member unknown id": {"memberA", "nope", models.CodeNotFound},
+			"admin unknown id":  {"admin", "nope", models.CodeNotFound},
 		}
 		for name, tc := range reads {
 			data, errs := w.do(t, tc.role, `query($id: ID!) { webhook(id: $id) { id } }`, map[string]any{"id": tc.id})
 			if got := webhookErrCode(t, errs); got != tc.code {
 				t.Errorf("%s: code %q, want %q", name, got, tc.code)
 			}
-			if tc.id == "nope" && string(data) != `{"webhook":null}` {
+			if tc.code != "" && string(data) != `{"webhook":null}` {
 				t.Errorf("%s: %s, want null", name, data)
 			}
 		}
