@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,7 +18,10 @@ import (
 
 // TestReplicasShareDeliveryLog runs an API process and a worker process on one PostgreSQL
 // database: an incident created through the API is delivered by the worker, and the attempt
-// reaches a deliveryLog subscriber of the API process through LISTEN/NOTIFY.
+// reaches a deliveryLog subscriber of the API process through LISTEN/NOTIFY. Then a second
+// API process revokes a subscriber's token: the first one closes that subscriber's
+// connection with 4403 before the attempts of a new incident reach it, and streams them on to
+// the subscriber with another token.
 func TestReplicasShareDeliveryLog(t *testing.T) {
 	t.Parallel()
 	const adminToken = "replica-test-admin-token-0001"
@@ -31,9 +35,10 @@ func TestReplicasShareDeliveryLog(t *testing.T) {
 			"HERALD_ALLOW_PRIVATE_TARGETS": "true",
 		}
 	}
-	// The API process migrates the fresh database before the worker starts on it.
+	// The API process migrates the fresh database before the others start on it.
 	api := startHerald(t, env(roleAPI))
 	startHerald(t, env(roleWorker))
+	revoker := startHerald(t, env(roleAPI))
 
 	var hits atomic.Int32
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -42,44 +47,92 @@ func TestReplicasShareDeliveryLog(t *testing.T) {
 	}))
 	t.Cleanup(receiver.Close)
 
-	events := subscribeDeliveryLog(t, api, adminToken)
+	admin := subscribeDeliveryLog(t, api, adminToken)
 
-	mutate := func(query string, vars map[string]any) map[string]any {
+	mutate := func(p *process, token, query string, vars map[string]any) map[string]any {
 		t.Helper()
-		data, errs := api.gql(t, adminToken, query, vars)
+		data, errs := p.gql(t, token, query, vars)
 		if len(errs) > 0 {
 			t.Fatalf("%s: %v", query, errs)
 		}
 		return data
 	}
-	teamID := mutate(`mutation { createTeam(name: "Payments") { id } }`, nil)["createTeam"].(map[string]any)["id"].(string)
-	serviceID := mutate(`mutation($t: ID!) { createService(teamId: $t, name: "checkout") { id } }`,
-		map[string]any{"t": teamID})["createService"].(map[string]any)["id"].(string)
-	hook := mutate(`mutation($in: WebhookInput!) { createWebhook(input: $in) { webhook { id } } }`, map[string]any{"in": map[string]any{
+	id := func(data map[string]any, field string) string {
+		return data[field].(map[string]any)["id"].(string)
+	}
+	teamID := id(mutate(api, adminToken, `mutation { createTeam(name: "Payments") { id } }`, nil), "createTeam")
+	serviceID := id(mutate(api, adminToken, `mutation($t: ID!) { createService(teamId: $t, name: "checkout") { id } }`,
+		map[string]any{"t": teamID}), "createService")
+	hook := mutate(api, adminToken, `mutation($in: WebhookInput!) { createWebhook(input: $in) { webhook { id } } }`, map[string]any{"in": map[string]any{
 		"name": "receiver", "scope": "SERVICE", "teamId": teamID, "serviceId": serviceID,
 		"events": []string{"INCIDENT_CREATED"}, "urls": []string{receiver.URL + "/hook"},
 	}})["createWebhook"].(map[string]any)["webhook"].(map[string]any)["id"].(string)
+	memberID := id(mutate(api, adminToken, `mutation($t: ID!) { createUser(input: {name: "auditor", role: MEMBER, teamIds: [$t]}) { id } }`,
+		map[string]any{"t": teamID}), "createUser")
+	memberToken := mutate(api, adminToken, `mutation($u: ID!) { createApiToken(userId: $u, name: "audit") }`,
+		map[string]any{"u": memberID})["createApiToken"].(string)
+	member := subscribeDeliveryLog(t, api, memberToken)
+	createIncident := func() string {
+		return id(mutate(api, adminToken, `mutation($in: IncidentInput!) { createIncident(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"serviceId": serviceID, "title": "Checkout is down"}}), "createIncident")
+	}
 
 	// The API process's listener may connect after the first NOTIFY: create incidents until
 	// one of their attempts arrives.
 	deadline := time.Now().Add(45 * time.Second)
 	for n := 1; ; n++ {
-		mutate(`mutation($in: IncidentInput!) { createIncident(input: $in) { id } }`,
-			map[string]any{"in": map[string]any{"serviceId": serviceID, "title": "Checkout is down"}})
+		createIncident()
 		select {
-		case a := <-events:
+		case a := <-admin.attempts:
 			if a.Webhook.ID != hook || a.Test || a.Outcome != "SUCCEEDED" {
 				t.Fatalf("subscriber got %+v, want a SUCCEEDED attempt of webhook %s", a, hook)
 			}
 			if hits.Load() == 0 {
 				t.Fatal("an attempt arrived but the receiver was never called")
 			}
-			return
 		case <-time.After(5 * time.Second):
 			if time.Now().After(deadline) {
 				t.Fatalf("no attempt reached the API process's subscriber after %d incidents (receiver called %d times)", n, hits.Load())
 			}
+			continue
 		}
+		break
+	}
+	select {
+	case <-member.attempts:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the member's subscriber got no attempt")
+	}
+
+	tokens := mutate(revoker, memberToken, `{ me { apiTokens { id } } }`, nil)["me"].(map[string]any)["apiTokens"].([]any)
+	mutate(revoker, adminToken, `mutation($id: ID!) { revokeApiToken(id: $id) }`,
+		map[string]any{"id": tokens[0].(map[string]any)["id"]})
+	incident := createIncident()
+	for seen := false; !seen; {
+		select {
+		case a, ok := <-admin.attempts:
+			if !ok {
+				t.Fatalf("the admin's connection ended: %v", admin.err)
+			}
+			seen = a.Delivery.Incident.ID == incident
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the admin's subscriber missed the attempt of %s", incident)
+		}
+	}
+	timeout := time.After(10 * time.Second)
+	for open := true; open; {
+		select {
+		case a, ok := <-member.attempts:
+			if open = ok; ok && a.Delivery.Incident.ID == incident {
+				t.Fatalf("the revoked token's subscriber got the attempt of %s, created after the revocation", incident)
+			}
+		case <-timeout:
+			t.Fatal("the revoked token's connection is still open")
+		}
+	}
+	var ce *websocket.CloseError
+	if !errors.As(member.err, &ce) || ce.Code != 4403 {
+		t.Fatalf("the revoked token's connection ended with %v, want close 4403", member.err)
 	}
 }
 
@@ -91,11 +144,24 @@ type logAttempt struct {
 	Webhook struct {
 		ID string `json:"id"`
 	} `json:"webhook"`
+	Delivery struct {
+		Incident struct {
+			ID string `json:"id"`
+		} `json:"incident"`
+	} `json:"delivery"`
 }
 
-// subscribeDeliveryLog opens a graphql-transport-ws connection to p, starts deliveryLog and
-// returns the attempts it streams.
-func subscribeDeliveryLog(t *testing.T, p *process, token string) <-chan logAttempt {
+// logSubscriber is a deliveryLog subscription: the attempts it streams, until the connection
+// ends with err.
+type logSubscriber struct {
+	attempts <-chan logAttempt
+	// err is why the connection ended (a *websocket.CloseError for a close frame), set before
+	// attempts closes.
+	err error
+}
+
+// subscribeDeliveryLog opens a graphql-transport-ws connection to p and starts deliveryLog.
+func subscribeDeliveryLog(t *testing.T, p *process, token string) *logSubscriber {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
 	c, _, err := d.Dial("ws"+strings.TrimPrefix(p.base, "http")+"/query", nil)
@@ -116,16 +182,18 @@ func subscribeDeliveryLog(t *testing.T, p *process, token string) <-chan logAtte
 	if err := c.ReadJSON(&ack); err != nil || ack.Type != "connection_ack" {
 		t.Fatalf("want connection_ack, got %+v (%v)", ack, err)
 	}
-	q, _ := json.Marshal(map[string]any{"query": "subscription { deliveryLog { id test outcome webhook { id } } }"})
+	q, _ := json.Marshal(map[string]any{"query": "subscription { deliveryLog { id test outcome webhook { id } delivery { incident { id } } } }"})
 	if err := c.WriteJSON(message{ID: "1", Type: "subscribe", Payload: q}); err != nil {
 		t.Fatal(err)
 	}
 	out := make(chan logAttempt, 16)
+	sub := &logSubscriber{attempts: out}
 	go func() {
 		defer close(out)
 		for {
 			var m message
 			if err := c.ReadJSON(&m); err != nil {
+				sub.err = err
 				return
 			}
 			var next struct {
@@ -141,5 +209,5 @@ func subscribeDeliveryLog(t *testing.T, p *process, token string) <-chan logAtte
 			}
 		}
 	}()
-	return out
+	return sub
 }

@@ -22,6 +22,14 @@ type logFilter struct {
 // subscription runs on the websocket transport's Stream, without a goroutine of its own: the
 // hub wakes the transport, which has logStream.fill read the announced ids. A subscriber the
 // hub drops for falling behind is sent LIMIT_EXCEEDED and its subscription ends.
+//
+// The caller is authenticated once, by the connection, and authorised once, here; each
+// attempt is then checked against that principal without reading who the caller is again.
+// What keeps that sound is a watch on the caller's API token: once the token is revoked, in
+// this process or another, the whole connection is closed with 4403 (Stream.Forbid), as a
+// refused connection_init is, before anything more is sent on it. (The API has no other way
+// to narrow what a caller may see: users are neither deleted nor demoted, nor taken out of a
+// team.)
 func (r *Resolver) deliveryLog(ctx context.Context, f logFilter) (<-chan *model.DeliveryAttempt, error) {
 	p, err := principal(ctx)
 	if err != nil {
@@ -34,6 +42,11 @@ func (r *Resolver) deliveryLog(ctx context.Context, f logFilter) (<-chan *model.
 	if stream == nil {
 		return nil, models.Errorf(models.CodeValidation, "deliveryLog is served over websockets only")
 	}
+	watch, err := r.Store.WatchAPIToken(ctx, p.TokenID, func() { stream.Forbid("API token revoked") })
+	if err != nil {
+		return nil, err
+	}
+	context.AfterFunc(ctx, watch.Stop)
 	l := &logStream{r: r, ctx: ctx, p: p, f: f, stream: stream, out: make(chan *model.DeliveryAttempt, 1)}
 	l.share = !selectsCallerDependent(graphql.GetOperationContext(ctx).Operation.SelectionSet, map[string]bool{})
 	l.sub = r.Store.Hub().Subscribe(stream.Wake)
@@ -94,9 +107,9 @@ func (l *logStream) fill() bool {
 
 // callerDependentFields names the fields reachable from a DeliveryAttempt whose result
 // depends on who asks even when the attempt is visible to them: User.apiTokens (of an
-// incident's assignee) shows the tokens to admins and their owner only. They are matched by
-// name, whatever type selects them.
-var callerDependentFields = map[string]bool{"apiTokens": true}
+// incident's assignee) shows the tokens to admins and their owner only, User.teams the teams
+// the caller may read. They are matched by name, whatever type selects them.
+var callerDependentFields = map[string]bool{"apiTokens": true, "teams": true}
 
 // selectsCallerDependent reports whether set, or a fragment in it, selects one of
 // callerDependentFields; seen holds the fragments already looked at.

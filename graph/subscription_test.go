@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -105,6 +107,8 @@ type wsMessage struct {
 type wsClient struct {
 	conn *websocket.Conn
 	C    chan wsMessage
+	// Err is why reading ended (a *websocket.CloseError for a close frame), set before C closes.
+	Err error
 }
 
 func newWSClient(c *websocket.Conn) *wsClient {
@@ -114,6 +118,7 @@ func newWSClient(c *websocket.Conn) *wsClient {
 		for {
 			var m wsMessage
 			if err := c.ReadJSON(&m); err != nil {
+				cl.Err = err
 				return
 			}
 			cl.C <- m
@@ -131,7 +136,14 @@ func (w *logWorld) subscribe(t *testing.T, token, args string) *wsClient {
 // subscribeTo opens a graphql-transport-ws connection and starts query with vars.
 func (w *logWorld) subscribeTo(t *testing.T, token, query string, vars map[string]any) *wsClient {
 	t.Helper()
-	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+	return w.subscribeOver(t, "graphql-transport-ws", token, query, vars)
+}
+
+// subscribeOver opens a connection speaking protocol (graphql-transport-ws, or the legacy
+// graphql-ws) and starts query with vars.
+func (w *logWorld) subscribeOver(t *testing.T, protocol, token, query string, vars map[string]any) *wsClient {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{protocol}}
 	c, _, err := d.Dial(w.url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +157,11 @@ func (w *logWorld) subscribeTo(t *testing.T, token, query string, vars map[strin
 		t.Fatalf("want connection_ack, got %+v", ack)
 	}
 	q, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	must(t, c.WriteJSON(wsMessage{ID: "1", Type: "subscribe", Payload: q}))
+	start := "subscribe"
+	if protocol == "graphql-ws" {
+		start = "start"
+	}
+	must(t, c.WriteJSON(wsMessage{ID: "1", Type: start, Payload: q}))
 	return newWSClient(c)
 }
 
@@ -286,6 +302,119 @@ func TestDeliveryLogRefusals(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("a foreign browser origin must be refused, got %d", resp.StatusCode)
 	}
+}
+
+// TestDeliveryLogEndsWithItsToken checks that a deliveryLog subscriber whose API token is
+// revoked (revokeApiToken, on the same process) has its connection closed with 4403, after a
+// connection_error on graphql-ws, as a refused connection_init, and is sent no attempt stored
+// after the revocation, while a connection of the same user with another token streams on.
+func TestDeliveryLogEndsWithItsToken(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		ctx := context.Background()
+		w := setupLogWorld(t, s)
+		listenCtx, stop := context.WithCancel(ctx)
+		t.Cleanup(stop)
+		go s.Listen(listenCtx)
+		var me struct {
+			Me struct {
+				ID        string
+				APITokens []struct{ ID string } `json:"apiTokens"`
+			}
+		}
+		data, codes := w.post(t, w.managerA, `{ me { id apiTokens { id } } }`, nil)
+		if err := json.Unmarshal(data, &me); err != nil || len(codes) > 0 || len(me.Me.APITokens) != 1 {
+			t.Fatalf("me: %s %v", data, codes)
+		}
+		other, err := s.CreateAPIToken(ctx, me.Me.ID, "other")
+		must(t, err)
+
+		const query = "subscription { deliveryLog { id } }"
+		revoked := map[string]*wsClient{}
+		for _, protocol := range []string{"graphql-transport-ws", "graphql-ws"} {
+			revoked[protocol] = w.subscribeOver(t, protocol, w.managerA, query, nil)
+		}
+		kept := w.subscribeTo(t, other, query, nil)
+		waitFor(t, func() bool { return s.Hub().Len() == 3 })
+		// The PostgreSQL listener may connect after the subscriptions; repeat until heard.
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			id := w.attempt(t, w.hookA)
+			if got, _ := received(t, kept, time.Second); containsAny(got, id) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no attempt reached the subscriber")
+			}
+		}
+
+		data, codes = w.post(t, w.admin, `mutation($id: ID!) { revokeApiToken(id: $id) }`, map[string]any{"id": me.Me.APITokens[0].ID})
+		if len(codes) > 0 || string(data) != `{"revokeApiToken":true}` {
+			t.Fatalf("revokeApiToken: %s %v", data, codes)
+		}
+		if _, codes := w.post(t, w.managerA, `{ me { id } }`, nil); len(codes) != 1 || codes[0] != models.CodeUnauthenticated {
+			t.Fatalf("the revoked token still authenticates: %v", codes)
+		}
+		after := w.attempt(t, w.hookA)
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if got, errs := received(t, kept, time.Second); len(errs) > 0 || containsAny(got, after) {
+				if len(errs) > 0 {
+					t.Fatalf("the connection with another token got %v", errs)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the connection with another token missed %s", after)
+			}
+		}
+
+		for protocol, c := range revoked {
+			var types []string
+			timeout := time.After(10 * time.Second)
+			for open := true; open; {
+				select {
+				case m, ok := <-c.C:
+					if open = ok; !ok {
+						break
+					}
+					if strings.Contains(string(m.Payload), after) {
+						t.Errorf("%s: the revoked token's subscriber got %s, stored after the revocation", protocol, after)
+					}
+					types = append(types, m.Type)
+				case <-timeout:
+					t.Fatalf("%s: the revoked token's connection is still open", protocol)
+				}
+			}
+			var ce *websocket.CloseError
+			if !asCloseError(c.Err, &ce) || ce.Code != 4403 {
+				t.Errorf("%s: the revoked token's connection ended with %v, want close 4403", protocol, c.Err)
+			}
+			if protocol == "graphql-ws" && !slices.Contains(types, "connection_error") {
+				t.Errorf("graphql-ws: got %v before the close, want a connection_error", types)
+			}
+		}
+	})
+}
+
+// post sends one GraphQL operation over HTTP and returns its data and its errors' codes.
+func (w *logWorld) post(t *testing.T, token, query string, vars map[string]any) (json.RawMessage, []string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, strings.Replace(w.url, "ws", "http", 1), bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	var out struct {
+		Data   json.RawMessage
+		Errors []struct{ Extensions struct{ Code string } }
+	}
+	must(t, json.NewDecoder(resp.Body).Decode(&out))
+	var codes []string
+	for _, e := range out.Errors {
+		codes = append(codes, e.Extensions.Code)
+	}
+	return out.Data, codes
 }
 
 // TestDeliveryLogDropsSubscriberThatFallsBehind checks that a subscriber more ids behind than
@@ -494,7 +623,7 @@ func TestCallerChecksAreAccountedFor(t *testing.T) {
 		"deliveryResolver.Webhook": true, "deliveryAttemptResolver.Delivery": true,
 		"deliveryAttemptResolver.Webhook": true, "webhookResolver.Deliveries": true,
 	}
-	dependent := map[string]string{"userResolver.APITokens": "apiTokens"}
+	dependent := map[string]string{"userResolver.APITokens": "apiTokens", "userResolver.Teams": "teams"}
 	f, err := parser.ParseFile(token.NewFileSet(), "schema.resolvers.go", nil, 0)
 	must(t, err)
 	for _, decl := range f.Decls {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,8 @@ type Principal struct {
 	Role   string
 	// Teams are the ids of the caller's teams (managed for TEAM_MANAGER, read for MEMBER).
 	Teams map[string]bool
+	// TokenID is the id of the API token the caller authenticated with.
+	TokenID string
 }
 
 // IsAdmin reports whether the caller is a GLOBAL_ADMIN.
@@ -66,11 +69,16 @@ func (s *Store) Authenticate(ctx context.Context, token string) (*Principal, err
 			return nil, fmt.Errorf("authenticate: %w", err)
 		}
 	}
-	return s.FindPrincipal(ctx, tok.UserID)
+	p, err := s.FindPrincipal(ctx, tok.UserID)
+	if err != nil {
+		return nil, err
+	}
+	p.TokenID = tok.ID
+	return p, nil
 }
 
-// FindPrincipal returns the principal of a user (used to re-check a subscriber's rights):
-// NOT_FOUND when the user is gone.
+// FindPrincipal returns the principal of a user, without a TokenID: NOT_FOUND when the user
+// is gone.
 func (s *Store) FindPrincipal(ctx context.Context, userID string) (*Principal, error) {
 	var u User
 	if err := s.db.WithContext(ctx).Preload("Teams").First(&u, "id = ?", userID).Error; err != nil {
@@ -329,11 +337,72 @@ func (s *Store) FindAPITokenByID(ctx context.Context, id string) (*APIToken, err
 	return &t, nil
 }
 
-// DeleteAPIToken revokes a token.
+// DeleteAPIToken revokes a token and, once that is committed, ends the token's watches
+// (WatchAPIToken): this process's at once and, on PostgreSQL, every other process's through a
+// NOTIFY sent by the same transaction, so that no revocation is stored without it. (The
+// notifier's coalescing, which keeps NOTIFY out of the busy write transactions, is not worth
+// that risk for a write this rare.)
 func (s *Store) DeleteAPIToken(ctx context.Context, id string) error {
-	if err := s.db.WithContext(ctx).Delete(&APIToken{}, "id = ?", id).Error; err != nil {
+	var deleted int64
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Delete(&APIToken{}, "id = ?", id)
+		if res.Error != nil {
+			return res.Error
+		}
+		deleted = res.RowsAffected
+		if deleted == 0 || s.dialect != DialectPostgres {
+			return nil
+		}
+		return tx.Exec("SELECT pg_notify(?, ?)", RevocationChannel, id).Error
+	})
+	if err != nil {
 		return fmt.Errorf("delete api token: %w", err)
 	}
+	if deleted > 0 {
+		s.hub.revokeTokens(id)
+	}
+	return nil
+}
+
+// WatchAPIToken calls revoked, once, when the API token with the id tokenID is revoked
+// (DeleteAPIToken) by this process or, on PostgreSQL, by any process sharing the database: a
+// caller checked once and trusted afterwards (a live subscription) ends with its token. revoked
+// runs on the revoking goroutine or the LISTEN loop and must return at once. The token is read
+// after the watch has started, so that no revocation slips in between the caller's
+// authentication and the watch: when it is gone, revoked is called at once and WatchAPIToken
+// returns UNAUTHENTICATED. Stop the watch when the caller is done.
+func (s *Store) WatchAPIToken(ctx context.Context, tokenID string, revoked func()) (*TokenWatch, error) {
+	w := s.hub.watchToken(tokenID, revoked)
+	_, err := s.FindAPITokenByID(ctx, tokenID)
+	switch {
+	case ErrorCode(err) == CodeNotFound:
+		if w.end() {
+			revoked()
+		}
+		return nil, Errorf(CodeUnauthenticated, "API token revoked")
+	case err != nil:
+		w.Stop()
+		return nil, fmt.Errorf("watch api token: %w", err)
+	}
+	return w, nil
+}
+
+// recheckWatchedTokens ends the watches of the tokens that no longer exist: on PostgreSQL, the
+// LISTEN loop's (re)connection calls it, for the revocations notified while no connection
+// listened.
+func (s *Store) recheckWatchedTokens(ctx context.Context) error {
+	watched := s.hub.watchedTokens()
+	live := map[string]bool{}
+	for ids := range slices.Chunk(watched, 1000) {
+		var found []string
+		if err := s.db.WithContext(ctx).Model(&APIToken{}).Where("id IN ?", ids).Pluck("id", &found).Error; err != nil {
+			return fmt.Errorf("recheck watched api tokens: %w", err)
+		}
+		for _, id := range found {
+			live[id] = true
+		}
+	}
+	s.hub.revokeTokens(slices.DeleteFunc(watched, func(id string) bool { return live[id] })...)
 	return nil
 }
 

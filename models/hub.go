@@ -15,16 +15,27 @@ import (
 // AttemptChannel is the PostgreSQL NOTIFY channel that carries the ids of completed attempts.
 const AttemptChannel = "herald_attempts"
 
+// RevocationChannel is the PostgreSQL NOTIFY channel that carries the id of each revoked API
+// token (never the token itself).
+const RevocationChannel = "herald_revocations"
+
 // Hub fans completed-attempt ids out to this process's subscribers without waiting for any
 // of them. The ids are kept once, in a ring of the last hubBacklog shared by all subscribers;
 // a subscriber is a read position in it and a callback, so an idle one costs a few words.
 // Publish calls every subscriber's notify; a subscriber that falls more than hubBacklog ids
 // behind is dropped instead of slowing the worker or the other subscribers.
+//
+// The hub also keeps the watches on API tokens (Store.WatchAPIToken) and ends those of a
+// token when it is revoked.
 type Hub struct {
 	mu   sync.RWMutex
 	subs map[*Subscription]struct{}
 	ring [hubBacklog]string
 	seq  uint64 // ids ever published; the last is ring[(seq-1)%hubBacklog]
+
+	// wmu guards watches, apart from mu: revocations and Publish never wait for each other.
+	wmu     sync.Mutex
+	watches map[*TokenWatch]struct{}
 }
 
 // hubBacklog is how many ids a subscriber may fall behind before it is dropped. One NOTIFY
@@ -45,7 +56,9 @@ type Subscription struct {
 }
 
 // NewHub returns an empty hub.
-func NewHub() *Hub { return &Hub{subs: map[*Subscription]struct{}{}} }
+func NewHub() *Hub {
+	return &Hub{subs: map[*Subscription]struct{}{}, watches: map[*TokenWatch]struct{}{}}
+}
 
 // Subscribe registers a subscriber that reads, with Next, the ids published from now on.
 // notify is called after each Publish and when the subscriber is dropped, from the
@@ -126,6 +139,72 @@ func (h *Hub) Publish(ids ...string) {
 	}
 }
 
+// TokenWatch is a watch on an API token, kept until the token is revoked or Stop is called.
+// Revocations are rare: the hub keeps the watches in one set and looks through all of them
+// for a revoked token's, which costs an idle subscriber a map entry and nothing per attempt.
+type TokenWatch struct {
+	hub     *Hub
+	tokenID string
+	revoked func()
+}
+
+// watchToken starts a watch that calls revoked when the token tokenID is revoked.
+func (h *Hub) watchToken(tokenID string, revoked func()) *TokenWatch {
+	w := &TokenWatch{hub: h, tokenID: tokenID, revoked: revoked}
+	h.wmu.Lock()
+	h.watches[w] = struct{}{}
+	h.wmu.Unlock()
+	return w
+}
+
+// Stop ends the watch. A revocation already under way may still call its revoked.
+func (w *TokenWatch) Stop() { w.end() }
+
+// end ends the watch and reports whether it was still on: whoever ends it first calls its
+// revoked, if anyone does.
+func (w *TokenWatch) end() bool {
+	w.hub.wmu.Lock()
+	defer w.hub.wmu.Unlock()
+	_, on := w.hub.watches[w]
+	delete(w.hub.watches, w)
+	return on
+}
+
+// revokeTokens ends the watches of the tokens with these ids and calls their revoked, outside
+// wmu so that revoked may stop watches.
+func (h *Hub) revokeTokens(ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	var ended []*TokenWatch
+	h.wmu.Lock()
+	for w := range h.watches {
+		if slices.Contains(ids, w.tokenID) {
+			ended = append(ended, w)
+			delete(h.watches, w)
+		}
+	}
+	h.wmu.Unlock()
+	for _, w := range ended {
+		w.revoked()
+	}
+}
+
+// watchedTokens returns the ids of the tokens watched, each once.
+func (h *Hub) watchedTokens() []string {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	seen := map[string]bool{}
+	var ids []string
+	for w := range h.watches {
+		if !seen[w.tokenID] {
+			seen[w.tokenID] = true
+			ids = append(ids, w.tokenID)
+		}
+	}
+	return ids
+}
+
 // Hub returns the store's hub of completed attempts.
 func (s *Store) Hub() *Hub { return s.hub }
 
@@ -142,9 +221,9 @@ func (s *Store) announceAttempts(ids ...string) {
 	s.notifier.add(false, ids)
 }
 
-// Listen follows PostgreSQL's notifications until ctx ends: new deliveries wake the worker and
-// completed attempts reach the hub. It reconnects after a lost connection and returns at once
-// on SQLite, where everything happens in one process.
+// Listen follows PostgreSQL's notifications until ctx ends: new deliveries wake the worker,
+// completed attempts reach the hub and revoked tokens end their watches. It reconnects after a
+// lost connection and returns at once on SQLite, where everything happens in one process.
 func (s *Store) Listen(ctx context.Context) {
 	if s.dialect != DialectPostgres {
 		return
@@ -166,13 +245,16 @@ func (s *Store) listenOnce(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.Background())
-	for _, ch := range []string{DeliveryChannel, AttemptChannel} {
+	for _, ch := range []string{DeliveryChannel, AttemptChannel, RevocationChannel} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			return fmt.Errorf("listen %s: %w", ch, err)
 		}
 	}
-	// Work may have been announced while no connection listened.
+	// Work may have been announced, and tokens revoked, while no connection listened.
 	s.WakeWorker()
+	if err := s.recheckWatchedTokens(ctx); err != nil {
+		return err
+	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -185,6 +267,8 @@ func (s *Store) listenOnce(ctx context.Context) error {
 			// A payload carries the comma-separated ids of the attempts of one flush,
 			// published together so that each subscriber is notified once.
 			s.hub.Publish(slices.DeleteFunc(strings.Split(n.Payload, ","), func(id string) bool { return id == "" })...)
+		case RevocationChannel:
+			s.hub.revokeTokens(n.Payload)
 		}
 	}
 }

@@ -18,8 +18,8 @@ import (
 
 // conn is one upgraded connection. Its reader goroutine (serve) is the only long-lived one:
 // it handles every client message, and on leaving ends the connection's operations. Writes
-// come from the reader, operation goroutines, the pump and the keep-alive timer, one at a
-// time under wmu, as gorilla allows a single writer.
+// come from the reader, operation goroutines, the pump, the keep-alive timer and forbid's
+// goroutine, one at a time under wmu, as gorilla allows a single writer.
 type conn struct {
 	t     *Transport
 	ws    *websocket.Conn
@@ -34,7 +34,7 @@ type conn struct {
 	wmu sync.Mutex
 
 	mu        sync.Mutex
-	closed    bool                  // a close frame was sent or the connection failed
+	closed    bool                  // the connection is closing (see markClosed) or failed
 	ops       map[string]*operation // running operations by id
 	ready     []*Stream             // streams woken since the pump last looked
 	pumping   bool                  // a pump goroutine is running
@@ -59,8 +59,13 @@ func (c *conn) serve() {
 			continue
 		}
 		c.handle(data, graphql.Now())
-		if wait := c.pongWait(); wait > 0 && c.acked && !c.isClosed() {
-			_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+		if wait := c.pongWait(); wait > 0 && c.acked {
+			// Under mu: a close from another goroutine (forbid) sets the deadline after it.
+			c.mu.Lock()
+			if !c.closed {
+				_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+			}
+			c.mu.Unlock()
 		}
 	}
 }
@@ -224,12 +229,25 @@ func (c *conn) stop(id string) {
 	}
 }
 
-// send writes one message within the write timeout. A failed write ends the connection:
-// gorilla cannot write again, and a stalled peer would otherwise keep its operations running.
+// send writes one message within the write timeout, or nothing, returning errClosed, once
+// the connection is closed: from then on only the messages that close it go out.
 func (c *conn) send(typ, id string, payload []byte) error {
 	msg := encodeMessage(typ, id, payload)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.isClosed() {
+		return errClosed
+	}
+	return c.write(msg)
+}
+
+// errClosed is send's answer once the connection is closed.
+var errClosed = errors.New("websocket connection closed")
+
+// write writes one message within the write timeout; wmu must be held. A failed write ends
+// the connection: gorilla cannot write again, and a stalled peer would otherwise keep its
+// operations running.
+func (c *conn) write(msg []byte) error {
 	err := c.ws.SetWriteDeadline(time.Now().Add(c.t.writeTimeout()))
 	if err == nil {
 		err = c.ws.WriteMessage(websocket.TextMessage, msg)
@@ -255,21 +273,46 @@ func (c *conn) sendKeepAlive() {
 // fail closes the connection with code and reason; a legacy graphql-ws client, whose
 // libraries mostly ignore close codes, is first sent the reason in a connection_error.
 func (c *conn) fail(code int, reason string) {
-	if c.proto.legacy {
-		payload, _ := json.Marshal(gqlerror.Error{Message: reason}) // a message always encodes
-		_ = c.send("connection_error", "", payload)
+	if c.markClosed() {
+		c.writeClose(code, reason, c.proto.legacy)
 	}
-	c.close(code, reason)
+}
+
+// forbid closes the connection as a refused connection_init is (fail with CloseForbidden),
+// from any goroutine, without waiting: once it returns nothing more is sent but the closing
+// messages, written by a goroutine of their own so that a peer slow to take them (or a write
+// under way to it) holds up no one.
+func (c *conn) forbid(reason string) {
+	if c.markClosed() {
+		go c.writeClose(CloseForbidden, reason, c.proto.legacy)
+	}
 }
 
 // close sends a close frame, once, and gives the client a moment to answer it (see serve).
 func (c *conn) close(code int, reason string) {
+	if c.markClosed() {
+		c.writeClose(code, reason, false)
+	}
+}
+
+// markClosed marks the connection closed, and reports whether it was open: from then on send
+// writes nothing, Wake starts no pump and the keep-alive stops.
+func (c *conn) markClosed() bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	closed := c.closed
 	c.closed = true
-	c.mu.Unlock()
-	if closed {
-		return
+	return !closed
+}
+
+// writeClose sends the close frame with code and reason, after the reason in a
+// connection_error when asked, and gives the client a moment to answer it (see serve).
+func (c *conn) writeClose(code int, reason string, connectionError bool) {
+	if connectionError {
+		payload, _ := json.Marshal(gqlerror.Error{Message: reason}) // a message always encodes
+		c.wmu.Lock()
+		_ = c.write(encodeMessage("connection_error", "", payload))
+		c.wmu.Unlock()
 	}
 	msg := websocket.FormatCloseMessage(code, closeReason(reason))
 	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.t.writeTimeout()))
@@ -282,11 +325,7 @@ const closeWait = time.Second
 // abort drops the connection after a failure, without a close frame, reporting err unless
 // the connection was closing already.
 func (c *conn) abort(err error) {
-	c.mu.Lock()
-	closed := c.closed
-	c.closed = true
-	c.mu.Unlock()
-	if !closed {
+	if c.markClosed() {
 		c.report(err)
 	}
 	_ = c.ws.Close()

@@ -25,6 +25,8 @@
 // it has nothing to send. Queries, mutations and subscriptions that do not use the Stream run
 // on a goroutine of their own until they end, as in gqlgen's transport. A value that many
 // subscriptions receive can be executed and encoded once for all of them (Stream.Share).
+// Stream.Forbid closes a connection with 4403 at any time, as a refused connection_init is,
+// when its caller loses the right to it.
 package gorillaws
 
 import (

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -216,6 +217,62 @@ func TestStreamFailure(t *testing.T) {
 			// No complete follows: the next message is the answer to this query.
 			subscribe(t, c, "2", "query { name }")
 			expectData(t, c, "2", "test")
+		})
+	}
+}
+
+// TestStreamForbid checks that Stream.Forbid closes the stream's connection, from outside the
+// transport's goroutines, with 4403 and its reason (after a connection_error on graphql-ws),
+// as a refused connection_init: nothing of the values made ready after it is sent, every
+// operation of the connection ends, and the other connections go on.
+func TestStreamForbid(t *testing.T) {
+	t.Parallel()
+	for protocol := range protocols {
+		t.Run(protocol, func(t *testing.T) {
+			t.Parallel()
+			fx := setup(t, &gorillaws.Transport{})
+			c := mustDial(t, fx.url, protocol)
+			initialise(t, c, "good", false)
+			subscribe(t, c, "1", "subscription { name }")
+			f := fx.nextFeed(t)
+			subscribe(t, c, "2", "subscription { name }")
+			sibling := fx.nextFeed(t)
+			other := mustDial(t, fx.url, protocol)
+			initialise(t, other, "good", false)
+			subscribe(t, other, "1", "subscription { name }")
+			unrelated := fx.nextFeed(t)
+
+			f.send("before")
+			expectData(t, c, "1", "before")
+			f.stream.Forbid("token revoked")
+			f.send("after")
+			sibling.send("after")
+
+			var got []string // type and payload of each message before the close
+			var err error
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			for err == nil {
+				var m message
+				if err = c.ReadJSON(&m); err == nil {
+					got = append(got, m.Type+" "+string(m.Payload))
+				}
+			}
+			var closeErr *websocket.CloseError
+			if !errors.As(err, &closeErr) || closeErr.Code != gorillaws.CloseForbidden || closeErr.Text != "token revoked" {
+				t.Fatalf("got %v, want close 4403 with the reason", err)
+			}
+			var want []string
+			if protocol == "graphql-ws" {
+				want = []string{`connection_error {"message":"token revoked"}`}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("got %q before the close, want %q", got, want)
+			}
+			f.waitEnded(t)
+			sibling.waitEnded(t)
+
+			unrelated.send("still")
+			expectData(t, other, "1", "still")
 		})
 	}
 }
