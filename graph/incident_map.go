@@ -171,9 +171,12 @@ func (r *Resolver) readableDelivery(ctx context.Context, p *models.Principal, id
 // deliveryConnection lists the deliveries the caller may see as a Relay connection.
 func (r *Resolver) deliveryConnection(ctx context.Context, p *models.Principal, f models.DeliveryFilter, first *int, after *string) (*model.DeliveryConnection, error) {
 	f.TeamIDs = visibleTeams(p)
-	ds, more, total, err := r.Store.ListDeliveries(ctx, f, valueOr(first, 0), valueOr(after, ""))
+	ds, more, total, err := r.Store.ListDeliveries(ctx, f, pageLimit(first), valueOr(after, ""))
 	if err != nil {
 		return nil, err
+	}
+	if emptyPage(first) {
+		ds, more = nil, len(ds) > 0
 	}
 	conn := &model.DeliveryConnection{Edges: make([]*model.DeliveryEdge, len(ds)), PageInfo: &model.PageInfo{HasNextPage: more}, TotalCount: int(total)}
 	for i, d := range ds {
@@ -183,3 +186,16 @@ func (r *Resolver) deliveryConnection(ctx context.Context, p *models.Principal, 
 	}
 	return conn, nil
 }
+
+// pageLimit is the page size to ask the store for: first, or the store's default when it is
+// omitted. An empty page (first: 0, which Relay allows) asks for one item, so that the answer
+// can still say whether there is a next page; the caller drops it (emptyPage).
+func pageLimit(first *int) int {
+	if emptyPage(first) {
+		return 1
+	}
+	return valueOr(first, 0)
+}
+
+// emptyPage reports whether first asks for no items.
+func emptyPage(first *int) bool { return first != nil && *first == 0 }

@@ -33,7 +33,6 @@ var ingestStatus = map[string]int{
 	models.CodeNotFound:        http.StatusNotFound,
 	models.CodeValidation:      http.StatusBadRequest,
 	models.CodeLimitExceeded:   http.StatusTooManyRequests,
-	models.CodeConflict:        http.StatusConflict,
 	models.CodeInternal:        http.StatusInternalServerError,
 }
 

@@ -122,7 +122,7 @@ func TestIngestREST(t *testing.T) {
 func TestIngestStatusTable(t *testing.T) {
 	t.Parallel()
 	for _, code := range []string{models.CodeUnauthenticated, models.CodeForbidden, models.CodeNotFound, models.CodeValidation,
-		models.CodeLimitExceeded, models.CodeConflict, models.CodeInternal} {
+		models.CodeLimitExceeded, models.CodeInternal} {
 		rec := httptest.NewRecorder()
 		writeIngestError(rec, models.Errorf(code, "x"))
 		if rec.Code < 400 || rec.Code > 599 {

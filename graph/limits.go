@@ -30,8 +30,20 @@ func fieldCosts() ComplexityRoot {
 	c.Webhook.Deliveries = func(child int, _ *model.DeliveryStatus, first *int, _ *string) int {
 		return pageCost(child, first)
 	}
+	c.Incident.Deliveries = func(child int, _ *model.DeliveryStatus, first *int, _ *string) int {
+		return pageCost(child, first)
+	}
+	// webhooks has no page size: weighed as webhookListWeight of them, so that a delivery page
+	// under every webhook is not costed as one page.
+	c.Query.Webhooks = func(child int, _ *model.WebhookScope, _ *string, _ *string, _ *model.WebhookStatus) int {
+		n := webhookListWeight
+		return pageCost(child, &n)
+	}
 	return c
 }
+
+// webhookListWeight is how many webhooks a webhooks query is costed as returning.
+const webhookListWeight = 20
 
 // pageCost is 1 plus child once per item of the page first asks for, saturating instead of
 // overflowing. A page size the store refuses (below 0) costs a default page.

@@ -122,6 +122,14 @@ func (r *incidentResolver) Assignee(ctx context.Context, obj *model.Incident) (*
 	return mapUser(u), nil
 }
 
+func (r *incidentResolver) Deliveries(ctx context.Context, obj *model.Incident, status *model.DeliveryStatus, first *int, after *string) (*model.DeliveryConnection, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.deliveryConnection(ctx, p, models.DeliveryFilter{IncidentID: &obj.ID, Status: (*string)(status)}, first, after)
+}
+
 func (r *integrationResolver) Service(ctx context.Context, obj *model.Integration) (*model.Service, error) {
 	sv, err := r.Store.FindServiceByID(ctx, obj.ServiceID)
 	if err != nil {
@@ -579,9 +587,12 @@ func (r *queryResolver) Incidents(ctx context.Context, status *model.IncidentSta
 		Status:    (*string)(status),
 		ServiceID: serviceID,
 		TeamIDs:   visibleTeams(p),
-	}, valueOr(first, 0), valueOr(after, ""))
+	}, pageLimit(first), valueOr(after, ""))
 	if err != nil {
 		return nil, err
+	}
+	if emptyPage(first) {
+		incs = nil
 	}
 	out := make([]*model.Incident, len(incs))
 	for i, inc := range incs {
@@ -607,9 +618,12 @@ func (r *queryResolver) Requests(ctx context.Context, serviceID *string, first *
 	if err != nil {
 		return nil, err
 	}
-	rs, err := r.Store.ListRequests(ctx, serviceID, visibleTeams(p), valueOr(first, 0), valueOr(after, ""))
+	rs, err := r.Store.ListRequests(ctx, serviceID, visibleTeams(p), pageLimit(first), valueOr(after, ""))
 	if err != nil {
 		return nil, err
+	}
+	if emptyPage(first) {
+		rs = nil
 	}
 	out := make([]*model.Request, len(rs))
 	for i, rq := range rs {

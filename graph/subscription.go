@@ -108,8 +108,10 @@ func (l *logStream) fill() bool {
 // callerDependentFields names the fields reachable from a DeliveryAttempt whose result
 // depends on who asks even when the attempt is visible to them: User.apiTokens (of an
 // incident's assignee) shows the tokens to admins and their owner only, User.teams the teams
-// the caller may read. They are matched by name, whatever type selects them.
-var callerDependentFields = map[string]bool{"apiTokens": true, "teams": true}
+// the caller may read, Incident.deliveries those of the webhooks the caller may read. They are
+// matched by name, whatever type selects them (so Webhook.deliveries, which needs no check,
+// is executed per subscriber too).
+var callerDependentFields = map[string]bool{"apiTokens": true, "teams": true, "deliveries": true}
 
 // selectsCallerDependent reports whether set, or a fragment in it, selects one of
 // callerDependentFields; seen holds the fragments already looked at.

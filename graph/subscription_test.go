@@ -623,7 +623,7 @@ func TestCallerChecksAreAccountedFor(t *testing.T) {
 		"deliveryResolver.Webhook": true, "deliveryAttemptResolver.Delivery": true,
 		"deliveryAttemptResolver.Webhook": true, "webhookResolver.Deliveries": true,
 	}
-	dependent := map[string]string{"userResolver.APITokens": "apiTokens", "userResolver.Teams": "teams"}
+	dependent := map[string]string{"userResolver.APITokens": "apiTokens", "userResolver.Teams": "teams", "incidentResolver.Deliveries": "deliveries"}
 	f, err := parser.ParseFile(token.NewFileSet(), "schema.resolvers.go", nil, 0)
 	must(t, err)
 	for _, decl := range f.Decls {

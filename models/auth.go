@@ -134,7 +134,7 @@ func (s *Store) createAdmin(ctx context.Context, token string) error {
 	})
 }
 
-// CreateTeam adds a team. VALIDATION for an empty name, CONFLICT for a name in use.
+// CreateTeam adds a team. VALIDATION for an empty name or one in use (field name).
 func (s *Store) CreateTeam(ctx context.Context, name string) (*Team, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
@@ -170,7 +170,7 @@ func (s *Store) ListTeams(ctx context.Context, ids []string) ([]*Team, error) {
 }
 
 // CreateService adds a service to a team: NOT_FOUND for an unknown team, VALIDATION for an empty
-// name, CONFLICT for a name the team already uses.
+// name or one the team already uses (field name).
 func (s *Store) CreateService(ctx context.Context, teamID, name string) (*Service, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {

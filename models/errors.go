@@ -12,7 +12,6 @@ const (
 	CodeNotFound        = "NOT_FOUND"
 	CodeValidation      = "VALIDATION"
 	CodeLimitExceeded   = "LIMIT_EXCEEDED"
-	CodeConflict        = "CONFLICT"
 	CodeInternal        = "INTERNAL"
 )
 

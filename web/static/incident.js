@@ -6,10 +6,8 @@
   "use strict";
   var H = Herald, $ = H.$, el = H.el, gql = H.gql;
 
-  // The API has no incident filter on deliveries: the page reads them newest first, a page at
-  // a time, back to the incident's creation (less a margin for clocks of replicas), at most
-  // MAX_SEARCH of them, then asks for the ones of this incident BATCH at a time.
-  var PAGE = 100, MAX_SEARCH = 2000, SKEW_MS = 60 * 1000, BATCH = 10;
+  // The incident's deliveries are read newest first, PAGE at a time; at most MAX are listed.
+  var PAGE = 50, MAX = 1000;
 
   var INCIDENT = "fragment I on Incident { id title description urgency status mappedWith alertSource" +
     " service { id name } team { id name } assignee { name } createdAt acknowledgedAt resolvedAt }";
@@ -21,7 +19,7 @@
   var id = incidentID();
   var incident = null;
   var deliveries = new Map(); // id → delivery, its attempts in order
-  var searchedAll = true;     // false when MAX_SEARCH deliveries were read without reaching the incident's creation
+  var listedAll = true;       // false when MAX deliveries were read and more remain
   var seq = 0;                // bumped by every sign-in and sign-out: answers to an older one are dropped
   var ws = null;
   var queued = "";            // the delivery whose redelivery #dl-status announces until its attempt arrives
@@ -110,56 +108,29 @@
 
   // ---- its deliveries ---------------------------------------------------------------------
 
-  // loadDeliveries finds the ids of this incident's deliveries, then reads them in full.
+  // loadDeliveries reads the incident's deliveries, a page at a time.
   function loadDeliveries(s) {
-    $("dl-status").textContent = "Looking for the deliveries of " + id + "…";
-    var since = Date.parse(incident.createdAt) - SKEW_MS;
-    var found = [], searched = 0;
+    $("dl-status").textContent = "Reading the deliveries of " + id + "…";
     function page(after) {
-      var q = "query($after: String) { deliveries(first: " + PAGE + ", after: $after) {" +
-        " pageInfo { hasNextPage endCursor } edges { node { id createdAt incident { id } } } } }";
-      return gql(q, { after: after }).then(function (d) {
+      var q = "query($id: ID!, $after: String) { incident(id: $id) { deliveries(first: " + PAGE + ", after: $after) {" +
+        " pageInfo { hasNextPage endCursor } edges { node { ...D } } } } } " + DELIVERY;
+      return gql(q, { id: id, after: after }).then(function (d) {
         if (s !== seq) return null;
-        var c = d.deliveries, older = false;
-        c.edges.forEach(function (e) {
-          if (e.node.incident && e.node.incident.id === id) found.push(e.node.id);
-          if (Date.parse(e.node.createdAt) < since) older = true;
-        });
-        searched += c.edges.length;
-        if (older || !c.pageInfo.hasNextPage) return true;
-        if (searched >= MAX_SEARCH) return false;
+        var c = d.incident.deliveries;
+        c.edges.forEach(function (e) { put(e.node); });
+        if (!c.pageInfo.hasNextPage) return true;
+        if (deliveries.size >= MAX) return false;
         return page(c.pageInfo.endCursor);
       });
     }
     return page(null).then(function (all) {
       if (all === null) return;
-      return readDeliveries(s, found).then(function () {
-        if (s !== seq) return;
-        searchedAll = all;
-        renderDeliveries();
-        $("dl-status").textContent = "";
-      });
+      listedAll = all;
+      renderDeliveries();
+      $("dl-status").textContent = "";
     }).catch(function (e) {
       if (s === seq) $("dl-status").textContent = "Could not list the deliveries: " + e.message;
     });
-  }
-
-  // readDeliveries reads deliveries in full, BATCH of them per request.
-  function readDeliveries(s, ids) {
-    var batches = [];
-    for (var i = 0; i < ids.length; i += BATCH) batches.push(ids.slice(i, i + BATCH));
-    return Promise.all(batches.map(function (batch) {
-      var vars = {}, params = [], fields = [];
-      batch.forEach(function (did, j) {
-        vars["d" + j] = did;
-        params.push("$d" + j + ": ID!");
-        fields.push("d" + j + ": delivery(id: $d" + j + ") { ...D }");
-      });
-      return gql("query(" + params.join(", ") + ") { " + fields.join(" ") + " } " + DELIVERY, vars).then(function (d) {
-        if (s !== seq) return;
-        Object.keys(d).forEach(function (k) { if (d[k]) put(d[k]); });
-      });
-    }));
   }
 
   // put keeps a delivery, its attempts linked to it and its webhook for the details dialog.
@@ -223,7 +194,7 @@
     var n = list.length;
     $("dl-count").textContent = !incident ? "" :
       (n ? n + (n === 1 ? " delivery" : " deliveries") : "No webhook has sent anything about this incident yet.") +
-      (searchedAll ? "" : " Only the latest " + MAX_SEARCH + " deliveries were searched: older ones of this incident are not listed.");
+      (listedAll ? "" : " Only the latest " + MAX + " are listed.");
   }
 
   // row is one delivery; its attempts' buttons open their details, a click anywhere else on
