@@ -20,8 +20,9 @@ import (
 // database: an incident created through the API is delivered by the worker, and the attempt
 // reaches a deliveryLog subscriber of the API process through LISTEN/NOTIFY. Then a second
 // API process revokes a subscriber's token: the first one closes that subscriber's
-// connection with 4403 before the attempts of a new incident reach it, and streams them on to
-// the subscriber with another token.
+// connection with 4403 before the attempts of a new incident reach it, and another connection
+// with that token and no subscription, and streams them on to the subscriber with another
+// token.
 func TestReplicasShareDeliveryLog(t *testing.T) {
 	t.Parallel()
 	const adminToken = "replica-test-admin-token-0001"
@@ -72,6 +73,7 @@ func TestReplicasShareDeliveryLog(t *testing.T) {
 	memberToken := mutate(api, adminToken, `mutation($u: ID!) { createApiToken(userId: $u, name: "audit") }`,
 		map[string]any{"u": memberID})["createApiToken"].(string)
 	member := subscribeDeliveryLog(t, api, memberToken)
+	idle := connectWS(t, api, memberToken)
 	createIncident := func() string {
 		return id(mutate(api, adminToken, `mutation($in: IncidentInput!) { createIncident(input: $in) { id } }`,
 			map[string]any{"in": map[string]any{"serviceId": serviceID, "title": "Checkout is down"}}), "createIncident")
@@ -134,6 +136,18 @@ func TestReplicasShareDeliveryLog(t *testing.T) {
 	if !errors.As(member.err, &ce) || ce.Code != 4403 {
 		t.Fatalf("the revoked token's connection ended with %v, want close 4403", member.err)
 	}
+	_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var m wsMessage
+		err := idle.ReadJSON(&m)
+		if err == nil && m.Type == "ping" {
+			continue
+		}
+		if !errors.As(err, &ce) || ce.Code != 4403 {
+			t.Fatalf("the revoked token's connection without a subscription got %+v, %v; want close 4403", m, err)
+		}
+		break
+	}
 }
 
 // logAttempt is the part of a deliveryLog event the replica test checks.
@@ -160,8 +174,16 @@ type logSubscriber struct {
 	err error
 }
 
-// subscribeDeliveryLog opens a graphql-transport-ws connection to p and starts deliveryLog.
-func subscribeDeliveryLog(t *testing.T, p *process, token string) *logSubscriber {
+// wsMessage is a graphql-transport-ws message.
+type wsMessage struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// connectWS opens a graphql-transport-ws connection to p, authenticated with token, and
+// returns it once acknowledged.
+func connectWS(t *testing.T, p *process, token string) *websocket.Conn {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
 	c, _, err := d.Dial("ws"+strings.TrimPrefix(p.base, "http")+"/query", nil)
@@ -169,21 +191,23 @@ func subscribeDeliveryLog(t *testing.T, p *process, token string) *logSubscriber
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	type message struct {
-		ID      string          `json:"id,omitempty"`
-		Type    string          `json:"type"`
-		Payload json.RawMessage `json:"payload,omitempty"`
-	}
 	init, _ := json.Marshal(map[string]any{"Authorization": "Bearer " + token})
-	if err := c.WriteJSON(message{Type: "connection_init", Payload: init}); err != nil {
+	if err := c.WriteJSON(wsMessage{Type: "connection_init", Payload: init}); err != nil {
 		t.Fatal(err)
 	}
-	var ack message
+	var ack wsMessage
 	if err := c.ReadJSON(&ack); err != nil || ack.Type != "connection_ack" {
 		t.Fatalf("want connection_ack, got %+v (%v)", ack, err)
 	}
+	return c
+}
+
+// subscribeDeliveryLog opens a graphql-transport-ws connection to p and starts deliveryLog.
+func subscribeDeliveryLog(t *testing.T, p *process, token string) *logSubscriber {
+	t.Helper()
+	c := connectWS(t, p, token)
 	q, _ := json.Marshal(map[string]any{"query": "subscription { deliveryLog { id test outcome webhook { id } delivery { incident { id } } } }"})
-	if err := c.WriteJSON(message{ID: "1", Type: "subscribe", Payload: q}); err != nil {
+	if err := c.WriteJSON(wsMessage{ID: "1", Type: "subscribe", Payload: q}); err != nil {
 		t.Fatal(err)
 	}
 	out := make(chan logAttempt, 16)
@@ -191,7 +215,7 @@ func subscribeDeliveryLog(t *testing.T, p *process, token string) *logSubscriber
 	go func() {
 		defer close(out)
 		for {
-			var m message
+			var m wsMessage
 			if err := c.ReadJSON(&m); err != nil {
 				sub.err = err
 				return

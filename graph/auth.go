@@ -66,16 +66,33 @@ func (r *Resolver) authenticate(next http.Handler) http.Handler {
 // initWebsocket authenticates a websocket from its connection_init payload
 // ({"Authorization": "Bearer TOKEN"}) or, failing that, from the upgrade request's header. A
 // refused connection is closed with 4403 so that clients stop instead of reconnecting.
+//
+// The connection is authenticated once, here, and its operations trust the principal
+// afterwards (deliveryLog checks each attempt against it). What keeps that sound is a watch
+// on the principal's API token, for as long as the connection lives: once the token is
+// revoked, in this process or another, the whole connection is closed with 4403, as a
+// refused connection_init is, before anything more is sent on it or anything it sends is
+// executed. (The API has no other way to narrow what a caller may do or see: users are
+// neither deleted nor demoted, nor taken out of a team.)
 func (r *Resolver) initWebsocket(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	if h := payload.Authorization(); h != "" {
 		p, err := r.Store.Authenticate(ctx, bearerToken(h))
 		if err != nil {
 			return gorillaws.Forbidden(ctx, "invalid API token")
 		}
-		return withPrincipal(ctx, p), nil, nil
+		ctx = withPrincipal(ctx, p)
 	}
-	if _, err := principal(ctx); err != nil {
+	p, err := principal(ctx)
+	if err != nil {
 		return gorillaws.Forbidden(ctx, "missing API token")
 	}
+	watch, err := r.Store.WatchAPIToken(ctx, p.TokenID, func() { gorillaws.Forbid(ctx, "API token revoked") })
+	switch {
+	case models.ErrorCode(err) == models.CodeUnauthenticated:
+		return gorillaws.Forbidden(ctx, "API token revoked")
+	case err != nil:
+		return ctx, nil, err
+	}
+	context.AfterFunc(ctx, watch.Stop) // ctx ends with the connection
 	return ctx, nil, nil
 }

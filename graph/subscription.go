@@ -25,11 +25,9 @@ type logFilter struct {
 //
 // The caller is authenticated once, by the connection, and authorised once, here; each
 // attempt is then checked against that principal without reading who the caller is again.
-// What keeps that sound is a watch on the caller's API token: once the token is revoked, in
-// this process or another, the whole connection is closed with 4403 (Stream.Forbid), as a
-// refused connection_init is, before anything more is sent on it. (The API has no other way
-// to narrow what a caller may see: users are neither deleted nor demoted, nor taken out of a
-// team.)
+// What keeps that sound is the connection's watch on the caller's API token (initWebsocket):
+// once the token is revoked, the whole connection is closed before anything more is sent on
+// it.
 func (r *Resolver) deliveryLog(ctx context.Context, f logFilter) (<-chan *model.DeliveryAttempt, error) {
 	p, err := principal(ctx)
 	if err != nil {
@@ -42,11 +40,6 @@ func (r *Resolver) deliveryLog(ctx context.Context, f logFilter) (<-chan *model.
 	if stream == nil {
 		return nil, models.Errorf(models.CodeValidation, "deliveryLog is served over websockets only")
 	}
-	watch, err := r.Store.WatchAPIToken(ctx, p.TokenID, func() { stream.Forbid("API token revoked") })
-	if err != nil {
-		return nil, err
-	}
-	context.AfterFunc(ctx, watch.Stop)
 	l := &logStream{r: r, ctx: ctx, p: p, f: f, stream: stream, out: make(chan *model.DeliveryAttempt, 1)}
 	l.share = !selectsCallerDependent(graphql.GetOperationContext(ctx).Operation.SelectionSet, map[string]bool{})
 	l.sub = r.Store.Hub().Subscribe(stream.Wake)

@@ -143,26 +143,71 @@ func (w *logWorld) subscribeTo(t *testing.T, token, query string, vars map[strin
 // graphql-ws) and starts query with vars.
 func (w *logWorld) subscribeOver(t *testing.T, protocol, token, query string, vars map[string]any) *wsClient {
 	t.Helper()
+	c := w.connect(t, protocol, nil, token)
+	startOperation(t, c, "1", query, vars)
+	return newWSClient(c)
+}
+
+// connect opens a connection speaking protocol, with header on the upgrade request, and
+// returns it once acknowledged; connection_init carries token unless it is "".
+func (w *logWorld) connect(t *testing.T, protocol string, header http.Header, token string) *websocket.Conn {
+	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{protocol}}
-	c, _, err := d.Dial(w.url, nil)
+	c, _, err := d.Dial(w.url, header)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	init, _ := json.Marshal(map[string]any{"Authorization": "Bearer " + token})
+	var init json.RawMessage
+	if token != "" {
+		init, _ = json.Marshal(map[string]any{"Authorization": "Bearer " + token})
+	}
 	must(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: init}))
 	var ack wsMessage
 	must(t, c.ReadJSON(&ack))
 	if ack.Type != "connection_ack" {
 		t.Fatalf("want connection_ack, got %+v", ack)
 	}
+	return c
+}
+
+// startOperation sends the message that starts query with vars as id, in c's protocol.
+func startOperation(t *testing.T, c *websocket.Conn, id, query string, vars map[string]any) {
+	t.Helper()
 	q, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	start := "subscribe"
-	if protocol == "graphql-ws" {
+	if c.Subprotocol() == "graphql-ws" {
 		start = "start"
 	}
-	must(t, c.WriteJSON(wsMessage{ID: "1", Type: start, Payload: q}))
-	return newWSClient(c)
+	must(t, c.WriteJSON(wsMessage{ID: id, Type: start, Payload: q}))
+}
+
+// execute runs a query or mutation as id on c, a graphql-transport-ws connection nothing else
+// reads, and returns its data and its errors' codes.
+func execute(t *testing.T, c *websocket.Conn, id, query string, vars map[string]any) (json.RawMessage, []string) {
+	t.Helper()
+	startOperation(t, c, id, query, vars)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
+	var result, complete wsMessage
+	for result.Type == "" || result.Type == "ping" { // keep-alives may come first
+		result = wsMessage{}
+		must(t, c.ReadJSON(&result))
+	}
+	must(t, c.ReadJSON(&complete))
+	if result.ID != id || result.Type != "next" || complete.ID != id || complete.Type != "complete" {
+		t.Fatalf("got %+v and %+v, want the result of %s and its end", result, complete, id)
+	}
+	var out struct {
+		Data   json.RawMessage
+		Errors []struct{ Extensions struct{ Code string } }
+	}
+	must(t, json.Unmarshal(result.Payload, &out))
+	var codes []string
+	for _, e := range out.Errors {
+		codes = append(codes, e.Extensions.Code)
+	}
+	return out.Data, codes
 }
 
 func must(t *testing.T, err error) {
@@ -393,6 +438,126 @@ func TestDeliveryLogEndsWithItsToken(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRevokedTokenClosesItsConnections checks that revoking an API token (revokeApiToken, over
+// another connection) closes every websocket authenticated with it, through connection_init
+// or the upgrade request's header, even with no subscription: with 4403, after a
+// connection_error on graphql-ws, as a refused connection_init, and nothing sent on it
+// afterwards is executed. A connection of the same user with another token goes on, and HTTP
+// requests with the revoked token are refused.
+func TestRevokedTokenClosesItsConnections(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := setupLogWorld(t, s)
+		var me struct {
+			Me struct {
+				ID        string
+				APITokens []struct{ ID string } `json:"apiTokens"`
+			}
+		}
+		data, codes := w.post(t, w.managerA, `{ me { id apiTokens { id } } }`, nil)
+		if err := json.Unmarshal(data, &me); err != nil || len(codes) > 0 || len(me.Me.APITokens) != 1 {
+			t.Fatalf("me: %s %v", data, codes)
+		}
+		other, err := s.CreateAPIToken(context.Background(), me.Me.ID, "other")
+		must(t, err)
+		revoked := map[string]*websocket.Conn{
+			"graphql-transport-ws": w.connect(t, "graphql-transport-ws", nil, w.managerA),
+			"graphql-ws":           w.connect(t, "graphql-ws", nil, w.managerA),
+			"upgrade header":       w.connect(t, "graphql-transport-ws", http.Header{"Authorization": {"Bearer " + w.managerA}}, ""),
+		}
+		kept := w.connect(t, "graphql-transport-ws", nil, other)
+		admin := w.connect(t, "graphql-transport-ws", nil, w.admin)
+
+		data, codes = execute(t, admin, "1", `mutation($id: ID!) { revokeApiToken(id: $id) }`, map[string]any{"id": me.Me.APITokens[0].ID})
+		if len(codes) > 0 || string(data) != `{"revokeApiToken":true}` {
+			t.Fatalf("revokeApiToken: %s %v", data, codes)
+		}
+		const create = `mutation($t: ID!, $n: String!) { createService(teamId: $t, name: $n) { id } }`
+		for name, c := range revoked {
+			startOperation(t, c, "1", create, map[string]any{"t": w.teamA, "n": name})
+		}
+		for name, c := range revoked {
+			got, err := readUntilClosed(c)
+			var ce *websocket.CloseError
+			if !asCloseError(err, &ce) || ce.Code != 4403 {
+				t.Errorf("%s: the revoked token's connection ended with %v, want close 4403", name, err)
+			}
+			var want []string
+			if name == "graphql-ws" {
+				want = []string{`connection_error {"message":"API token revoked"}`}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: got %q before the close, want %q", name, got, want)
+			}
+		}
+		if _, codes := w.post(t, w.managerA, create, map[string]any{"t": w.teamA, "n": "http"}); !slices.Equal(codes, []string{models.CodeUnauthenticated}) {
+			t.Errorf("createService over HTTP with the revoked token: got %v, want UNAUTHENTICATED", codes)
+		}
+		if data, codes := execute(t, kept, "1", create, map[string]any{"t": w.teamA, "n": "kept"}); len(codes) > 0 {
+			t.Fatalf("createService on the connection with another token: %s %v", data, codes)
+		}
+		data, codes = w.post(t, w.admin, `query($t: ID!) { services(teamId: $t) { name } }`, map[string]any{"t": w.teamA})
+		if len(codes) > 0 || string(data) != `{"services":[{"name":"kept"}]}` {
+			t.Errorf("team A's services: got %s %v, want only the one created with the other token", data, codes)
+		}
+	})
+}
+
+// TestWebsocketTokenWatchEndsWithConnection checks that the watch each connection keeps on its
+// token ends with the connection however it ends (the client's close frame or a dropped TCP
+// connection, with or without a subscription), and that a refused connection keeps none.
+func TestWebsocketTokenWatchEndsWithConnection(t *testing.T) {
+	t.Parallel()
+	w := setupLogWorld(t, storetest.Open(t, models.DialectSQLite))
+	hub := w.store.Hub()
+	const conns = 40
+	var open []*websocket.Conn
+	for i := range conns {
+		protocol := []string{"graphql-transport-ws", "graphql-ws"}[i%2]
+		c := w.connect(t, protocol, nil, w.managerA)
+		if i%4 < 2 {
+			startOperation(t, c, "1", "subscription { deliveryLog { id } }", nil)
+		}
+		open = append(open, c)
+	}
+	waitFor(t, func() bool { return hub.Len() == conns/2 })
+	if n := hub.TokenWatches(); n != conns {
+		t.Fatalf("%d token watches for %d connections, want one each", n, conns)
+	}
+	refused, _, err := websocket.DefaultDialer.Dial(w.url, nil)
+	must(t, err)
+	defer refused.Close()
+	must(t, refused.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"Authorization":"Bearer hrd_not-a-token"}`)}))
+	if _, err := readUntilClosed(refused); !websocket.IsCloseError(err, 4403) {
+		t.Fatalf("a refused token: got %v, want close 4403", err)
+	}
+
+	for i, c := range open {
+		if i%3 == 0 {
+			_ = c.Close()
+			continue
+		}
+		must(t, c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second)))
+	}
+	waitFor(t, func() bool { return hub.TokenWatches() == 0 && hub.Len() == 0 })
+}
+
+// readUntilClosed reads c until the connection ends, for ten seconds at most, and returns the
+// type and payload of each message but keep-alives, and why reading ended.
+func readUntilClosed(c *websocket.Conn) ([]string, error) {
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var got []string
+	for {
+		var m wsMessage
+		if err := c.ReadJSON(&m); err != nil {
+			return got, err
+		}
+		if m.Type != "ping" && m.Type != "ka" {
+			got = append(got, m.Type+" "+string(m.Payload))
+		}
+	}
 }
 
 // post sends one GraphQL operation over HTTP and returns its data and its errors' codes.

@@ -366,9 +366,9 @@ func (s *Store) DeleteAPIToken(ctx context.Context, id string) error {
 
 // WatchAPIToken calls revoked, once, when the API token with the id tokenID is revoked
 // (DeleteAPIToken) by this process or, on PostgreSQL, by any process sharing the database: a
-// caller checked once and trusted afterwards (a live subscription) ends with its token. revoked
-// runs on the revoking goroutine or the LISTEN loop and must return at once. The token is read
-// after the watch has started, so that no revocation slips in between the caller's
+// caller checked once and trusted afterwards (a websocket connection) ends with its token.
+// revoked runs on the revoking goroutine or the LISTEN loop and must return at once. The token
+// is read after the watch has started, so that no revocation slips in between the caller's
 // authentication and the watch: when it is gone, revoked is called at once and WatchAPIToken
 // returns UNAUTHENTICATED. Stop the watch when the caller is done.
 func (s *Store) WatchAPIToken(ctx context.Context, tokenID string, revoked func()) (*TokenWatch, error) {

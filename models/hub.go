@@ -141,7 +141,7 @@ func (h *Hub) Publish(ids ...string) {
 
 // TokenWatch is a watch on an API token, kept until the token is revoked or Stop is called.
 // Revocations are rare: the hub keeps the watches in one set and looks through all of them
-// for a revoked token's, which costs an idle subscriber a map entry and nothing per attempt.
+// for a revoked token's, which costs an idle connection a map entry and nothing per attempt.
 type TokenWatch struct {
 	hub     *Hub
 	tokenID string
@@ -188,6 +188,13 @@ func (h *Hub) revokeTokens(ids ...string) {
 	for _, w := range ended {
 		w.revoked()
 	}
+}
+
+// TokenWatches returns the number of watches on API tokens (Store.WatchAPIToken) that are on.
+func (h *Hub) TokenWatches() int {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	return len(h.watches)
 }
 
 // watchedTokens returns the ids of the tokens watched, each once.

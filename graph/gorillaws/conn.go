@@ -17,17 +17,19 @@ import (
 )
 
 // conn is one upgraded connection. Its reader goroutine (serve) is the only long-lived one:
-// it handles every client message, and on leaving ends the connection's operations. Writes
-// come from the reader, operation goroutines, the pump, the keep-alive timer and forbid's
-// goroutine, one at a time under wmu, as gorilla allows a single writer.
+// it handles every client message, and on leaving ends the connection's operations and its
+// context. Writes come from the reader, operation goroutines, the pump, the keep-alive timer
+// and forbid's goroutine, one at a time under wmu, as gorilla allows a single writer.
 type conn struct {
 	t     *Transport
 	ws    *websocket.Conn
 	exec  graphql.GraphExecutor
 	proto *protocol
-	// ctx carries the upgrade request's values, then also the InitFunc's; the reader alone
-	// sets it, before any operation starts.
+	// ctx carries the upgrade request's values and the connection (Forbid), then also the
+	// InitFunc's; the reader alone sets it, before any operation starts.
 	ctx context.Context
+	// cancel ends the context the InitFunc was given, when the connection ends (shutdown).
+	cancel context.CancelFunc
 	// acked is set, by the reader alone, once connection_init is accepted.
 	acked bool
 
@@ -41,7 +43,8 @@ type conn struct {
 	keepAlive *time.Timer
 }
 
-// serve reads the client's messages until the connection ends, then ends its operations.
+// serve reads the client's messages until the connection ends, then ends its operations and
+// its context.
 // After the server has sent a close frame it keeps reading, ignoring messages, until the
 // client's close frame or a short deadline: closing the socket with unread data would reset
 // it and could lose the close frame, and with it the close code, on the way to the client.
@@ -60,7 +63,7 @@ func (c *conn) serve() {
 		}
 		c.handle(data, graphql.Now())
 		if wait := c.pongWait(); wait > 0 && c.acked {
-			// Under mu: a close from another goroutine (forbid) sets the deadline after it.
+			// Under mu: a close from another goroutine (Forbid) sets the deadline after it.
 			c.mu.Lock()
 			if !c.closed {
 				_ = c.ws.SetReadDeadline(time.Now().Add(wait))
@@ -132,15 +135,18 @@ func (c *conn) init(raw json.RawMessage) {
 	if c.send("connection_ack", "", ackPayload) != nil {
 		return
 	}
+	if c.t.KeepAlive > 0 && c.proto.legacy {
+		_ = c.send(c.proto.keepAlive, "", nil)
+	}
+	// Under mu: the connection may be forbidden from another goroutine at any time (Forbid),
+	// which sets the deadline of its close after marking it closed.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
 	if c.t.KeepAlive > 0 {
-		if c.proto.legacy {
-			_ = c.send(c.proto.keepAlive, "", nil)
-		}
-		c.mu.Lock()
-		if !c.closed {
-			c.keepAlive = time.AfterFunc(c.t.KeepAlive, c.sendKeepAlive)
-		}
-		c.mu.Unlock()
+		c.keepAlive = time.AfterFunc(c.t.KeepAlive, c.sendKeepAlive)
 	}
 	if c.pongWait() == 0 {
 		_ = c.ws.SetReadDeadline(time.Time{})
@@ -279,9 +285,9 @@ func (c *conn) fail(code int, reason string) {
 }
 
 // forbid closes the connection as a refused connection_init is (fail with CloseForbidden),
-// from any goroutine, without waiting: once it returns nothing more is sent but the closing
-// messages, written by a goroutine of their own so that a peer slow to take them (or a write
-// under way to it) holds up no one.
+// from any goroutine, without waiting (see Forbid): once it returns nothing more is sent but
+// the closing messages, written by a goroutine of their own so that a peer slow to take them
+// (or a write under way to it) holds up no one.
 func (c *conn) forbid(reason string) {
 	if c.markClosed() {
 		go c.writeClose(CloseForbidden, reason, c.proto.legacy)
@@ -350,7 +356,7 @@ func (c *conn) readFailed(err error) {
 }
 
 // shutdown ends the connection when its reader leaves: no more keep-alives, the network
-// connection closed, every operation cancelled.
+// connection closed, every operation cancelled, the connection's context ended.
 func (c *conn) shutdown() {
 	c.mu.Lock()
 	c.closed = true
@@ -364,6 +370,7 @@ func (c *conn) shutdown() {
 	for _, op := range ops {
 		op.cancel()
 	}
+	c.cancel()
 }
 
 func (c *conn) isClosed() bool {

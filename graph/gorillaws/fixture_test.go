@@ -155,6 +155,7 @@ func (fx *fixture) nextFeed(t *testing.T) *feed {
 // values, with or without a key to share their results under, and ends it, with or without
 // an error. Its fill panics on the value "panic".
 type feed struct {
+	ctx    context.Context // the subscription's
 	stream *gorillaws.Stream
 	out    chan string
 	// ended closes when the subscription's context ends.
@@ -171,7 +172,7 @@ type feed struct {
 type feedValue struct{ value, key string }
 
 func newFeed(ctx context.Context) *feed {
-	f := &feed{stream: gorillaws.StreamFrom(ctx), out: make(chan string, 1), ended: make(chan struct{})}
+	f := &feed{ctx: ctx, stream: gorillaws.StreamFrom(ctx), out: make(chan string, 1), ended: make(chan struct{})}
 	context.AfterFunc(ctx, func() { close(f.ended) })
 	f.stream.Start(f.fill)
 	return f

@@ -18,3 +18,20 @@ func Forbidden(ctx context.Context, reason string) (context.Context, *transport.
 type forbiddenError struct{ reason string }
 
 func (e *forbiddenError) Error() string { return "connection refused: " + e.reason }
+
+// Forbid closes the connection whose InitFunc was given ctx (ctx, or a context derived from it
+// such as one of the connection's operations'), and with it every operation on it, as
+// Forbidden refuses a connection_init: close code CloseForbidden (4403) with reason, after a
+// connection_error on the legacy protocol. Call it, from any goroutine, once the caller the
+// connection was authenticated as may no longer use it (its token was revoked). It returns at
+// once; from then on nothing is sent on the connection but the closing messages, and the
+// client's messages are ignored. It does nothing when ctx is no connection's, or once the
+// connection is closing.
+func Forbid(ctx context.Context, reason string) {
+	if c, ok := ctx.Value(connKey{}).(*conn); ok {
+		c.forbid(reason)
+	}
+}
+
+// connKey is the context key of the connection, for Forbid.
+type connKey struct{}

@@ -25,8 +25,10 @@
 // it has nothing to send. Queries, mutations and subscriptions that do not use the Stream run
 // on a goroutine of their own until they end, as in gqlgen's transport. A value that many
 // subscriptions receive can be executed and encoded once for all of them (Stream.Share).
-// Stream.Forbid closes a connection with 4403 at any time, as a refused connection_init is,
-// when its caller loses the right to it.
+// Forbid closes a connection with 4403 at any time, as a refused connection_init is, when its
+// caller loses the right to it; the context the InitFunc is given ends with the connection, so
+// that what the InitFunc starts for the connection (such as a watch calling Forbid) can end
+// with it.
 package gorillaws
 
 import (
@@ -87,8 +89,10 @@ type Transport struct {
 
 // InitFunc authenticates a connection from its connection_init payload. It returns the
 // context the connection's operations run in (derived from ctx, which carries the upgrade
-// request's values) and, when not nil, the connection_ack payload. An error refuses the
-// connection: Forbidden's closes it with 4403 and its reason, any other with 4500.
+// request's values and ends when the connection does, whether or not it was accepted) and,
+// when not nil, the connection_ack payload. An error refuses the connection: Forbidden's
+// closes it with 4403 and its reason, any other with 4500. Forbid(ctx, reason) closes the
+// connection later, as Forbidden would have.
 type InitFunc func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error)
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -99,8 +103,8 @@ func (t *Transport) Supports(r *http.Request) bool { return websocket.IsWebSocke
 // Do upgrades r and hands the connection to a new goroutine, returning at once so that
 // net/http's goroutine for the request ends. The connection's context keeps r's values (those
 // of the authentication middleware among them) without its cancellation, which comes when Do
-// returns. A request that cannot be upgraded has been answered by gorilla: 403 for a refused
-// origin, 400 for a malformed handshake.
+// returns, and ends when the connection does. A request that cannot be upgraded has been
+// answered by gorilla: 403 for a refused origin, 400 for a malformed handshake.
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	upgrader := websocket.Upgrader{
 		HandshakeTimeout: t.writeTimeout(),
@@ -116,7 +120,9 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	if err != nil {
 		return
 	}
-	c := &conn{t: t, ws: ws, exec: exec, proto: protocolOf(ws.Subprotocol()), ctx: context.WithoutCancel(r.Context())}
+	c := &conn{t: t, ws: ws, exec: exec, proto: protocolOf(ws.Subprotocol())}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	c.ctx, c.cancel = context.WithValue(ctx, connKey{}, c), cancel
 	go c.serve()
 }
 

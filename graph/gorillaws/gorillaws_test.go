@@ -221,59 +221,148 @@ func TestStreamFailure(t *testing.T) {
 	}
 }
 
-// TestStreamForbid checks that Stream.Forbid closes the stream's connection, from outside the
-// transport's goroutines, with 4403 and its reason (after a connection_error on graphql-ws),
-// as a refused connection_init: nothing of the values made ready after it is sent, every
-// operation of the connection ends, and the other connections go on.
-func TestStreamForbid(t *testing.T) {
+// TestForbid checks that Forbid closes a connection, from outside the transport's goroutines,
+// with operations running or none, with 4403 and its reason (after a connection_error on
+// graphql-ws), as a refused connection_init: nothing of the values made ready after it is
+// sent, nothing the client sends after it is executed, every operation of the connection
+// ends, and so does the context its InitFunc was given, while the other connections go on.
+// Called by the InitFunc itself (a token revoked while the connection is authenticated), it
+// refuses the connection.
+func TestForbid(t *testing.T) {
 	t.Parallel()
 	for protocol := range protocols {
 		t.Run(protocol, func(t *testing.T) {
 			t.Parallel()
-			fx := setup(t, &gorillaws.Transport{})
-			c := mustDial(t, fx.url, protocol)
-			initialise(t, c, "good", false)
-			subscribe(t, c, "1", "subscription { name }")
-			f := fx.nextFeed(t)
-			subscribe(t, c, "2", "subscription { name }")
-			sibling := fx.nextFeed(t)
-			other := mustDial(t, fx.url, protocol)
-			initialise(t, other, "good", false)
-			subscribe(t, other, "1", "subscription { name }")
-			unrelated := fx.nextFeed(t)
-
-			f.send("before")
-			expectData(t, c, "1", "before")
-			f.stream.Forbid("token revoked")
-			f.send("after")
-			sibling.send("after")
-
-			var got []string // type and payload of each message before the close
-			var err error
-			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			for err == nil {
-				var m message
-				if err = c.ReadJSON(&m); err == nil {
-					got = append(got, m.Type+" "+string(m.Payload))
+			inits := make(chan context.Context, 8) // the context each InitFunc was given
+			fx := setup(t, &gorillaws.Transport{
+				InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+					inits <- ctx
+					if p.Authorization() == "Bearer revoked" {
+						gorillaws.Forbid(ctx, "token revoked")
+					}
+					return ctx, nil, nil
+				},
+			})
+			connect := func(t *testing.T) (*websocket.Conn, context.Context) {
+				c := mustDial(t, fx.url, protocol)
+				initialise(t, c, "good", false)
+				return c, <-inits
+			}
+			expectForbidden := func(t *testing.T, c *websocket.Conn, initCtx context.Context) {
+				t.Helper()
+				var got []string // type and payload of each message before the close
+				var err error
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				for err == nil {
+					var m message
+					if err = c.ReadJSON(&m); err == nil {
+						got = append(got, m.Type+" "+string(m.Payload))
+					}
+				}
+				var closeErr *websocket.CloseError
+				if !errors.As(err, &closeErr) || closeErr.Code != gorillaws.CloseForbidden || closeErr.Text != "token revoked" {
+					t.Fatalf("got %v, want close 4403 with the reason", err)
+				}
+				var want []string
+				if protocol == "graphql-ws" {
+					want = []string{`connection_error {"message":"token revoked"}`}
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("got %q before the close, want %q", got, want)
+				}
+				select {
+				case <-initCtx.Done():
+				case <-time.After(5 * time.Second):
+					t.Error("the context the InitFunc was given did not end with the connection")
 				}
 			}
-			var closeErr *websocket.CloseError
-			if !errors.As(err, &closeErr) || closeErr.Code != gorillaws.CloseForbidden || closeErr.Text != "token revoked" {
-				t.Fatalf("got %v, want close 4403 with the reason", err)
-			}
-			var want []string
-			if protocol == "graphql-ws" {
-				want = []string{`connection_error {"message":"token revoked"}`}
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("got %q before the close, want %q", got, want)
-			}
-			f.waitEnded(t)
-			sibling.waitEnded(t)
 
-			unrelated.send("still")
-			expectData(t, other, "1", "still")
+			t.Run("operations", func(t *testing.T) {
+				c, ctx := connect(t)
+				subscribe(t, c, "1", "subscription { name }")
+				f := fx.nextFeed(t)
+				subscribe(t, c, "2", "subscription { name }")
+				sibling := fx.nextFeed(t)
+				other, otherCtx := connect(t)
+				subscribe(t, other, "1", "subscription { name }")
+				unrelated := fx.nextFeed(t)
+
+				f.send("before")
+				expectData(t, c, "1", "before")
+				gorillaws.Forbid(f.ctx, "token revoked")
+				f.send("after")
+				sibling.send("after")
+				expectForbidden(t, c, ctx)
+				f.waitEnded(t)
+				sibling.waitEnded(t)
+
+				unrelated.send("still")
+				expectData(t, other, "1", "still")
+				if otherCtx.Err() != nil {
+					t.Error("the context of another connection ended")
+				}
+			})
+			t.Run("idle", func(t *testing.T) {
+				c, ctx := connect(t)
+				gorillaws.Forbid(ctx, "token revoked")
+				subscribe(t, c, "1", "subscription { name }")
+				expectForbidden(t, c, ctx)
+				select {
+				case <-fx.feeds:
+					t.Error("a subscription sent after Forbid was executed")
+				default:
+				}
+			})
+			t.Run("during init", func(t *testing.T) {
+				c := mustDial(t, fx.url, protocol)
+				send(t, c, message{Type: "connection_init", Payload: json.RawMessage(`{"Authorization":"Bearer revoked"}`)})
+				expectForbidden(t, c, <-inits)
+			})
 		})
+	}
+}
+
+// TestInitContextEnds checks that the context an InitFunc is given ends with the connection,
+// whether the InitFunc accepted it or not, and not before.
+func TestInitContextEnds(t *testing.T) {
+	t.Parallel()
+	inits := make(chan context.Context, 2)
+	fx := setup(t, &gorillaws.Transport{
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			inits <- ctx
+			if p.Authorization() != "Bearer good" {
+				return gorillaws.Forbidden(ctx, "invalid token")
+			}
+			return ctx, nil, nil
+		},
+	})
+	ended := func(ctx context.Context) bool {
+		select {
+		case <-ctx.Done():
+			return true
+		case <-time.After(5 * time.Second):
+			return false
+		}
+	}
+
+	c := mustDial(t, fx.url, "graphql-transport-ws")
+	initialise(t, c, "good", false)
+	ctx := <-inits
+	subscribe(t, c, "1", "query { name }")
+	expectData(t, c, "1", "test")
+	if ctx.Err() != nil {
+		t.Fatal("the context ended while the connection is open")
+	}
+	_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	if !ended(ctx) {
+		t.Error("the context of a connection the client closed did not end")
+	}
+
+	refused := mustDial(t, fx.url, "graphql-transport-ws")
+	send(t, refused, message{Type: "connection_init", Payload: json.RawMessage(`{"Authorization":"Bearer bad"}`)})
+	expectClose(t, refused, gorillaws.CloseForbidden)
+	if !ended(<-inits) {
+		t.Error("the context of a refused connection did not end")
 	}
 }
 

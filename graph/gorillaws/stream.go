@@ -99,13 +99,6 @@ func (s *Stream) Fail(err error) {
 	s.failure = err
 }
 
-// Forbid closes the stream's connection, and with it every operation on it, as Forbidden
-// refuses a connection_init: close code CloseForbidden (4403) with reason, after a
-// connection_error on the legacy protocol. Call it, from any goroutine, once the caller the
-// connection was authenticated as may no longer use it (its token was revoked). It returns at
-// once; from then on nothing is sent on the connection but the closing messages.
-func (s *Stream) Forbid(reason string) { s.op.c.forbid(reason) }
-
 // operation is one operation the client started.
 type operation struct {
 	c      *conn
