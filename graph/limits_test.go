@@ -54,7 +54,7 @@ const (
 func operationCost(t *testing.T, query string, vars map[string]any) int {
 	t.Helper()
 	es := NewExecutableSchema(Config{Resolvers: &Resolver{}, Complexity: fieldCosts()})
-	doc, errs := gqlparser.LoadQuery(es.Schema(), query)
+	doc, errs := gqlparser.LoadQueryWithRules(es.Schema(), query, nil)
 	if errs != nil {
 		t.Fatalf("%s: %v", query, errs)
 	}
