@@ -57,8 +57,10 @@ func (e *FormatError) Unwrap() error { return e.Err }
 // the default envelope with extraFields) or the query parameters appended to target, the
 // method, Content-Type (application/json for the default envelope whatever contentType
 // says), custom headers, authentication, signature headers, webhook-id (d.DeliveryID) and
-// User-Agent. cache may be nil. Errors: *FormatError.
+// User-Agent. {{timestamp}} and the envelope's timestamp are now, the time it is sent (d's
+// Timestamp is set to it). cache may be nil. Errors: *FormatError.
 func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache *render.Cache, now time.Time) (*Request, error) {
+	d.Timestamp = now
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, &FormatError{Err: fmt.Errorf("url: %w", err)}

@@ -432,6 +432,50 @@ func TestFailedSendRedaction(t *testing.T) {
 	}
 }
 
+// TestTimestampIsSendTime: {{timestamp}} and the envelope's timestamp say when the webhook was
+// sent (the vendor's "Timestamp of webhook (When it sent)"), not when the event happened.
+func TestTimestampIsSendTime(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	rc := newReceiver(t, nil)
+	templated := newHook(t, s, rc.URL+"/templated", func(h *models.Webhook) { h.BodyTemplate = str(`{"t":"{{timestamp}}"}`) })
+	envelope := newHook(t, s, rc.URL+"/envelope", nil)
+	start(t, worker.Config{Store: s})
+	eventAt := s.NowFunc().Add(-2 * time.Hour)
+	for _, hook := range []*models.Webhook{templated, envelope} {
+		d := &models.Delivery{
+			ID: uuid.NewString(), WebhookID: hook.ID, Event: models.EventCreated, URL: hook.URLs.V[0],
+			Status: models.DeliveryPending, NextAttemptAt: &eventAt,
+			Snapshot: models.NewJSON(models.Snapshot{EventAt: eventAt, IncidentID: "INC-7", CreatedAt: eventAt}),
+		}
+		if err := s.DB().Create(d).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.WakeWorker()
+	eventually(t, 10*time.Second, "both sent", func() bool { return rc.count() == 2 })
+	for _, r := range rc.all() {
+		var body struct {
+			T         string `json:"t"`
+			Timestamp string `json:"timestamp"`
+		}
+		if err := json.Unmarshal(r.body, &body); err != nil {
+			t.Fatalf("%s: %v", r.body, err)
+		}
+		got := body.T + body.Timestamp
+		sent, err := time.Parse(time.RFC3339, got)
+		if err != nil {
+			sent, err = time.Parse("2006-01-02T15:04Z", got)
+		}
+		if err != nil {
+			t.Fatalf("%s: timestamp %q: %v", r.url, got, err)
+		}
+		if d := r.at.Sub(sent); d < 0 || d > 2*time.Minute {
+			t.Errorf("%s: timestamp %s, sent at %s (the event was at %s)", r.url, got, r.at.UTC().Format(time.RFC3339), eventAt.Format(time.RFC3339))
+		}
+	}
+}
+
 // TestRetries: a failing endpoint is retried retryCount times, retryIntervalMinutes apart
 // (one minute lasting RetryUnit), then the delivery fails; a success on a retry ends it.
 func TestRetries(t *testing.T) {

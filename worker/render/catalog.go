@@ -67,7 +67,7 @@ var fieldInfos = [fieldCount]fieldInfo{
 	fieldWebhookEvent:        {name: "webhook.event", description: "Event that caused the delivery", values: events},
 	fieldDeliveryID:          {name: "delivery.id", description: "Id of the delivery, the same on every attempt"},
 	fieldUser:                {name: "user", description: "User related with the event, or the integration that created the incident"},
-	fieldTimestamp:           {name: "timestamp", description: "Time of the event (UTC, yyyy-MM-ddTHH:mmZ)"},
+	fieldTimestamp:           {name: "timestamp", description: "When the webhook is sent (UTC, yyyy-MM-ddTHH:mmZ); a retry carries its own"},
 }
 
 // fieldByName maps a placeholder name to its field.

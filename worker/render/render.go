@@ -35,7 +35,7 @@ type Data struct {
 	Event      string    // wire name: "incident.created", "incident.acknowledged", "incident.unacknowledged", "incident.resolved", "incident.reassigned"
 	DeliveryID string    // id of the delivery, the same on every attempt
 	WebhookID  string    // id of the webhook
-	Timestamp  time.Time // event time
+	Timestamp  time.Time // when the webhook is sent
 	User       string    // acting user's name, or the integration name
 	Incident   Incident
 }
