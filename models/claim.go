@@ -465,7 +465,8 @@ func (s *Store) CreateTestAttempt(ctx context.Context, a *Attempt) error {
 }
 
 // RedeliverDelivery makes a finished delivery (SUCCEEDED, FAILED or CANCELLED) PENDING again,
-// due now, with a fresh retry budget, and wakes the workers. Errors: NOT_FOUND, VALIDATION (the
+// due now, with a fresh retry budget (RetryBase = Attempts: its attempts go on being numbered
+// where they were), and wakes the workers. Errors: NOT_FOUND, VALIDATION (the
 // delivery is still pending, or its webhook is inactive), INTERNAL.
 func (s *Store) RedeliverDelivery(ctx context.Context, id string) (*Delivery, error) {
 	var d Delivery
@@ -481,7 +482,7 @@ func (s *Store) RedeliverDelivery(ctx context.Context, id string) (*Delivery, er
 		}
 		now := s.now()
 		upd := tx.Model(&Delivery{}).Where("id = ? AND status = ?", id, d.Status).Updates(map[string]any{
-			"status": DeliveryPending, "next_attempt_at": now, "attempts": 0, "lease_token": nil,
+			"status": DeliveryPending, "next_attempt_at": now, "retry_base": gorm.Expr("attempts"), "lease_token": nil,
 			"lease_expires_at": nil, "last_error": nil, "updated_at": now,
 		})
 		if upd.Error != nil {
@@ -490,7 +491,7 @@ func (s *Store) RedeliverDelivery(ctx context.Context, id string) (*Delivery, er
 		if upd.RowsAffected == 0 {
 			return Invalid("deliveryId", "the delivery changed meanwhile; try again")
 		}
-		d.Status, d.NextAttemptAt, d.Attempts, d.LastError, d.UpdatedAt = DeliveryPending, &now, 0, nil, now
+		d.Status, d.NextAttemptAt, d.RetryBase, d.LastError, d.UpdatedAt = DeliveryPending, &now, d.Attempts, nil, now
 		return nil
 	})
 	if err != nil {

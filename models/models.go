@@ -270,6 +270,9 @@ type Delivery struct {
 	Status         string    `gorm:"size:10;not null;index:idx_delivery_due,priority:1"`
 	Snapshot       JSON[Snapshot]
 	Attempts       int        `gorm:"not null;default:0"`
+	// RetryBase is Attempts when the delivery was last redelivered: attempt numbers go on
+	// from it, the retry budget counts from it (0 until a redelivery).
+	RetryBase int `gorm:"not null;default:0"`
 	NextAttemptAt  *time.Time `gorm:"index:idx_delivery_due,priority:2"`
 	LeaseToken     *string    `gorm:"size:40"`
 	LeaseExpiresAt *time.Time

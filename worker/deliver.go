@@ -192,7 +192,7 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 		case res.status == http.StatusGone:
 			comp.Status = models.DeliveryFailed
 			comp.Deactivate = "the endpoint answered 410 Gone"
-		case d.Attempts <= hook.RetryCount:
+		case d.Attempts-d.RetryBase <= hook.RetryCount:
 			wait := time.Duration(max(hook.RetryIntervalMinutes, 1)) * w.cfg.RetryUnit
 			next := w.now().Add(max(wait, res.retryAfter))
 			comp.Status, comp.NextAttemptAt, a.NextRetryAt = models.DeliveryPending, &next, &next
@@ -238,7 +238,7 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 			fmt.Sprintf("Herald deactivated the webhook %q (%s): %s.\nIts pending deliveries were cancelled; activate it again once the endpoint works.", hook.Name, hook.ID, out.Reason), d.URL, lastErr)
 	case out.Status == models.DeliveryFailed:
 		w.notifyFailed(bctx, hook, fmt.Sprintf("Herald webhook %q: a delivery failed", hook.Name),
-			fmt.Sprintf("A delivery of the webhook %q (%s), event %s, failed after %d attempts and will not be retried.", hook.Name, hook.ID, models.EventWireName(d.Event), d.Attempts), d.URL, lastErr)
+			fmt.Sprintf("A delivery of the webhook %q (%s), event %s, failed after %d attempts and will not be retried.", hook.Name, hook.ID, models.EventWireName(d.Event), d.Attempts-d.RetryBase), d.URL, lastErr)
 	}
 }
 

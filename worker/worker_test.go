@@ -834,8 +834,38 @@ func TestRedeliver(t *testing.T) {
 	if reqs := rc.all(); reqs[0].header.Get("Webhook-Id") != reqs[1].header.Get("Webhook-Id") {
 		t.Errorf("webhook-id changed on redelivery")
 	}
+	if as := attemptsOf(t, s, id); len(as) != 2 || as[0].Number != 1 || as[1].Number != 2 {
+		t.Errorf("attempts after a redelivery: %+v, want numbers 1 and 2", as)
+	}
 	if _, err := w.Redeliver(context.Background(), "nope"); models.ErrorCode(err) != models.CodeNotFound {
 		t.Errorf("unknown delivery: %v", err)
+	}
+}
+
+// TestRedeliverRetryBudget: a redelivered delivery gets its whole retry budget again, its
+// attempts numbered on from the earlier ones.
+func TestRedeliverRetryBudget(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(500) })
+	hook := newHook(t, s, rc.URL, func(h *models.Webhook) { h.RetryCount = 1 })
+	w := start(t, worker.Config{Store: s, RetryUnit: 50 * time.Millisecond})
+	id := newDeliveries(t, s, hook, 1)[0]
+	eventually(t, 10*time.Second, "failed", statusIs(t, s, id, models.DeliveryFailed))
+	if _, err := w.Redeliver(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "failed again", func() bool {
+		return len(attemptsOf(t, s, id)) == 4 && deliveryOf(t, s, id).Status == models.DeliveryFailed
+	})
+	as := attemptsOf(t, s, id)
+	for i, a := range as {
+		if a.Number != i+1 {
+			t.Errorf("attempt %d is numbered %d", i+1, a.Number)
+		}
+	}
+	if rc.count() != 4 {
+		t.Errorf("%d requests, want 2 before and 2 after the redelivery", rc.count())
 	}
 }
 

@@ -134,7 +134,7 @@
   }
 
   // put keeps a delivery, its attempts linked to it and its webhook for the details dialog.
-  // The attempts come in the order they were made; a redelivery numbers its own from 1 again.
+  // The attempts come in the order they were made, numbered on across redeliveries.
   function put(d) {
     d.attempts.forEach(function (a) {
       a.webhook = d.webhook;
