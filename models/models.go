@@ -260,19 +260,19 @@ type Snapshot struct {
 
 // Delivery is one event to be sent to one URL of one webhook (the outbox row).
 type Delivery struct {
-	ID             string    `gorm:"primaryKey;size:40"`
-	WebhookID      string    `gorm:"size:40;not null;index"`
-	Webhook        *Webhook  `gorm:"constraint:OnDelete:CASCADE"`
-	IncidentID     *string   `gorm:"size:40;index"`
-	Incident       *Incident `gorm:"constraint:OnDelete:SET NULL"`
-	Event          string    `gorm:"size:30;not null"`
-	URL            string    `gorm:"not null"`
-	Status         string    `gorm:"size:10;not null;index:idx_delivery_due,priority:1"`
-	Snapshot       JSON[Snapshot]
-	Attempts       int        `gorm:"not null;default:0"`
+	ID         string    `gorm:"primaryKey;size:40"`
+	WebhookID  string    `gorm:"size:40;not null;index"`
+	Webhook    *Webhook  `gorm:"constraint:OnDelete:CASCADE"`
+	IncidentID *string   `gorm:"size:40;index"`
+	Incident   *Incident `gorm:"constraint:OnDelete:SET NULL"`
+	Event      string    `gorm:"size:30;not null"`
+	URL        string    `gorm:"not null"`
+	Status     string    `gorm:"size:10;not null;index:idx_delivery_due,priority:1"`
+	Snapshot   JSON[Snapshot]
+	Attempts   int `gorm:"not null;default:0"`
 	// RetryBase is Attempts when the delivery was last redelivered: attempt numbers go on
 	// from it, the retry budget counts from it (0 until a redelivery).
-	RetryBase int `gorm:"not null;default:0"`
+	RetryBase      int        `gorm:"not null;default:0"`
 	NextAttemptAt  *time.Time `gorm:"index:idx_delivery_due,priority:2"`
 	LeaseToken     *string    `gorm:"size:40"`
 	LeaseExpiresAt *time.Time
