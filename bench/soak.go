@@ -15,7 +15,7 @@ import (
 )
 
 // sample is one reading of the spawned Herald's resources. Queued is the
-// herald_delivery_queue_depth gauge, read from the database at each scrape.
+// herald_delivery_queue_depth gauge, read from the database when scraped (at most every 5 s).
 type sample struct {
 	Seconds    float64 `json:"seconds"` // since posting began
 	RSSMiB     float64 `json:"rssMiB"`

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -39,16 +41,40 @@ func TestDepthLimit(t *testing.T) {
 	}
 }
 
-// The dashboard's operations (web/static/dashboard.js) and the README's example.
+// The pages' operations (web/static/dashboard.js, incident.js, with the attempt fields of
+// herald.js: TestAttemptFieldsOfThePages keeps them in step) and the README's example.
 const (
-	dashboardAttempt = "fragment A on DeliveryAttempt { id number test outcome event startedAt durationMs error errorKind nextRetryAt remoteIp" +
-		" request { method url headers { name value } body } response { status headers { name value } body }" +
+	attemptFields = "id number test outcome event startedAt durationMs error errorKind nextRetryAt remoteIp truncated" +
+		" request { method url headers { name value } body } response { status headers { name value } body }"
+	dashboardAttempt = "fragment A on DeliveryAttempt { " + attemptFields +
 		" webhook { id name status consecutiveFailures } delivery { id status incident { id title } } }"
 	dashboardHook   = "fragment H on Webhook { id name status inactiveReason consecutiveFailures }"
 	dashboardRecent = "query($webhookId: ID) { deliveries(webhookId: $webhookId, first: 30) { edges { node { id status incident { id title } webhook { id name status consecutiveFailures }" +
-		" attempts { id number test outcome event startedAt durationMs error errorKind nextRetryAt remoteIp" +
-		" request { method url headers { name value } body } response { status headers { name value } body } } } } } }"
+		" attempts { " + attemptFields + " } } } } }"
+	incidentPage = "query($id: ID!, $after: String) { incident(id: $id) { deliveries(first: 50, after: $after) {" +
+		" pageInfo { hasNextPage endCursor } edges { node { ...D } } } } }" +
+		" fragment D on Delivery { id event status createdAt nextAttemptAt webhook { id name } incident { id title } attempts { " + attemptFields + " } }"
 )
+
+// TestAttemptFieldsOfThePages: the attempt fields the pages ask for are the ones costed here.
+func TestAttemptFieldsOfThePages(t *testing.T) {
+	t.Parallel()
+	js, err := os.ReadFile("../web/static/herald.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`var ATTEMPT_FIELDS = ((?:"[^"]*"\s*\+?\s*)+);`).FindSubmatch(js)
+	if m == nil {
+		t.Fatal("herald.js has no ATTEMPT_FIELDS")
+	}
+	var fields strings.Builder
+	for _, part := range regexp.MustCompile(`"([^"]*)"`).FindAllSubmatch(m[1], -1) {
+		fields.Write(part[1])
+	}
+	if fields.String() != attemptFields {
+		t.Errorf("herald.js asks for %q, the cost test for %q", fields.String(), attemptFields)
+	}
+}
 
 // operationCost is what costLimit weighs an operation at.
 func operationCost(t *testing.T, query string, vars map[string]any) int {
@@ -83,6 +109,7 @@ func TestCostOfRealClients(t *testing.T) {
 		"live log":               {"subscription { deliveryLog { ...A } } " + dashboardAttempt, nil},
 		"README webhook":         {`mutation { createWebhook(input: { name: "chat", scope: SERVICE, serviceId: "x", events: [INCIDENT_CREATED, INCIDENT_RESOLVED], urls: ["https://hooks.example.com/herald"], signing: { scheme: STANDARD_WEBHOOKS } }) { webhook { id status } signingSecret } }`, nil},
 		"a full page of the log": {strings.Replace(dashboardRecent, "first: 30", "first: 200", 1), map[string]any{"webhookId": nil}},
+		"incident page":          {incidentPage, map[string]any{"id": "INC-1", "after": nil}},
 	}
 	for name, op := range ops {
 		cost := operationCost(t, op.query, op.vars)

@@ -68,7 +68,7 @@ func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInpu
 		if !p.CanReadTeam(snap.TeamID) {
 			return nil, models.Forbidden()
 		}
-		data = worker.DataFromSnapshot(event, previewDeliveryID, webhookID, &snap)
+		data = worker.DataFromSnapshot(event, previewDeliveryID, webhookID, &snap, r.Store.NowFunc())
 	} else {
 		sample := render.Sample(models.EventWireName(event), r.Store.NowFunc())
 		sample.WebhookID = webhookID

@@ -249,9 +249,12 @@ func (r *mutationResolver) UpdateWebhook(ctx context.Context, id string, input m
 	if err != nil {
 		return nil, err
 	}
-	out := webhookWithSecret(w, secret)
-	out.Webhook.NewSigningSecret = out.SigningSecret
-	return out.Webhook, nil
+	out := webhookToModel(w)
+	if secret != "" {
+		revealed := secret.Reveal()
+		out.NewSigningSecret = &revealed
+	}
+	return out, nil
 }
 
 func (r *mutationResolver) DeleteWebhook(ctx context.Context, id string) (bool, error) {

@@ -170,7 +170,7 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 	sec, err := w.secrets(ctx, hook)
 	var req *Request
 	if err == nil {
-		req, err = Format(hook, sec, dataFor(d), d.URL, w.cache, now)
+		req, err = Format(hook, sec, dataFor(d, now), d.URL, w.cache, now)
 	}
 	res := w.attempt(ctx, log, hook, req, err, d.Attempts)
 	s.answered(res.attempt.Outcome == models.AttemptSucceeded)

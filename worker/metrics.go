@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,20 +77,30 @@ func (m *metrics) observe(outcome string, d time.Duration) {
 
 var (
 	queueDepthDesc = prometheus.NewDesc("herald_delivery_queue_depth",
-		"PENDING deliveries in the database, due or waiting for a retry (read at each scrape; every Herald process on the database reports the same).", nil, nil)
+		"PENDING deliveries in the database, due or waiting for a retry (read at most every 5 s when scraped; every Herald process on the database reports the same).", nil, nil)
 	queueAgeDesc = prometheus.NewDesc("herald_delivery_queue_oldest_age_seconds",
-		"How long the longest-waiting due PENDING delivery has been due, an attempt in flight included; 0 when none is (read at each scrape).", nil, nil)
+		"How long the longest-waiting due PENDING delivery has been due, an attempt in flight included; 0 when none is (read at most every 5 s when scraped).", nil, nil)
 )
 
 // queueCollector reads the queue gauges from the database when scraped, so that they are
-// current in every process, a worker's or not.
+// current in every process, a worker's or not. A reading serves every scrape for
+// queueReadingTTL: /metrics is unauthenticated, and however often it is scraped the database
+// sees at most one queue query per TTL from each process (concurrent scrapes wait for it).
 type queueCollector struct {
 	store *models.Store
 	now   func() time.Time
+
+	mu     sync.Mutex
+	readAt time.Time
+	last   models.QueueStats
 }
 
-// queueScrapeTimeout bounds the queue query of one scrape.
-const queueScrapeTimeout = 5 * time.Second
+const (
+	// queueScrapeTimeout bounds the queue query of one scrape.
+	queueScrapeTimeout = 5 * time.Second
+	// queueReadingTTL is how long a queue reading serves scrapes.
+	queueReadingTTL = 5 * time.Second
+)
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueDepthDesc
@@ -97,9 +108,7 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), queueScrapeTimeout)
-	defer cancel()
-	st, err := c.store.StatDeliveryQueue(ctx)
+	st, err := c.read()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(queueDepthDesc, err)
 		return
@@ -110,4 +119,21 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Pending))
 	ch <- prometheus.MustNewConstMetric(queueAgeDesc, prometheus.GaugeValue, age)
+}
+
+// read returns the queue reading, taken anew when the last is older than queueReadingTTL.
+func (c *queueCollector) read() (models.QueueStats, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.readAt.IsZero() && time.Since(c.readAt) < queueReadingTTL {
+		return c.last, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), queueScrapeTimeout)
+	defer cancel()
+	st, err := c.store.StatDeliveryQueue(ctx)
+	if err != nil {
+		return st, err
+	}
+	c.last, c.readAt = st, time.Now()
+	return st, nil
 }

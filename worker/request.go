@@ -57,10 +57,9 @@ func (e *FormatError) Unwrap() error { return e.Err }
 // the default envelope with extraFields) or the query parameters appended to target, the
 // method, Content-Type (application/json for the default envelope whatever contentType
 // says), custom headers, authentication, signature headers, webhook-id (d.DeliveryID) and
-// User-Agent. {{timestamp}} and the envelope's timestamp are now, the time it is sent (d's
-// Timestamp is set to it). cache may be nil. Errors: *FormatError.
+// User-Agent. d's Timestamp ({{timestamp}} and the envelope's timestamp) must be the send
+// time; DataFromSnapshot sets it. cache may be nil. Errors: *FormatError.
 func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache *render.Cache, now time.Time) (*Request, error) {
-	d.Timestamp = now
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, &FormatError{Err: fmt.Errorf("url: %w", err)}
@@ -211,18 +210,19 @@ func logHeaders(h http.Header, redact []string) []models.KV {
 	return out
 }
 
-// dataFor returns what the templates of a delivery see: its frozen snapshot.
-func dataFor(d *models.Delivery) *render.Data {
-	return DataFromSnapshot(d.Event, d.ID, d.WebhookID, &d.Snapshot.V)
+// dataFor returns what the templates of a delivery sent at sentAt see: its frozen snapshot.
+func dataFor(d *models.Delivery, sentAt time.Time) *render.Data {
+	return DataFromSnapshot(d.Event, d.ID, d.WebhookID, &d.Snapshot.V, sentAt)
 }
 
-// DataFromSnapshot returns what templates see for an event (enum name) about a snapshot.
-func DataFromSnapshot(event, deliveryID, webhookID string, s *models.Snapshot) *render.Data {
+// DataFromSnapshot returns what templates see for an event (enum name) about a snapshot, in
+// a webhook sent at sentAt ({{timestamp}}, vendor: "Timestamp of webhook (When it sent)").
+func DataFromSnapshot(event, deliveryID, webhookID string, s *models.Snapshot, sentAt time.Time) *render.Data {
 	return &render.Data{
 		Event:      models.EventWireName(event),
 		DeliveryID: deliveryID,
 		WebhookID:  webhookID,
-		Timestamp:  s.EventAt,
+		Timestamp:  sentAt,
 		User:       s.User,
 		Incident: render.Incident{
 			ID:             s.IncidentID,

@@ -106,8 +106,8 @@ func Catalog(event string) []Placeholder {
 	return out
 }
 
-// Sample returns the built-in sample incident used for previews of event, with now as the event
-// time. Unknown or empty events are treated as incident.created. The incident URL points at
+// Sample returns the built-in sample incident used for previews of event, sent now (the
+// Timestamp) with the event a moment before. Unknown or empty events are treated as incident.created. The incident URL points at
 // herald.example.com; callers that know HERALD_BASE_URL may replace it.
 func Sample(event string, now time.Time) Data {
 	if !slices.Contains(events, event) {
@@ -141,7 +141,6 @@ func Sample(event string, now time.Time) Data {
 	switch event {
 	case "incident.created":
 		d.User = "Alertmanager"
-		d.Timestamp = created
 	case "incident.acknowledged":
 		d.Incident.Status = "ACKNOWLEDGED"
 		d.Incident.AcknowledgedAt = &now
