@@ -96,7 +96,7 @@ func requestToModel(rq *models.Request) *model.Request {
 // event's user, after checking that the caller may change the incident: GLOBAL_ADMIN any, a
 // TEAM_MANAGER those of its teams (SPEC §3: a MEMBER only reads). NOT_FOUND for an unknown
 // incident, FORBIDDEN otherwise.
-func (r *Resolver) changeIncident(ctx context.Context, id string, change func(actor string, inc *models.Incident) (*models.Incident, error)) (*model.Incident, error) {
+func (r *Resolver) changeIncident(ctx context.Context, id string, change func(actor string) (*models.Incident, error)) (*model.Incident, error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
@@ -108,21 +108,10 @@ func (r *Resolver) changeIncident(ctx context.Context, id string, change func(ac
 	if !p.CanManageTeam(inc.TeamID) {
 		return nil, models.Forbidden()
 	}
-	if inc, err = change(p.Name, inc); err != nil {
+	if inc, err = change(p.Name); err != nil {
 		return nil, err
 	}
 	return r.incidentToModel(inc), nil
-}
-
-// checkAssignee makes sure that an incident of the team goes to a user who can see it, a
-// member of the team or a GLOBAL_ADMIN: VALIDATION naming field otherwise, with one message
-// for an unknown user and another team's, so that no user outside the caller's teams shows.
-func (r *Resolver) checkAssignee(ctx context.Context, field, userID, teamID string) error {
-	u, err := r.Store.FindPrincipal(ctx, userID)
-	if models.ErrorCode(err) == models.CodeNotFound || (err == nil && !u.CanReadTeam(teamID)) {
-		return models.Invalid(field, "no user of the incident's team has this id")
-	}
-	return err
 }
 
 // readableIncident returns an incident of the caller's teams: NOT_FOUND or FORBIDDEN

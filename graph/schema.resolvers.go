@@ -386,14 +386,8 @@ func (r *mutationResolver) CreateIncident(ctx context.Context, input model.Incid
 	if err != nil {
 		return nil, err
 	}
-	sv, err := r.managedService(ctx, p, input.ServiceID)
-	if err != nil {
+	if _, err := r.managedService(ctx, p, input.ServiceID); err != nil {
 		return nil, err
-	}
-	if input.AssigneeID != nil {
-		if err := r.checkAssignee(ctx, "assigneeId", *input.AssigneeID, sv.TeamID); err != nil {
-			return nil, err
-		}
 	}
 	inc, err := r.Store.CreateIncident(ctx, p.Name, models.NewIncident{
 		ServiceID:   input.ServiceID,
@@ -410,28 +404,25 @@ func (r *mutationResolver) CreateIncident(ctx context.Context, input model.Incid
 }
 
 func (r *mutationResolver) AcknowledgeIncident(ctx context.Context, id string) (*model.Incident, error) {
-	return r.changeIncident(ctx, id, func(actor string, _ *models.Incident) (*models.Incident, error) {
+	return r.changeIncident(ctx, id, func(actor string) (*models.Incident, error) {
 		return r.Store.AcknowledgeIncident(ctx, actor, id)
 	})
 }
 
 func (r *mutationResolver) UnacknowledgeIncident(ctx context.Context, id string) (*model.Incident, error) {
-	return r.changeIncident(ctx, id, func(actor string, _ *models.Incident) (*models.Incident, error) {
+	return r.changeIncident(ctx, id, func(actor string) (*models.Incident, error) {
 		return r.Store.UnacknowledgeIncident(ctx, actor, id)
 	})
 }
 
 func (r *mutationResolver) ResolveIncident(ctx context.Context, id string) (*model.Incident, error) {
-	return r.changeIncident(ctx, id, func(actor string, _ *models.Incident) (*models.Incident, error) {
+	return r.changeIncident(ctx, id, func(actor string) (*models.Incident, error) {
 		return r.Store.ResolveIncident(ctx, actor, id)
 	})
 }
 
 func (r *mutationResolver) ReassignIncident(ctx context.Context, id string, userID string) (*model.Incident, error) {
-	return r.changeIncident(ctx, id, func(actor string, inc *models.Incident) (*models.Incident, error) {
-		if err := r.checkAssignee(ctx, "userId", userID, inc.TeamID); err != nil {
-			return nil, err
-		}
+	return r.changeIncident(ctx, id, func(actor string) (*models.Incident, error) {
 		return r.Store.ReassignIncident(ctx, actor, id, userID)
 	})
 }

@@ -46,8 +46,9 @@ func (s *Store) IncidentURL(id string) string { return s.baseURL + "/incidents/"
 
 // CreateIncident opens an incident, numbered INC-N, and writes the deliveries of its
 // INCIDENT_CREATED event in the same transaction; actor is the user named in the event.
-// VALIDATION for a blank or too long title, a bad urgency or an unknown assignee, NOT_FOUND
-// for an unknown service.
+// VALIDATION for a blank or too long title, a bad urgency or an assignee who is neither a
+// member of the service's team nor a GLOBAL_ADMIN (checkAssignee), NOT_FOUND for an unknown
+// service.
 func (s *Store) CreateIncident(ctx context.Context, actor string, in NewIncident) (*Incident, error) {
 	title := strings.TrimSpace(in.Title)
 	switch {
@@ -92,11 +93,6 @@ func (s *Store) CreateIncident(ctx context.Context, actor string, in NewIncident
 		AssigneeID:  in.AssigneeID,
 	}
 	err := s.writeIncidents(ctx, func(w *incidentWriter) error {
-		if in.AssigneeID != nil {
-			if _, err := w.userName(*in.AssigneeID); err != nil {
-				return Invalid("assigneeId", "no user with this id")
-			}
-		}
 		return w.create(inc, actor)
 	})
 	if err != nil {
@@ -125,8 +121,8 @@ func (s *Store) ResolveIncident(ctx context.Context, actor, id string) (*Inciden
 }
 
 // ReassignIncident gives an open incident to another user and writes the deliveries of
-// INCIDENT_REASSIGNED. NOT_FOUND for an unknown incident, VALIDATION for an unknown user, a
-// resolved incident or the user it is already assigned to.
+// INCIDENT_REASSIGNED. NOT_FOUND for an unknown incident, VALIDATION for a user who may not
+// hold it (checkAssignee), a resolved incident or the user it is already assigned to.
 func (s *Store) ReassignIncident(ctx context.Context, actor, id, userID string) (*Incident, error) {
 	var inc *Incident
 	err := s.writeIncidents(ctx, func(w *incidentWriter) error {
@@ -137,9 +133,12 @@ func (s *Store) ReassignIncident(ctx context.Context, actor, id, userID string) 
 		if err := checkTransition(id, inc.Status, EventReassigned); err != nil {
 			return err
 		}
+		if err := w.checkAssignee("userId", userID, inc.TeamID); err != nil {
+			return err
+		}
 		name, err := w.userName(userID)
 		if err != nil {
-			return Invalid("userId", "no user with this id")
+			return err
 		}
 		if inc.AssigneeID != nil && *inc.AssigneeID == userID {
 			return Invalid("userId", "incident %s is already assigned to %s", id, name)
@@ -429,6 +428,11 @@ func (w *incidentWriter) create(inc *Incident, actor string) error {
 			return err
 		}
 	}
+	if inc.AssigneeID != nil {
+		if err := w.checkAssignee("assigneeId", *inc.AssigneeID, svc.TeamID); err != nil {
+			return err
+		}
+	}
 	now := w.s.now()
 	inc.ID, inc.Number, inc.TeamID = "INC-"+strconv.FormatInt(n, 10), n, svc.TeamID
 	inc.Status, inc.CreatedAt, inc.UpdatedAt = IncidentTriggered, now, now
@@ -476,6 +480,23 @@ func (w *incidentWriter) userName(id string) (string, error) {
 		}
 		return u.Name, nil
 	})
+}
+
+// checkAssignee refuses, VALIDATION naming field, a user who may not hold an incident of the
+// team: only a member of the team or a GLOBAL_ADMIN may. An unknown user gets the same answer,
+// so that the ids of other teams' users cannot be told apart.
+func (w *incidentWriter) checkAssignee(field, userID, teamID string) error {
+	var n int64
+	err := w.tx.Model(&User{}).Where("id = ?", userID).
+		Where("role = ? OR id IN (?)", RoleGlobalAdmin, w.tx.Table("team_members").Select("user_id").Where("team_id = ?", teamID)).
+		Count(&n).Error
+	if err != nil {
+		return fmt.Errorf("check assignee: %w", err)
+	}
+	if n == 0 {
+		return Invalid(field, "no user of the incident's team has this id")
+	}
+	return nil
 }
 
 // name caches a looked-up name under key for the transaction.
