@@ -86,20 +86,18 @@ const (
 // with the reason the user is shown: Herald or the transport writes them (User-Agent last of
 // all, replacing any value given), or they describe the connection rather than the request,
 // and HTTP/2 drops them or refuses the request (RFC 9113 §8.2.2).
-var forbiddenHeaders = map[string]string{
-	"host":              "is set by Herald from the URL",
-	"content-length":    "is set by Herald from the body",
-	"transfer-encoding": "is set by Herald from the body",
-	"user-agent":        "is set by Herald itself on every request (Herald/<version>)",
-	"connection":        connectionHeader,
-	"keep-alive":        connectionHeader,
-	"proxy-connection":  connectionHeader,
-	"te":                connectionHeader,
-	"trailer":           connectionHeader,
-	"upgrade":           connectionHeader,
-}
-
-const connectionHeader = "describes the connection, not the request: HTTP/2 drops it or refuses to send"
+var forbiddenHeaders = func() map[string]string {
+	m := map[string]string{
+		"host":              "is set by Herald from the URL",
+		"content-length":    "is set by Herald from the body",
+		"transfer-encoding": "is set by Herald from the body",
+		"user-agent":        "is set by Herald itself on every request (Herald/<version>)",
+	}
+	for _, h := range sign.ConnectionHeaders {
+		m[strings.ToLower(h)] = "describes the connection, not the request: HTTP/2 drops it or refuses to send"
+	}
+	return m
+}()
 
 // envelopeKeys are the default envelope's own keys, which extra fields may not shadow.
 var envelopeKeys = []string{"event", "deliveryId", "webhookId", "timestamp", "incident", "user"}

@@ -377,11 +377,13 @@ var (
 	// replaced and never reach the receiver), the transport the next, and
 	// the connection-specific ones are dropped or refused by HTTP/2
 	// (RFC 9113 §8.2.2).
-	reservedHeaders = []string{
+	reservedHeaders = append([]string{
 		HeaderID, HeaderTimestamp, HeaderSignature, HeaderXSignature, "Content-Type", "Authorization", "User-Agent",
 		"Host", "Content-Length", "Transfer-Encoding",
-		"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade",
-	}
+	}, ConnectionHeaders...)
+	// ConnectionHeaders describe the connection, not the request: HTTP/2 drops them or
+	// refuses to send the request (RFC 9113 §8.2.2), so no header Herald sends may use them.
+	ConnectionHeaders  = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade"}
 	redactedXSignature = []string{HeaderXSignature}
 	redactedStandard   = []string{HeaderSignature}
 )
