@@ -219,7 +219,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer stopSampling()
 	var samples <-chan []sample
 	if o.Sample > 0 {
-		samples = startSampling(sampleCtx, client, strings.TrimRight(o.Herald, "/")+"/metrics", pid, o.Sample, logf)
+		samples = startSampling(sampleCtx, client, strings.TrimRight(o.Herald, "/")+"/metrics", proc, pid, o.Sample, logf)
 	}
 	beforeLoad, ok := readCPUNow()
 	cpuOK = cpuOK && ok

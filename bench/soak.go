@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/procfs"
 )
 
 // sample is one reading of the spawned Herald's resources. Queued is the
@@ -28,7 +31,7 @@ type sample struct {
 // startSampling reads process pid's resources and Herald's metricsURL at once and then every
 // interval until ctx is done, logging each sample; the channel then yields them all. A
 // reading that fails is logged and skipped.
-func startSampling(ctx context.Context, client *http.Client, metricsURL string, pid int, interval time.Duration, logf func(string, ...any)) <-chan []sample {
+func startSampling(ctx context.Context, client *http.Client, metricsURL string, fs procfs.FS, pid int, interval time.Duration, logf func(string, ...any)) <-chan []sample {
 	out := make(chan []sample, 1)
 	start := time.Now()
 	go func() {
@@ -37,7 +40,7 @@ func startSampling(ctx context.Context, client *http.Client, metricsURL string, 
 		defer t.Stop()
 		for {
 			elapsed := time.Since(start).Round(time.Millisecond)
-			sm, err := readSample(ctx, client, metricsURL, pid)
+			sm, err := readSample(ctx, client, metricsURL, fs, pid)
 			switch {
 			case err == nil:
 				sm.Seconds = elapsed.Seconds()
@@ -60,45 +63,39 @@ func startSampling(ctx context.Context, client *http.Client, metricsURL string, 
 
 // readSample reads pid's RSS, file descriptors and ESTABLISHED TCP sockets from /proc, and
 // the goroutine count and delivery queue depth from Herald's /metrics.
-func readSample(ctx context.Context, client *http.Client, metricsURL string, pid int) (sample, error) {
+func readSample(ctx context.Context, client *http.Client, metricsURL string, fs procfs.FS, pid int) (sample, error) {
 	var sm sample
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	p, err := fs.Proc(pid)
 	if err != nil {
 		return sm, err
 	}
-	if sm.RSSMiB, err = vmRSSMiB(string(status)); err != nil {
-		return sm, err
-	}
-	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
-	fds, err := os.ReadDir(fdDir)
+	st, err := p.NewStatus()
 	if err != nil {
 		return sm, err
 	}
-	sm.FDs = len(fds)
-	sockets := map[string]bool{} // socket inode numbers, decimal
-	for _, fd := range fds {
-		target, err := os.Readlink(fdDir + "/" + fd.Name())
-		if err != nil {
-			continue // closed since ReadDir
-		}
-		if inode, ok := strings.CutPrefix(target, "socket:["); ok {
-			sockets[strings.TrimSuffix(inode, "]")] = true
+	sm.RSSMiB = math.Round(float64(st.VmRSS)/(1<<20)*100) / 100
+	targets, err := p.FileDescriptorTargets()
+	if err != nil {
+		return sm, err
+	}
+	sm.FDs = len(targets)
+	sockets := map[uint64]bool{}
+	for _, t := range targets {
+		if inode, ok := strings.CutPrefix(t, "socket:["); ok {
+			if n, err := strconv.ParseUint(strings.TrimSuffix(inode, "]"), 10, 64); err == nil {
+				sockets[n] = true
+			}
 		}
 	}
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		f, err := os.Open(table)
+	for _, table := range []func() (procfs.NetTCP, error){fs.NetTCP, fs.NetTCP6} {
+		lines, err := table()
 		if errors.Is(err, os.ErrNotExist) {
 			continue // no IPv6
 		}
 		if err != nil {
 			return sm, err
 		}
-		n, err := countEstablished(f, sockets)
-		f.Close()
-		if err != nil {
-			return sm, fmt.Errorf("%s: %w", table, err)
-		}
-		sm.TCP += n
+		sm.TCP += established(lines, sockets)
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -123,63 +120,42 @@ func readSample(ctx context.Context, client *http.Client, metricsURL string, pid
 	return sm, nil
 }
 
-// vmRSSMiB finds the "VmRSS: N kB" line of /proc/PID/status and returns N in MiB, rounded to 0.01.
-func vmRSSMiB(status string) (float64, error) {
-	for line := range strings.Lines(status) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) != 2 || f[1] != "kB" {
-				return 0, fmt.Errorf("unexpected VmRSS line %q", strings.TrimSpace(line))
-			}
-			kb, err := strconv.ParseFloat(f[0], 64)
-			return math.Round(kb/1024*100) / 100, err
-		}
-	}
-	return 0, errors.New("no VmRSS in /proc status")
-}
+// tcpEstablished is the state of an ESTABLISHED socket in /proc/net/tcp.
+const tcpEstablished = 1
 
-// countEstablished counts the rows of a /proc/net/tcp or tcp6 table in state 01 (ESTABLISHED)
-// whose inode is in inodes.
-func countEstablished(table io.Reader, inodes map[string]bool) (int, error) {
+// established counts the sockets of a TCP table in state ESTABLISHED whose inode is in inodes.
+func established(table procfs.NetTCP, inodes map[uint64]bool) int {
 	n := 0
-	sc := bufio.NewScanner(table)
-	sc.Scan() // header
-	for sc.Scan() {
-		// sl local rem st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode …
-		f := strings.Fields(sc.Text())
-		if len(f) >= 10 && f[3] == "01" && inodes[f[9]] {
+	for _, s := range table {
+		if s.St == tcpEstablished && inodes[s.Inode] {
 			n++
 		}
 	}
-	return n, sc.Err()
+	return n
 }
 
 // metricValues reads a Prometheus text exposition and returns the values of the unlabelled
 // samples named names; a name that does not appear is an error.
 func metricValues(r io.Reader, names ...string) (map[string]float64, error) {
-	want := map[string]bool{}
-	for _, name := range names {
-		want[name] = true
-	}
-	v := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 2 || !want[f[0]] {
-			continue
-		}
-		x, err := strconv.ParseFloat(f[1], 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f[0], err)
-		}
-		v[f[0]] = x
-	}
-	if err := sc.Err(); err != nil {
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
 		return nil, err
 	}
+	v := map[string]float64{}
 	for _, name := range names {
-		if _, ok := v[name]; !ok {
+		f := families[name]
+		if f == nil || len(f.GetMetric()) == 0 {
 			return nil, fmt.Errorf("no %s sample", name)
+		}
+		m := f.GetMetric()[0]
+		switch {
+		case m.GetGauge() != nil:
+			v[name] = m.GetGauge().GetValue()
+		case m.GetCounter() != nil:
+			v[name] = m.GetCounter().GetValue()
+		default:
+			v[name] = m.GetUntyped().GetValue()
 		}
 	}
 	return v, nil

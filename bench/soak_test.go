@@ -1,9 +1,17 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 func TestJudgeGrowth(t *testing.T) {
@@ -61,17 +69,30 @@ func TestSummariseSoakJudgesOnlyPostingSamples(t *testing.T) {
 	}
 }
 
-func TestCountEstablished(t *testing.T) {
+// TestReadSample reads this very process from the real /proc while it holds a TCP connection
+// of its own, and a /metrics page from a real HTTP server.
+func TestReadSample(t *testing.T) {
 	t.Parallel()
-	table := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 111 1 0000000000000000 100 0 0 10 0
-   1: 0100007F:1F90 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000  1000        0 222 1 0000000000000000 20 4 30 10 -1
-   2: 0100007F:D2A6 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 333 1 0000000000000000 20 4 30 10 -1
-   3: 0100007F:D2A8 0100007F:1F90 06 00000000:00000000 03:00000F3E 00000000     0        0 0 3 0000000000000000
-`
-	n, err := countEstablished(strings.NewReader(table), map[string]bool{"111": true, "222": true, "444": true})
-	if err != nil || n != 1 {
-		t.Errorf("countEstablished = %d, %v; want 1 (inode 222 only: 111 is listening, 333 is not Herald's)", n, err)
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "go_goroutines 81\nherald_delivery_queue_depth 7\n")
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sm, err := readSample(context.Background(), srv.Client(), srv.URL, fs, os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The dialled connection and the server's end of it are both this process's.
+	if sm.RSSMiB < 1 || sm.FDs < 3 || sm.TCP < 2 || sm.Goroutines != 81 || sm.Queued != 7 {
+		t.Errorf("readSample = %+v", sm)
 	}
 }
 
@@ -90,13 +111,5 @@ herald_delivery_queue_depth 1.07e+05
 	}
 	if _, err := metricValues(strings.NewReader(text), "herald_missing"); err == nil {
 		t.Error("metricValues found a metric that is not there")
-	}
-}
-
-func TestVmRSSMiB(t *testing.T) {
-	t.Parallel()
-	got, err := vmRSSMiB("Name:\therald\nVmPeak:\t  900000 kB\nVmRSS:\t   25600 kB\nRssAnon:\t 1 kB\n")
-	if err != nil || got != 25 {
-		t.Errorf("vmRSSMiB = %v, %v; want 25", got, err)
 	}
 }
