@@ -127,6 +127,9 @@ type Filter struct {
 }
 
 // Webhook is an outgoing webhook. Credentials and signing secrets are sealed (Cipher).
+// PreviousSigningSecret is the signing secret the last rotation retired, signing until
+// PreviousSecretExpiresAt; OlderSigningSecrets are those retired before it, newest first, each
+// signing until its own expiry (MaxPreviousSecrets retired secrets at most, in all).
 type Webhook struct {
 	ID                      string `gorm:"primaryKey;size:40"`
 	Name                    string `gorm:"not null"`
@@ -150,6 +153,7 @@ type Webhook struct {
 	SigningSecret           []byte
 	PreviousSigningSecret   []byte
 	PreviousSecretExpiresAt *time.Time
+	OlderSigningSecrets     JSON[[]RetiredSecret]
 	SendDataUsing           string `gorm:"size:12;not null"`
 	ContentType             string `gorm:"size:10;not null"`
 	BodyTemplate            *string

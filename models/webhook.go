@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -14,6 +15,17 @@ import (
 
 // PreviousSecretLifetime is how long a rotated-out signing secret keeps signing.
 const PreviousSecretLifetime = 24 * time.Hour
+
+// MaxPreviousSecrets bounds the rotated-out secrets that keep signing, so that a loop of
+// rotations cannot grow the webhook-signature header without limit: a rotation beyond it
+// drops the oldest early.
+const MaxPreviousSecrets = 5
+
+// RetiredSecret is a sealed signing secret that a rotation replaced; it signs until ExpiresAt.
+type RetiredSecret struct {
+	Sealed    []byte    `json:"sealed"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
 
 // WebhookSpec is everything a user sets on a webhook (SPEC §4), as plain values. Credentials
 // are plaintext here and sealed by the store. Empty Method, SendDataUsing, ContentType,
@@ -284,10 +296,11 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, patch WebhookPatch
 }
 
 // resetSigningSecret adapts the stored secrets to a new scheme: a current secret that suits
-// the new scheme stays; otherwise a new one is generated and returned. Previous secrets of
+// the new scheme stays; otherwise a new one is generated and returned. Retired secrets of
 // the old scheme are dropped.
 func (s *Store) resetSigningSecret(w *Webhook, scheme string) (Secret, error) {
 	w.PreviousSigningSecret, w.PreviousSecretExpiresAt = nil, nil
+	w.OlderSigningSecrets = NewJSON[[]RetiredSecret](nil)
 	current, err := s.cipher.Open(w.SigningSecret)
 	if err != nil {
 		return "", err
@@ -438,7 +451,10 @@ func (s *Store) setWebhookStatus(ctx context.Context, id string, change func(tx 
 }
 
 // RotateWebhookSecret gives a webhook a new signing secret and returns it (shown once); the
-// old one keeps signing for PreviousSecretLifetime. NOT_FOUND for an unknown id; VALIDATION
+// old one keeps signing for PreviousSecretLifetime, and secrets retired by earlier rotations
+// keep signing until their own lifetime ends, but for the oldest beyond MaxPreviousSecrets.
+// They are kept whatever the scheme, yet HMAC_SHA512 and HMAC_SHA256 carry one signature,
+// made with the current secret only (sign.Sign). NOT_FOUND for an unknown id; VALIDATION
 // when the webhook does not sign.
 func (s *Store) RotateWebhookSecret(ctx context.Context, id string) (*Webhook, Secret, error) {
 	var w *Webhook
@@ -458,11 +474,14 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, id string) (*Webhook, S
 		if err != nil {
 			return err
 		}
-		expires := s.now().Add(PreviousSecretLifetime)
+		now := s.now()
+		older := slices.DeleteFunc(w.retiredSecrets(), func(r RetiredSecret) bool { return !now.Before(r.ExpiresAt) })
+		w.OlderSigningSecrets = NewJSON(older[:min(len(older), MaxPreviousSecrets-1)])
+		expires := now.Add(PreviousSecretLifetime)
 		w.PreviousSigningSecret, w.PreviousSecretExpiresAt = w.SigningSecret, &expires
 		w.SigningSecret = sealed
 		w.Revision++
-		err = tx.Model(w).Select("signing_secret", "previous_signing_secret", "previous_secret_expires_at", "revision", "updated_at").
+		err = tx.Model(w).Select("signing_secret", "previous_signing_secret", "previous_secret_expires_at", "older_signing_secrets", "revision", "updated_at").
 			Updates(w).Error
 		if err != nil {
 			return fmt.Errorf("rotate webhook secret: %w", err)
@@ -529,7 +548,7 @@ func (s *Store) ListWebhooks(ctx context.Context, f WebhookFilter) ([]*Webhook, 
 
 // WebhookSecrets opens a webhook's credentials for sending: the auth secret (password, API-key
 // value or bearer token; "" for NONE) and the signing secrets, current first, then the
-// previous one while it has not expired.
+// retired ones that have not expired, newest first.
 func (s *Store) WebhookSecrets(ctx context.Context, w *Webhook) (auth Secret, signing []Secret, err error) {
 	if auth, err = s.cipher.Open(w.AuthSecret); err != nil {
 		return "", nil, fmt.Errorf("webhook %s auth secret: %w", w.ID, err)
@@ -541,16 +560,30 @@ func (s *Store) WebhookSecrets(ctx context.Context, w *Webhook) (auth Secret, si
 	if current != "" {
 		signing = append(signing, current)
 	}
-	if w.PreviousSecretExpiresAt != nil && s.now().Before(*w.PreviousSecretExpiresAt) {
-		prev, err := s.cipher.Open(w.PreviousSigningSecret)
-		if err != nil {
-			return "", nil, fmt.Errorf("webhook %s previous signing secret: %w", w.ID, err)
+	now := s.now()
+	for i, r := range w.retiredSecrets() {
+		if !now.Before(r.ExpiresAt) {
+			continue
 		}
-		if prev != "" {
-			signing = append(signing, prev)
+		retired, err := s.cipher.Open(r.Sealed)
+		if err != nil {
+			return "", nil, fmt.Errorf("webhook %s retired signing secret %d: %w", w.ID, i, err)
+		}
+		if retired != "" {
+			signing = append(signing, retired)
 		}
 	}
 	return auth, signing, nil
+}
+
+// retiredSecrets returns the secrets past rotations retired, newest first, expired ones
+// included, in a new slice.
+func (w *Webhook) retiredSecrets() []RetiredSecret {
+	out := make([]RetiredSecret, 0, 1+len(w.OlderSigningSecrets.V))
+	if w.PreviousSecretExpiresAt != nil {
+		out = append(out, RetiredSecret{Sealed: w.PreviousSigningSecret, ExpiresAt: *w.PreviousSecretExpiresAt})
+	}
+	return append(out, w.OlderSigningSecrets.V...)
 }
 
 // generateSigningSecret returns a new secret for a scheme ("" for NONE).

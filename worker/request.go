@@ -25,8 +25,8 @@ const redactedValue = "[redacted]"
 type Secrets struct {
 	// Auth is the BASIC password, the API_KEY value or the BEARER token.
 	Auth models.Secret
-	// Signing lists the current signing secret first, then a previous one still inside its
-	// 24-hour overlap.
+	// Signing lists the current signing secret first, then the retired ones still inside
+	// their 24-hour overlap, newest first.
 	Signing []models.Secret
 }
 
