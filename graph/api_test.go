@@ -184,15 +184,7 @@ func TestIncidentChangesByRole(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := setupWebhookWorld(t, s)
-		data, errs := w.mutateIncident(t, "admin", `createIncident(input: {serviceId: $s, title: "t"})`, map[string]any{"s": w.service.ID})
-		if len(errs) > 0 {
-			t.Fatal(errs)
-		}
-		var created struct {
-			R struct{ ID string } `json:"r"`
-		}
-		_ = json.Unmarshal(data, &created)
-		id := created.R.ID
+		id := w.createIncident(t, "admin", "t")
 		create := `createIncident(input: {serviceId: $s, title: "t"})`
 		createFor := `createIncident(input: {serviceId: $s, title: "t", assigneeId: $u})`
 		tests := map[string]struct {
@@ -239,7 +231,7 @@ func TestIncidentChangesByRole(t *testing.T) {
 				}
 			})
 		}
-		data, errs = w.do(t, "memberA", `query($id: ID!) { incident(id: $id) { status assignee { id } } }`, map[string]any{"id": id})
+		data, errs := w.do(t, "memberA", `query($id: ID!) { incident(id: $id) { status assignee { id } } }`, map[string]any{"id": id})
 		if want := `{"incident":{"assignee":null,"status":"TRIGGERED"}}`; len(errs) > 0 || string(data) != want {
 			t.Errorf("after the refused changes: %s %v, want %s", data, errs, want)
 		}
@@ -297,6 +289,19 @@ func (w *webhookWorld) mutateIncident(t *testing.T, role, call string, vars map[
 		params = "(" + strings.Join(decls, ", ") + ")"
 	}
 	return w.do(t, role, "mutation"+params+" { r: "+call+" { id status assignee { id } } }", vars)
+}
+
+// createIncident creates an incident on the world's service as a role and returns its id.
+func (w *webhookWorld) createIncident(t *testing.T, role, title string) string {
+	t.Helper()
+	data, errs := w.mutateIncident(t, role, `createIncident(input: {serviceId: $s, title: "`+title+`"})`, map[string]any{"s": w.service.ID})
+	var created struct {
+		R struct{ ID string } `json:"r"`
+	}
+	if len(errs) > 0 || json.Unmarshal(data, &created) != nil || created.R.ID == "" {
+		t.Fatalf("create incident as %s: %s %+v", role, data, errs)
+	}
+	return created.R.ID
 }
 
 // userID returns the id of the user of a role of the world.

@@ -17,16 +17,7 @@ func TestIncidentDeliveries(t *testing.T) {
 		w := setupWebhookWorld(t, s)
 		global := w.fixture(t, models.ScopeGlobal)
 		service := w.fixture(t, models.ScopeService)
-		data, errs := w.do(t, "managerA", `mutation($s: ID!) { createIncident(input: {serviceId: $s, title: "Disk full"}) { id } }`,
-			map[string]any{"s": w.service.ID})
-		if len(errs) > 0 {
-			t.Fatal(errs)
-		}
-		var created struct {
-			CreateIncident struct{ ID string } `json:"createIncident"`
-		}
-		_ = json.Unmarshal(data, &created)
-		id := created.CreateIncident.ID
+		id := w.createIncident(t, "managerA", "Disk full")
 
 		type page struct {
 			Incident struct {
@@ -78,7 +69,7 @@ func TestIncidentDeliveries(t *testing.T) {
 			t.Errorf("first: 1 gave %+v, want one edge and a next page", d)
 		}
 
-		data, errs = w.do(t, "admin", `{ incidents(first: 0) { id } requests(first: 0) { id } }`, nil)
+		data, errs := w.do(t, "admin", `{ incidents(first: 0) { id } requests(first: 0) { id } }`, nil)
 		if len(errs) > 0 || string(data) != `{"incidents":[],"requests":[]}` {
 			t.Errorf("incidents and requests with first: 0: %s %+v", data, errs)
 		}

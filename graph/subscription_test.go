@@ -35,6 +35,24 @@ type logWorld struct {
 	hookA, hookB, hookGlobal, teamA string
 }
 
+// secondToken returns the id of managerA's only API token and a second token of the same user.
+func (w *logWorld) secondToken(t *testing.T) (tokenID, other string) {
+	t.Helper()
+	var me struct {
+		Me struct {
+			ID        string
+			APITokens []struct{ ID string } `json:"apiTokens"`
+		}
+	}
+	data, codes := w.post(t, w.managerA, `{ me { id apiTokens { id } } }`, nil)
+	if err := json.Unmarshal(data, &me); err != nil || len(codes) > 0 || len(me.Me.APITokens) != 1 {
+		t.Fatalf("me: %s %v", data, codes)
+	}
+	other, err := w.store.CreateAPIToken(context.Background(), me.Me.ID, "other")
+	must(t, err)
+	return me.Me.APITokens[0].ID, other
+}
+
 func setupLogWorld(t *testing.T, s *models.Store) *logWorld {
 	t.Helper()
 	ctx := context.Background()
@@ -361,18 +379,7 @@ func TestDeliveryLogEndsWithItsToken(t *testing.T) {
 		listenCtx, stop := context.WithCancel(ctx)
 		t.Cleanup(stop)
 		go s.Listen(listenCtx)
-		var me struct {
-			Me struct {
-				ID        string
-				APITokens []struct{ ID string } `json:"apiTokens"`
-			}
-		}
-		data, codes := w.post(t, w.managerA, `{ me { id apiTokens { id } } }`, nil)
-		if err := json.Unmarshal(data, &me); err != nil || len(codes) > 0 || len(me.Me.APITokens) != 1 {
-			t.Fatalf("me: %s %v", data, codes)
-		}
-		other, err := s.CreateAPIToken(ctx, me.Me.ID, "other")
-		must(t, err)
+		tokenID, other := w.secondToken(t)
 
 		const query = "subscription { deliveryLog { id } }"
 		revoked := map[string]*wsClient{}
@@ -392,7 +399,7 @@ func TestDeliveryLogEndsWithItsToken(t *testing.T) {
 			}
 		}
 
-		data, codes = w.post(t, w.admin, `mutation($id: ID!) { revokeApiToken(id: $id) }`, map[string]any{"id": me.Me.APITokens[0].ID})
+		data, codes := w.post(t, w.admin, `mutation($id: ID!) { revokeApiToken(id: $id) }`, map[string]any{"id": tokenID})
 		if len(codes) > 0 || string(data) != `{"revokeApiToken":true}` {
 			t.Fatalf("revokeApiToken: %s %v", data, codes)
 		}
@@ -450,18 +457,7 @@ func TestRevokedTokenClosesItsConnections(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := setupLogWorld(t, s)
-		var me struct {
-			Me struct {
-				ID        string
-				APITokens []struct{ ID string } `json:"apiTokens"`
-			}
-		}
-		data, codes := w.post(t, w.managerA, `{ me { id apiTokens { id } } }`, nil)
-		if err := json.Unmarshal(data, &me); err != nil || len(codes) > 0 || len(me.Me.APITokens) != 1 {
-			t.Fatalf("me: %s %v", data, codes)
-		}
-		other, err := s.CreateAPIToken(context.Background(), me.Me.ID, "other")
-		must(t, err)
+		tokenID, other := w.secondToken(t)
 		revoked := map[string]*websocket.Conn{
 			"graphql-transport-ws": w.connect(t, "graphql-transport-ws", nil, w.managerA),
 			"graphql-ws":           w.connect(t, "graphql-ws", nil, w.managerA),
@@ -470,7 +466,7 @@ func TestRevokedTokenClosesItsConnections(t *testing.T) {
 		kept := w.connect(t, "graphql-transport-ws", nil, other)
 		admin := w.connect(t, "graphql-transport-ws", nil, w.admin)
 
-		data, codes = execute(t, admin, "1", `mutation($id: ID!) { revokeApiToken(id: $id) }`, map[string]any{"id": me.Me.APITokens[0].ID})
+		data, codes := execute(t, admin, "1", `mutation($id: ID!) { revokeApiToken(id: $id) }`, map[string]any{"id": tokenID})
 		if len(codes) > 0 || string(data) != `{"revokeApiToken":true}` {
 			t.Fatalf("revokeApiToken: %s %v", data, codes)
 		}
