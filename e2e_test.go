@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,25 +38,8 @@ func TestBinaryDeliversAnAlert(t *testing.T) {
 			}))
 			defer receiver.Close()
 
-			env := map[string]string{
-				"HERALD_DATABASE_URL":          storetest.URL(t, dialect),
-				"HERALD_SECRET_KEY":            storetest.Key,
-				"HERALD_ADMIN_TOKEN":           "e2e-admin-token-0123456789",
-				"HERALD_ALLOW_PRIVATE_TARGETS": "true",
-			}
-			p := startHerald(t, env)
-			tok := env["HERALD_ADMIN_TOKEN"]
-			data, errs := p.gql(t, tok, `mutation { createTeam(name: "Ops") { id } }`, nil)
-			if len(errs) > 0 {
-				t.Fatal(errs)
-			}
-			team := data["createTeam"].(map[string]any)["id"].(string)
-			data, errs = p.gql(t, tok, `mutation($t: ID!) { createService(teamId: $t, name: "api") { id } }`, map[string]any{"t": team})
-			if len(errs) > 0 {
-				t.Fatal(errs)
-			}
-			service := data["createService"].(map[string]any)["id"].(string)
-			data, errs = p.gql(t, tok, `mutation($s: ID!, $u: String!) { createWebhook(input: {
+			p, _, tok, service := startWithService(t, dialect)
+			data, errs := p.gql(t, tok, `mutation($s: ID!, $u: String!) { createWebhook(input: {
 				name: "receiver", scope: SERVICE, serviceId: $s, events: [INCIDENT_CREATED], urls: [$u],
 				signing: { scheme: STANDARD_WEBHOOKS },
 				bodyTemplate: "{\"id\": \"{{incident.id}}\", \"title\": \"{{incident.title}}\", \"urgency\": {{{ if(incident.urgency==high) return(\"high\"); return(\"low\"); }}}}"
@@ -150,4 +134,128 @@ func postAlert(t *testing.T, p *process, integration, alert string) []byte {
 		t.Fatalf("POST /v1/process: %d %s", resp.StatusCode, answer)
 	}
 	return answer
+}
+
+// TestBinaryAnswersProbesWhileDraining: after SIGTERM, while an attempt is still in flight,
+// /healthz keeps saying the process is up and /readyz says it is draining, so that an
+// orchestrator takes it out of service without killing it mid-drain; the attempt is then
+// finished and recorded, and the process exits 0.
+func TestBinaryAnswersProbesWhileDraining(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			arrived, release := make(chan struct{}, 1), make(chan struct{})
+			receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case arrived <- struct{}{}:
+				default:
+				}
+				<-release
+			}))
+			defer receiver.Close()
+			defer func() {
+				select {
+				case <-release:
+				default:
+					close(release)
+				}
+			}()
+
+			p, env, tok, service := startWithService(t, dialect)
+			data, errs := p.gql(t, tok, `mutation($s: ID!, $u: String!) { createWebhook(input: {
+				name: "slow", scope: SERVICE, serviceId: $s, events: [INCIDENT_CREATED], urls: [$u], timeoutSeconds: 30
+			}) { webhook { id } } }`, map[string]any{"s": service, "u": receiver.URL})
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			hookID := data["createWebhook"].(map[string]any)["webhook"].(map[string]any)["id"].(string)
+			if _, errs := p.gql(t, tok, `mutation($s: ID!) { createIncident(input: {serviceId: $s, title: "disk full"}) { id } }`, map[string]any{"s": service}); len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			select {
+			case <-arrived:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("the webhook never arrived; herald stderr:\n%s", p.stderr)
+			}
+
+			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			probe := func(path string) int {
+				resp, err := http.Get(p.base + path)
+				if err != nil {
+					t.Fatalf("GET %s while draining: %v", path, err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for probe("/readyz") != http.StatusServiceUnavailable {
+				if time.Now().After(deadline) {
+					t.Fatal("/readyz still answers 200 after SIGTERM")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if code := probe("/healthz"); code != http.StatusOK {
+				t.Errorf("/healthz while draining: %d, want 200", code)
+			}
+			if _, errs := p.gql(t, tok, `mutation($s: ID!) { createIncident(input: {serviceId: $s, title: "posted while draining"}) { id } }`, map[string]any{"s": service}); len(errs) > 0 {
+				t.Errorf("createIncident while draining: %v", errs)
+			}
+
+			close(release)
+			exited := make(chan error, 1)
+			go func() { exited <- p.cmd.Wait() }()
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("after SIGTERM: %v; stderr:\n%s", err, p.stderr)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("still running 30 s after SIGTERM; stderr:\n%s", p.stderr)
+			}
+
+			// After a restart, the attempt in flight at SIGTERM is recorded as it ended, and the
+			// incident created while draining is delivered.
+			p = startHerald(t, env)
+			deadline = time.Now().Add(20 * time.Second)
+			for {
+				data = mustGQL(t, p, tok, `query($w: ID!) { deliveries(webhookId: $w) { edges { node { status incident { title } attempts { outcome } } } } }`, map[string]any{"w": hookID})
+				edges := data["deliveries"].(map[string]any)["edges"].([]any)
+				done := 0
+				for _, e := range edges {
+					node := e.(map[string]any)["node"].(map[string]any)
+					if node["status"] == models.DeliverySucceeded && len(node["attempts"].([]any)) == 1 {
+						done++
+					}
+				}
+				if len(edges) == 2 && done == 2 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("deliveries after restart: %v", edges)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// startWithService starts the binary on a fresh database of dialect, with private targets
+// allowed and a known admin token, and creates a team "Ops" with a service "api"; it returns
+// the process, its environment (to start it again), the token and the service id.
+func startWithService(t *testing.T, dialect string) (p *process, env map[string]string, token, service string) {
+	t.Helper()
+	env = map[string]string{
+		"HERALD_DATABASE_URL":          storetest.URL(t, dialect),
+		"HERALD_SECRET_KEY":            storetest.Key,
+		"HERALD_ADMIN_TOKEN":           "e2e-admin-token-0123456789",
+		"HERALD_ALLOW_PRIVATE_TARGETS": "true",
+	}
+	p = startHerald(t, env)
+	token = env["HERALD_ADMIN_TOKEN"]
+	team := mustGQL(t, p, token, `mutation { createTeam(name: "Ops") { id } }`, nil)["createTeam"].(map[string]any)["id"].(string)
+	data := mustGQL(t, p, token, `mutation($t: ID!) { createService(teamId: $t, name: "api") { id } }`, map[string]any{"t": team})
+	return p, env, token, data["createService"].(map[string]any)["id"].(string)
 }

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,8 +38,13 @@ const (
 	roleWorker = "worker"
 )
 
-// drainGrace is how long a stopping process waits for in-flight work.
-const drainGrace = 25 * time.Second
+// drainGrace is how long a stopping process waits for its attempts in flight, and
+// shutdownGrace how long it then waits for the HTTP requests in progress: 30 s in all, an
+// orchestrator's usual notice.
+const (
+	drainGrace    = 25 * time.Second
+	shutdownGrace = 5 * time.Second
+)
 
 // bodyTimeout bounds reading a request's body (see withBodyDeadline).
 const bodyTimeout = 10 * time.Second
@@ -258,7 +264,14 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	// draining is set at SIGTERM: /readyz then answers 503 while /healthz and the rest go on
+	// answering until the worker has drained.
+	var draining atomic.Bool
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
 		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := store.Ping(pctx); err != nil {
@@ -315,14 +328,18 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	// The worker drains first, with the server still answering: the probes say "up, not
+	// ready", and an alert posted meanwhile is still accepted (its deliveries wait, committed,
+	// for the next worker) rather than refused.
+	draining.Store(true)
 	logger.Info("draining", "grace", drainGrace)
-	sctx, cancel := context.WithTimeout(context.Background(), drainGrace)
+	if err := <-workerDone; err != nil {
+		logger.Warn("worker stopped", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Warn("shutdown", "err", err)
-	}
-	if err := <-workerDone; err != nil {
-		logger.Warn("worker stopped", "err", err)
 	}
 	logger.Info("stopped")
 	return nil
