@@ -125,7 +125,8 @@ func sendError(err error, req *Request) string {
 	return strings.ReplaceAll(err.Error(), req.URL, req.Log.URL)
 }
 
-// send performs req and reads the response's first 16 KiB.
+// send performs req and reads the response's first 16 KiB, with the request's credentials
+// hidden wherever the receiver sent them back.
 func (w *Worker) send(ctx context.Context, r *Request) (*models.ResponseLog, error) {
 	var body io.Reader = http.NoBody
 	if r.Body != nil {
@@ -141,7 +142,16 @@ func (w *Worker) send(ctx context.Context, r *Request) (*models.ResponseLog, err
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, _ := egress.ReadBody(resp.Body, egress.MaxResponseBody)
+	// Read as far as a credential starting just before the cut could reach, so that it is
+	// hidden whole before the body is cut.
+	b, more := egress.ReadBody(resp.Body, egress.MaxResponseBody+r.longestEcho())
+	shown := r.hideCredentials(string(b))
+	if more {
+		shown = r.hideCredentialStart(shown)
+	}
+	if len(shown) > egress.MaxResponseBody {
+		shown = shown[:egress.MaxResponseBody]
+	}
 	names := make([]string, 0, len(resp.Header))
 	for name := range resp.Header {
 		names = append(names, name)
@@ -150,10 +160,10 @@ func (w *Worker) send(ctx context.Context, r *Request) (*models.ResponseLog, err
 	headers := make([]models.KV, 0, len(names))
 	for _, name := range names {
 		for _, v := range resp.Header[name] {
-			headers = append(headers, models.KV{Name: name, Value: v})
+			headers = append(headers, models.KV{Name: name, Value: r.hideCredentials(v)})
 		}
 	}
-	return &models.ResponseLog{Status: resp.StatusCode, Headers: headers, Body: string(b)}, nil
+	return &models.ResponseLog{Status: resp.StatusCode, Headers: headers, Body: shown}, nil
 }
 
 // deliver runs one claimed delivery to its end: format, send, complete, notify. Once the

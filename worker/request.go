@@ -2,6 +2,7 @@ package worker
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -40,6 +41,56 @@ type Request struct {
 	Log models.RequestLog
 	// Truncated reports that the body or query string was cut at its limit.
 	Truncated bool
+	// echoes are the credentials sent, in each form a receiver may send them back in (see
+	// hideCredentials), longest first.
+	echoes []string
+}
+
+// minEcho is the shortest credential form hidden in responses: a shorter one would hide
+// ordinary text everywhere and is no secret worth the name.
+const minEcho = 4
+
+// addEchoes records credential v in the forms it may come back in: as sent, URL-encoded,
+// and inside a JSON string (also with "/" written "\/", as PHP does).
+func (r *Request) addEchoes(v string) {
+	quoted, _ := json.Marshal(v)
+	inJSON := string(quoted[1 : len(quoted)-1])
+	for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v), inJSON, strings.ReplaceAll(inJSON, "/", `\/`)} {
+		if len(form) >= minEcho && !slices.Contains(r.echoes, form) {
+			r.echoes = append(r.echoes, form)
+		}
+	}
+	slices.SortFunc(r.echoes, func(a, b string) int { return len(b) - len(a) })
+}
+
+// hideCredentials replaces every credential of the request found in s, a response header or
+// body, with [redacted]: the delivery log shows responses to whoever may read the webhook.
+func (r *Request) hideCredentials(s string) string {
+	for _, form := range r.echoes {
+		s = strings.ReplaceAll(s, form, redactedValue)
+	}
+	return s
+}
+
+// hideCredentialStart hides the end of s when it is the start of a credential: a body cut
+// while reading may end inside one.
+func (r *Request) hideCredentialStart(s string) string {
+	for _, form := range r.echoes {
+		for n := len(form) - 1; n > 0; n-- {
+			if strings.HasSuffix(s, form[:n]) {
+				return s[:len(s)-n] + redactedValue
+			}
+		}
+	}
+	return s
+}
+
+// longestEcho is the length of the longest credential form (0 without credentials).
+func (r *Request) longestEcho() int {
+	if len(r.echoes) == 0 {
+		return 0
+	}
+	return len(r.echoes[0])
 }
 
 // FormatError is a webhook configuration that cannot produce a request (a template that no
@@ -121,14 +172,19 @@ func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache
 		if w.AuthUsername != nil {
 			user = *w.AuthUsername
 		}
-		r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+sec.Auth.Reveal())))
+		basic := base64.StdEncoding.EncodeToString([]byte(user + ":" + sec.Auth.Reveal()))
+		r.Header.Set("Authorization", "Basic "+basic)
+		r.addEchoes(basic)
+		r.addEchoes(sec.Auth.Reveal())
 	case models.AuthBearer:
 		r.Header.Set("Authorization", "Bearer "+sec.Auth.Reveal())
+		r.addEchoes(sec.Auth.Reveal())
 	case models.AuthAPIKey:
 		key := ""
 		if w.AuthKey != nil {
 			key = *w.AuthKey
 		}
+		r.addEchoes(sec.Auth.Reveal())
 		if w.AuthPlacement != nil && *w.AuthPlacement == models.PlacementQuery {
 			query = append(query, url.QueryEscape(key)+"="+url.QueryEscape(sec.Auth.Reveal()))
 			logQuery = append(logQuery, url.QueryEscape(key)+"="+url.QueryEscape(redactedValue))

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -406,6 +407,100 @@ func TestRequestLogRedaction(t *testing.T) {
 	if got := rc.all()[0].url; got != "/hook?a=1&id=INC-7&key=hidden" {
 		t.Errorf("sent url %s", got)
 	}
+}
+
+// TestEchoedCredentialRedaction: a receiver that echoes the request back (a test endpoint, or an
+// API repeating the key it refused) must not put the webhook's credentials in the delivery log,
+// which every reader of the webhook sees: each form they were sent in is redacted from the
+// response's headers and body, also where the 16 KiB cut falls inside one.
+func TestEchoedCredentialRedaction(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cret/pa+ss word"
+	basic := base64.StdEncoding.EncodeToString([]byte("svc:" + secret))
+	echo := func(w http.ResponseWriter, r *http.Request, _ int) {
+		w.Header().Set("X-Echo-Auth", r.Header.Get("Authorization"))
+		w.Header().Set("X-Echo-Query", r.URL.RawQuery)
+		quoted, _ := json.Marshal(r.Header.Get("Authorization") + " " + secret)
+		// PHP's json_encode writes "/" as "\/".
+		_, _ = fmt.Fprintf(w, `{"authorization": %s, "query": %q, "php": "%s"}`, quoted, r.URL.RawQuery, strings.ReplaceAll(secret, "/", `\/`))
+	}
+	for name, edit := range map[string]func(*models.Webhook){
+		"basic":  func(h *models.Webhook) { h.AuthType, h.AuthUsername = models.AuthBasic, str("svc") },
+		"bearer": func(h *models.Webhook) { h.AuthType = models.AuthBearer },
+		"query key": func(h *models.Webhook) {
+			h.AuthType, h.AuthKey, h.AuthPlacement = models.AuthAPIKey, str("key"), str(models.PlacementQuery)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := storetest.Open(t, models.DialectSQLite)
+			rc := newReceiver(t, echo)
+			hook := newHook(t, s, rc.URL, func(h *models.Webhook) {
+				edit(h)
+				h.AuthSecret = sealed(t, s, secret)
+			})
+			start(t, worker.Config{Store: s})
+			id := newDeliveries(t, s, hook, 1)[0]
+			eventually(t, 10*time.Second, "delivery succeeded", statusIs(t, s, id, models.DeliverySucceeded))
+			resp := attemptsOf(t, s, id)[0].Response.V
+			if resp == nil {
+				t.Fatal("no response logged")
+			}
+			shown := []string{resp.Body}
+			for _, h := range resp.Headers {
+				shown = append(shown, h.Value)
+			}
+			for _, text := range shown {
+				for _, piece := range []string{"pa+ss", "pa%2Bss", basic} {
+					if strings.Contains(text, piece) {
+						t.Errorf("the logged response holds %q: %s", piece, text)
+					}
+				}
+			}
+			if !strings.Contains(resp.Body, "[redacted]") {
+				t.Errorf("body %s: nothing redacted", resp.Body)
+			}
+		})
+	}
+
+	// bodyLogged sends a delivery authenticated with a bearer token to a receiver answering
+	// answer(token) and returns the response body the log shows.
+	bodyLogged := func(t *testing.T, answer func(token string) string) string {
+		s := storetest.Open(t, models.DialectSQLite)
+		rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+			token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			_, _ = io.WriteString(w, answer(token))
+		})
+		hook := newHook(t, s, rc.URL, func(h *models.Webhook) {
+			h.AuthType, h.AuthSecret = models.AuthBearer, sealed(t, s, "tok-0123456789")
+		})
+		start(t, worker.Config{Store: s})
+		id := newDeliveries(t, s, hook, 1)[0]
+		eventually(t, 10*time.Second, "delivery succeeded", statusIs(t, s, id, models.DeliverySucceeded))
+		return attemptsOf(t, s, id)[0].Response.V.Body
+	}
+	t.Run("cut", func(t *testing.T) {
+		t.Parallel()
+		// The token starts 5 bytes before the 16 KiB cut: a plain cut would keep its first 5.
+		body := bodyLogged(t, func(token string) string {
+			return strings.Repeat("x", 16<<10-5) + token + strings.Repeat("y", 100)
+		})
+		if strings.Contains(body, "tok-0") || len(body) > 16<<10 {
+			t.Errorf("cut body ends %q (%d bytes): a piece of the token, or over 16 KiB", body[max(0, len(body)-20):], len(body))
+		}
+		if !strings.HasPrefix(body, strings.Repeat("x", 16<<10-5)) {
+			t.Errorf("the body before the token was not kept")
+		}
+	})
+	t.Run("cut after many", func(t *testing.T) {
+		t.Parallel()
+		// The read stops inside a token; hiding the whole ones before it shortens the body
+		// enough that the piece at the end of the read is kept unless it is hidden too.
+		body := bodyLogged(t, func(token string) string { return strings.Repeat(token, 1500) })
+		if strings.Contains(body, "tok") {
+			t.Errorf("cut body ends %q: a piece of the token", body[max(0, len(body)-30):])
+		}
+	})
 }
 
 // TestFailedSendRedaction: a send that fails before any response (here a refused connection)
