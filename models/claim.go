@@ -264,11 +264,15 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 
 			done := updated[*a.DeliveryID]
 			if updated == nil {
+				next := c.NextAttemptAt
+				if res.Status != DeliveryPending {
+					next = nil
+				}
 				upd := tx.Model(&Delivery{}).
 					Where("id = ? AND lease_token = ? AND status = ?", *a.DeliveryID, c.LeaseToken, DeliveryPending).
 					Updates(map[string]any{
 						"status":           res.Status,
-						"next_attempt_at":  c.NextAttemptAt,
+						"next_attempt_at":  next,
 						"lease_token":      nil,
 						"lease_expires_at": nil,
 						"last_error":       a.Error,
@@ -293,6 +297,9 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 			}
 			if st != nil {
 				st.failures, st.changed = failures, true
+			}
+			if res.Status != DeliveryPending {
+				a.NextRetryAt = nil // no retry: the delivery was cancelled
 			}
 			logged = append(logged, a)
 			if deactivate {

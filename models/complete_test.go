@@ -91,6 +91,53 @@ func TestCompleteAttemptsInOrder(t *testing.T) {
 	})
 }
 
+// TestDeactivatingRetryIsCancelledWithoutNextTime: the sixth failure asks for a retry, but
+// it deactivates the webhook, so its delivery is CANCELLED — with no next attempt time — and
+// its attempt shows no next retry; an attempt completed after that, its delivery cancelled
+// while in flight, shows none either.
+func TestDeactivatingRetryIsCancelledWithoutNextTime(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		hook := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+		if err := s.DB().Model(&models.Webhook{}).Where("id = ?", hook.ID).Update("consecutive_failures", models.MaxConsecutiveFailures-1).Error; err != nil {
+			t.Fatal(err)
+		}
+		w.create(t, w.svcA1, "x")
+		w.create(t, w.svcA1, "y")
+		ctx := context.Background()
+		claimed, err := s.ClaimDeliveries(ctx, "token", 10, 0, time.Minute, nil)
+		if err != nil || len(claimed) != 2 {
+			t.Fatalf("claimed %d, %v", len(claimed), err)
+		}
+		next := time.Now().Add(time.Minute)
+		var attempts []*models.Attempt
+		for _, c := range claimed {
+			d := c.Delivery
+			a := &models.Attempt{DeliveryID: &d.ID, WebhookID: &d.WebhookID, Event: d.Event, Number: 1,
+				Outcome: models.AttemptFailed, StartedAt: time.Now(), NextRetryAt: &next}
+			attempts = append(attempts, a)
+			res, err := s.CompleteAttempt(ctx, &models.AttemptCompletion{LeaseToken: "token", Status: models.DeliveryPending, NextAttemptAt: &next, Attempt: a})
+			if err != nil || res.Status != models.DeliveryCancelled {
+				t.Fatalf("completion: %+v, %v", res, err)
+			}
+		}
+		for i, c := range claimed {
+			var d models.Delivery
+			if err := s.DB().Take(&d, "id = ?", c.Delivery.ID).Error; err != nil {
+				t.Fatal(err)
+			}
+			var a models.Attempt
+			if err := s.DB().Take(&a, "id = ?", attempts[i].ID).Error; err != nil {
+				t.Fatal(err)
+			}
+			if d.Status != models.DeliveryCancelled || d.NextAttemptAt != nil || a.NextRetryAt != nil {
+				t.Errorf("delivery %d: %s, next attempt %v; its attempt's next retry %v — want CANCELLED and none", i, d.Status, d.NextAttemptAt, a.NextRetryAt)
+			}
+		}
+	})
+}
+
 // TestCompleteAttemptsOneStatement records a batch that cannot deactivate anything (so its
 // deliveries are updated by one statement): a success, a retry, a lost lease and a delivery
 // cancelled while in flight.
