@@ -471,24 +471,29 @@ func (s *Store) CreateTestAttempt(ctx context.Context, a *Attempt) error {
 	return nil
 }
 
-// RedeliverDelivery makes a finished delivery (SUCCEEDED, FAILED or CANCELLED) PENDING again,
-// due now, with a fresh retry budget (RetryBase = Attempts: its attempts go on being numbered
-// where they were), and wakes the workers. Errors: NOT_FOUND, VALIDATION (the
-// delivery is still pending, or its webhook is inactive), INTERNAL.
+// RedeliverDelivery sends a delivery again: a finished one (SUCCEEDED, FAILED or CANCELLED)
+// becomes PENDING again, and a PENDING one waiting for its retry is due at once; either way due
+// now, with a fresh retry budget (RetryBase = Attempts: its attempts go on being numbered where
+// they were), and the workers are woken. Errors: NOT_FOUND, VALIDATION (an attempt of the
+// delivery is in flight, its webhook is inactive, or its URL is no longer one of the
+// webhook's), INTERNAL.
 func (s *Store) RedeliverDelivery(ctx context.Context, id string) (*Delivery, error) {
 	var d Delivery
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Preload("Webhook").Where("id = ?", id).Take(&d).Error; err != nil {
 			return translate(err, "delivery")
 		}
-		if d.Status == DeliveryPending {
-			return Invalid("deliveryId", "the delivery is still pending")
+		now := s.now()
+		if d.Status == DeliveryPending && d.LeaseExpiresAt != nil && d.LeaseExpiresAt.After(now) {
+			return Invalid("deliveryId", "an attempt of the delivery is in flight; wait for its outcome")
 		}
 		if d.Webhook == nil || d.Webhook.Status != WebhookActive {
 			return Invalid("deliveryId", "the delivery's webhook is inactive; activate it first")
 		}
-		now := s.now()
-		upd := tx.Model(&Delivery{}).Where("id = ? AND status = ?", id, d.Status).Updates(map[string]any{
+		if !slices.Contains(d.Webhook.URLs.V, d.URL) {
+			return Invalid("deliveryId", "the delivery's URL was removed from the webhook")
+		}
+		upd := tx.Model(&Delivery{}).Where("id = ? AND status = ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)", id, d.Status, now).Updates(map[string]any{
 			"status": DeliveryPending, "next_attempt_at": now, "retry_base": gorm.Expr("attempts"), "lease_token": nil,
 			"lease_expires_at": nil, "last_error": nil, "updated_at": now,
 		})

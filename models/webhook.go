@@ -261,6 +261,7 @@ func describeTarget(scope string) string {
 func (s *Store) UpdateWebhook(ctx context.Context, id string, patch WebhookPatch) (*Webhook, Secret, error) {
 	var w *Webhook
 	var secret Secret
+	var cancelled int64
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
 		if w, err = s.lockWebhook(tx, id); err != nil {
@@ -270,7 +271,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, patch WebhookPatch
 		if err != nil {
 			return err
 		}
-		oldScheme := spec.Signing.Scheme
+		oldScheme, oldURLs := spec.Signing.Scheme, spec.URLs
 		patch.apply(&spec)
 		if err := ValidateWebhook(&spec); err != nil {
 			return err
@@ -287,12 +288,55 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, patch WebhookPatch
 		if err := tx.Omit(clause.Associations).Save(w).Error; err != nil {
 			return fmt.Errorf("update webhook: %w", translate(err, "webhook"))
 		}
-		return nil
+		cancelled, err = retargetDeliveries(tx, w.ID, oldURLs, spec.URLs, s.now())
+		return err
 	})
 	if err != nil {
 		return nil, "", err
 	}
+	s.countCancelled(cancelled)
 	return w, secret, nil
+}
+
+// retargetDeliveries makes the webhook's deliveries follow a change of its URLs, inside tx:
+// the URLs removed are paired in order with the URLs added, and each removed URL's deliveries,
+// finished ones included, move to its partner (a corrected URL takes the retries and
+// redeliveries of the wrong one); a removed URL left without a partner has its PENDING
+// deliveries CANCELLED, so that nothing more is sent where the operator no longer wants it.
+// URLs kept keep their deliveries. It returns how many it cancelled.
+func retargetDeliveries(tx *gorm.DB, webhookID string, before, after []string, now time.Time) (int64, error) {
+	var removed, added []string
+	for _, u := range before {
+		if !slices.Contains(after, u) {
+			removed = append(removed, u)
+		}
+	}
+	for _, u := range after {
+		if !slices.Contains(before, u) {
+			added = append(added, u)
+		}
+	}
+	var cancelled int64
+	for i, u := range removed {
+		if i < len(added) {
+			err := tx.Model(&Delivery{}).Where("webhook_id = ? AND url = ?", webhookID, u).
+				Updates(map[string]any{"url": added[i], "updated_at": now}).Error
+			if err != nil {
+				return 0, fmt.Errorf("update webhook: move deliveries to its new URL: %w", err)
+			}
+			continue
+		}
+		upd := tx.Model(&Delivery{}).Where("webhook_id = ? AND url = ? AND status = ?", webhookID, u, DeliveryPending).
+			Updates(map[string]any{
+				"status": DeliveryCancelled, "next_attempt_at": nil, "lease_token": nil, "lease_expires_at": nil,
+				"last_error": "its URL was removed from the webhook", "updated_at": now,
+			})
+		if upd.Error != nil {
+			return 0, fmt.Errorf("update webhook: cancel deliveries of a removed URL: %w", upd.Error)
+		}
+		cancelled += upd.RowsAffected
+	}
+	return cancelled, nil
 }
 
 // resetSigningSecret adapts the stored secrets to a new scheme: a current secret that suits
