@@ -451,6 +451,45 @@ func (s *Store) CancelClaimedDelivery(ctx context.Context, id, owner string) err
 	return nil
 }
 
+// AbandonAttempt records an attempt at a delivery claimed with owner that was cut short because
+// the worker stopped (its request may have reached the receiver, so it is logged): the attempt
+// row, and the delivery's lease given back with the delivery due at once. The attempt uses up
+// no retry (RetryBase moves on with Attempts) and does not count as a failure of the webhook.
+// Errors: ErrLeaseLost (nothing stored), INTERNAL.
+func (s *Store) AbandonAttempt(ctx context.Context, owner string, a *Attempt) error {
+	if a.DeliveryID == nil {
+		return errors.New("abandon attempt: the attempt names no delivery")
+	}
+	if a.ID == "" {
+		a.ID = newID()
+	}
+	err := s.bk.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		now := s.now()
+		upd := tx.Model(&Delivery{}).
+			Where("id = ? AND lease_token = ? AND status = ?", *a.DeliveryID, owner, DeliveryPending).
+			Updates(map[string]any{
+				"next_attempt_at": now, "lease_token": nil, "lease_expires_at": nil,
+				"retry_base": gorm.Expr("retry_base + 1"), "last_error": a.Error, "updated_at": now,
+			})
+		if upd.Error != nil {
+			return fmt.Errorf("abandon attempt: %w", upd.Error)
+		}
+		if upd.RowsAffected == 0 {
+			return ErrLeaseLost
+		}
+		if err := tx.Create(a).Error; err != nil {
+			return fmt.Errorf("abandon attempt: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.announceAttempts(a.ID)
+	s.announceDeliveries()
+	return nil
+}
+
 // CreateTestAttempt stores the attempt of a test send (Test is forced true); it counts towards
 // nothing. Errors: INTERNAL.
 func (s *Store) CreateTestAttempt(ctx context.Context, a *Attempt) error {

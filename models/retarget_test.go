@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -124,5 +125,41 @@ func TestRedeliverPending(t *testing.T) {
 		}
 		_, err = s.RedeliverDelivery(ctx, d.ID)
 		wantCode(t, err, models.CodeValidation)
+	})
+}
+
+// TestAbandonAttempt: an attempt cut short by shutdown is logged, its delivery is free and due
+// at once with its retry budget moved on by one; a second record of it finds the lease gone.
+func TestAbandonAttempt(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		ctx := context.Background()
+		hook := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+		w.create(t, w.svcA1, "x")
+		claimed, err := s.ClaimDeliveries(ctx, "token", 10, 0, time.Minute, nil)
+		if err != nil || len(claimed) != 1 {
+			t.Fatalf("claim: %d, %v", len(claimed), err)
+		}
+		d := claimed[0].Delivery
+		reason := "abandoned"
+		a := &models.Attempt{DeliveryID: &d.ID, WebhookID: &hook.ID, Event: d.Event, Number: d.Attempts, Outcome: models.AttemptFailed, Error: &reason, StartedAt: time.Now()}
+		if err := s.AbandonAttempt(ctx, "token", a); err != nil {
+			t.Fatal(err)
+		}
+		var got models.Delivery
+		if err := s.DB().Take(&got, "id = ?", d.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != models.DeliveryPending || got.LeaseToken != nil || got.Attempts != 1 || got.RetryBase != 1 ||
+			got.NextAttemptAt == nil || got.NextAttemptAt.After(time.Now()) {
+			t.Errorf("delivery: %s lease %v attempts %d base %d next %v", got.Status, got.LeaseToken, got.Attempts, got.RetryBase, got.NextAttemptAt)
+		}
+		if n := countRows(t, s, &models.Attempt{}, "delivery_id = ?", d.ID); n != 1 {
+			t.Errorf("%d attempts logged, want 1", n)
+		}
+		if !errors.Is(s.AbandonAttempt(ctx, "token", &models.Attempt{DeliveryID: &d.ID, WebhookID: &hook.ID, Event: d.Event, Outcome: models.AttemptFailed, StartedAt: time.Now()}), models.ErrLeaseLost) {
+			t.Error("a second record under the same lease was not refused")
+		}
 	})
 }

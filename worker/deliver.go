@@ -184,17 +184,21 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 	}
 	res := w.attempt(ctx, log, hook, req, err, d.Attempts)
 	s.answered(res.attempt.Outcome == models.AttemptSucceeded)
-	if ctx.Err() != nil {
-		// Abandoned at the end of the grace period: give the delivery back untouched.
-		bctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		defer cancel()
-		if err := w.store.ReleaseLeases(bctx, token, []string{d.ID}); err != nil {
-			log.Error("release lease", "err", err)
-		}
-		return
-	}
 	a := res.attempt
 	a.DeliveryID, a.WebhookID, a.Event = &d.ID, &hook.ID, d.Event
+	if ctx.Err() != nil && err == nil && a.Response.V == nil {
+		// Cut short at the end of the grace period, before any answer. The request may have
+		// reached the receiver, so the attempt is logged; the delivery is due again at once.
+		a.Outcome, a.Error = models.AttemptFailed, ptr("abandoned: Herald stopped before the answer came (shutdown grace period over); the delivery will be sent again")
+		bctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if err := w.store.AbandonAttempt(bctx, token, a); err != nil {
+			log.Error("record abandoned attempt", "err", err)
+			return
+		}
+		log.Warn("attempt abandoned at shutdown")
+		return
+	}
 
 	comp := &models.AttemptCompletion{LeaseToken: token, Attempt: a, Status: models.DeliverySucceeded}
 	if a.Outcome != models.AttemptSucceeded {

@@ -1030,6 +1030,60 @@ func TestDrain(t *testing.T) {
 	}
 }
 
+// TestAbandonedAtGraceEnd: an attempt still waiting for its response when the grace period
+// ends is cut short, but its request may have reached the receiver, so it is logged (FAILED,
+// "abandoned") rather than forgotten; its delivery is due again at once and the cut-short
+// attempt counts neither as a failure of the webhook nor against the delivery's retries.
+func TestAbandonedAtGraceEnd(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	defer close(release)
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 1 {
+			entered <- struct{}{}
+			<-release
+		}
+	})
+	hook := newHook(t, s, rc.URL, func(h *models.Webhook) { h.TimeoutSeconds = 30 })
+	w, err := worker.New(worker.Config{Store: s, AllowPrivateTargets: true, PollInterval: 20 * time.Millisecond, Grace: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	id := newDeliveries(t, s, hook, 1)[0]
+	<-entered
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	as := attemptsOf(t, s, id)
+	if len(as) != 1 || as[0].Outcome != models.AttemptFailed || as[0].Error == nil || !strings.Contains(*as[0].Error, "abandoned") {
+		t.Fatalf("attempts after the grace period: %+v, want one FAILED attempt saying it was abandoned", as)
+	}
+	d := deliveryOf(t, s, id)
+	if d.Status != models.DeliveryPending || d.LeaseToken != nil || d.NextAttemptAt == nil || d.NextAttemptAt.After(time.Now()) {
+		t.Errorf("delivery after the grace period: %s, lease %v, next %v; want PENDING, free, due now", d.Status, d.LeaseToken, d.NextAttemptAt)
+	}
+	if h := hookOf(t, s, hook.ID); h.ConsecutiveFailures != 0 {
+		t.Errorf("the abandoned attempt counted as a failure of the webhook: %d", h.ConsecutiveFailures)
+	}
+
+	// The next worker sends it again (retryCount is 0: the cut-short attempt used no retry).
+	start(t, worker.Config{Store: s})
+	eventually(t, 10*time.Second, "delivery succeeded", statusIs(t, s, id, models.DeliverySucceeded))
+	if as := attemptsOf(t, s, id); len(as) != 2 || as[1].Number != 2 {
+		t.Errorf("attempts: %d, the last numbered %d; want 2 and 2", len(as), as[len(as)-1].Number)
+	}
+}
+
 // TestDeleteExpiredLogs: the janitor's query removes old attempts and finished deliveries only.
 func TestDeleteExpiredLogs(t *testing.T) {
 	t.Parallel()
