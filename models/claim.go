@@ -552,43 +552,64 @@ func (s *Store) RedeliverDelivery(ctx context.Context, id string) (*Delivery, er
 	return &d, nil
 }
 
+// Kinds of failure e-mail: each has its own slot of one e-mail per webhook per interval, so
+// that a failed delivery's e-mail never silences the deactivation that follows it.
+const (
+	// NoticeFailed: a delivery finally failed (the slot is last_notified_at).
+	NoticeFailed = "failed"
+	// NoticeDeactivated: the webhook was deactivated (last_deactivation_notified_at).
+	NoticeDeactivated = "deactivated"
+)
+
+// noticeColumns are the webhook columns holding each kind's last reservation.
+var noticeColumns = map[string]string{NoticeFailed: "last_notified_at", NoticeDeactivated: "last_deactivation_notified_at"}
+
 // FailureNotification is the right to send one failure e-mail of a webhook, reserved by
 // ClaimFailureNotification.
 type FailureNotification struct {
-	webhookID string
-	// at is the last_notified_at the reservation set, previous the one it replaced.
+	webhookID, column string
+	// at is the time the reservation set, previous the one it replaced.
 	at       time.Time
 	previous *time.Time
 }
 
-// ClaimFailureNotification reserves the right to send a failure e-mail for the webhook: when
-// none was sent within interval it sets last_notified_at to now and returns the reservation,
-// otherwise (or when the webhook is gone) nil. The webhook's row is locked while it is read
-// and set, so that workers in several processes agree. last_notified_at is bookkeeping, not
-// an edit: updated_at stays. Errors: INTERNAL.
-func (s *Store) ClaimFailureNotification(ctx context.Context, webhookID string, interval time.Duration) (*FailureNotification, error) {
+// ClaimFailureNotification reserves the right to send a failure e-mail of kind (NoticeFailed
+// or NoticeDeactivated) for the webhook: when none of that kind was sent within interval it
+// records now as the kind's last one and returns the reservation, otherwise (or when the
+// webhook is gone) nil. The webhook's row is locked while it is read and set, so that workers
+// in several processes agree. The times are bookkeeping, not an edit: updated_at stays.
+// Errors: INTERNAL.
+func (s *Store) ClaimFailureNotification(ctx context.Context, webhookID, kind string, interval time.Duration) (*FailureNotification, error) {
+	column, ok := noticeColumns[kind]
+	if !ok {
+		return nil, fmt.Errorf("claim failure notification: unknown kind %q", kind)
+	}
 	now := s.now()
 	var claim *FailureNotification
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		claim = nil
-		q := tx.Model(&Webhook{}).Select("last_notified_at").Where("id = ?", webhookID)
+		q := tx.Model(&Webhook{}).Select(column).Where("id = ?", webhookID)
 		if s.dialect == DialectPostgres {
 			q = q.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
 		}
 		var h Webhook
 		err := q.Take(&h).Error
+		last := h.LastNotifiedAt
+		if kind == NoticeDeactivated {
+			last = h.LastDeactivationNotifiedAt
+		}
 		switch {
 		case errors.Is(err, gorm.ErrRecordNotFound):
 			return nil
 		case err != nil:
 			return err
-		case h.LastNotifiedAt != nil && h.LastNotifiedAt.After(now.Add(-interval)):
+		case last != nil && last.After(now.Add(-interval)):
 			return nil
 		}
-		if err := tx.Model(&Webhook{}).Where("id = ?", webhookID).UpdateColumn("last_notified_at", now).Error; err != nil {
+		if err := tx.Model(&Webhook{}).Where("id = ?", webhookID).UpdateColumn(column, now).Error; err != nil {
 			return err
 		}
-		claim = &FailureNotification{webhookID: webhookID, at: now, previous: h.LastNotifiedAt}
+		claim = &FailureNotification{webhookID: webhookID, column: column, at: now, previous: last}
 		return nil
 	})
 	if err != nil {
@@ -597,13 +618,13 @@ func (s *Store) ClaimFailureNotification(ctx context.Context, webhookID string, 
 	return claim, nil
 }
 
-// ReleaseFailureNotification gives back a reservation whose e-mail could not be sent:
-// last_notified_at returns to the value the reservation replaced, unless another reservation
+// ReleaseFailureNotification gives back a reservation whose e-mail could not be sent: its
+// kind's last time returns to the value the reservation replaced, unless another reservation
 // has replaced it since. Errors: INTERNAL.
 func (s *Store) ReleaseFailureNotification(ctx context.Context, n *FailureNotification) error {
 	err := s.db.WithContext(ctx).Model(&Webhook{}).
-		Where("id = ? AND last_notified_at = ?", n.webhookID, n.at).
-		UpdateColumn("last_notified_at", n.previous).Error
+		Where("id = ? AND "+n.column+" = ?", n.webhookID, n.at).
+		UpdateColumn(n.column, n.previous).Error
 	if err != nil {
 		return fmt.Errorf("release failure notification: %w", err)
 	}

@@ -169,8 +169,11 @@ type Webhook struct {
 	ConsecutiveFailures     int `gorm:"not null;default:0"`
 	Revision                int `gorm:"not null;default:1"`
 	LastNotifiedAt          *time.Time
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	// LastDeactivationNotifiedAt is when the last deactivation e-mail was reserved (a slot of
+	// its own, see ClaimFailureNotification).
+	LastDeactivationNotifiedAt *time.Time
+	CreatedAt                  time.Time
+	UpdatedAt                  time.Time
 }
 
 // APIFilter tells how an integration reads incoming payloads (gjson paths).

@@ -34,7 +34,7 @@ func TestFailureNotificationSlot(t *testing.T) {
 		}
 		claim := func(want bool) *models.FailureNotification {
 			t.Helper()
-			n, err := s.ClaimFailureNotification(ctx, hook.ID, 10*time.Minute)
+			n, err := s.ClaimFailureNotification(ctx, hook.ID, models.NoticeFailed, 10*time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +72,16 @@ func TestFailureNotificationSlot(t *testing.T) {
 			t.Fatalf("after giving back the third reservation: last notified %v, want %v", at, sent)
 		}
 
-		if n, err := s.ClaimFailureNotification(ctx, "gone", 10*time.Minute); err != nil || n != nil {
+		// A deactivation has a slot of its own: a failure e-mail just sent does not silence
+		// it, and it is sent at most once per interval too.
+		for i, want := range []bool{true, false} {
+			n, err := s.ClaimFailureNotification(ctx, hook.ID, models.NoticeDeactivated, 10*time.Minute)
+			if err != nil || (n != nil) != want {
+				t.Fatalf("deactivation e-mail %d: claimed %v (%v), want %v", i+1, n != nil, err, want)
+			}
+		}
+
+		if n, err := s.ClaimFailureNotification(ctx, "gone", models.NoticeFailed, 10*time.Minute); err != nil || n != nil {
 			t.Errorf("unknown webhook: %v, %v", n, err)
 		}
 	})

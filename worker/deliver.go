@@ -243,16 +243,26 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 	if a.Error != nil {
 		lastErr = *a.Error
 	}
+	n := notice{target: d.URL, lastErr: lastErr, delivery: d.ID, incident: d.Snapshot.V.IncidentID}
+	if d.Snapshot.V.URL != "" {
+		n.incident += " " + d.Snapshot.V.URL
+	}
 	switch {
 	case out.Deactivated:
 		w.forgetHeld(bctx, hook.ID)
 		hook.Status, hook.InactiveReason = models.WebhookInactive, &out.Reason
 		log.Warn("webhook deactivated", "reason", out.Reason)
-		w.notifyDeactivated(bctx, hook, fmt.Sprintf("Herald deactivated webhook %q", hook.Name),
-			fmt.Sprintf("Herald deactivated the webhook %q (%s): %s.\nIts pending deliveries were cancelled; activate it again once the endpoint works.", hook.Name, hook.ID, out.Reason), d.URL, lastErr)
+		n.kind, n.subject = models.NoticeDeactivated, fmt.Sprintf("Herald deactivated webhook %q", hook.Name)
+		n.what = fmt.Sprintf("Herald deactivated the webhook %q (%s): %s.\nIts pending deliveries were cancelled; activate it again once the endpoint works.", hook.Name, hook.ID, out.Reason)
+		w.notify(bctx, hook, n)
 	case out.Status == models.DeliveryFailed:
-		w.notifyFailed(bctx, hook, fmt.Sprintf("Herald webhook %q: a delivery failed", hook.Name),
-			fmt.Sprintf("A delivery of the webhook %q (%s), event %s, failed after %d attempts and will not be retried.", hook.Name, hook.ID, models.EventWireName(d.Event), d.Attempts-d.RetryBase), d.URL, lastErr)
+		tries := "1 attempt"
+		if k := d.Attempts - d.RetryBase; k != 1 {
+			tries = fmt.Sprintf("%d attempts", k)
+		}
+		n.kind, n.subject = models.NoticeFailed, fmt.Sprintf("Herald webhook %q: a delivery failed", hook.Name)
+		n.what = fmt.Sprintf("A delivery of the webhook %q (%s), event %s, failed after %s and will not be retried.", hook.Name, hook.ID, models.EventWireName(d.Event), tries)
+		w.notify(bctx, hook, n)
 	}
 }
 

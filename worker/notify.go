@@ -84,16 +84,28 @@ func (m *mailer) send(ctx context.Context, to, subject, body string) error {
 	return nil
 }
 
-// notifyFailed mails that a delivery of hook finally failed, at most once per webhook per
-// notifyInterval across every worker: the slot is reserved in the store before sending, so
-// that workers in several processes agree, and given back when the e-mail cannot be sent, so
-// that a mail server's hiccup does not silence the webhook for the whole interval.
-func (w *Worker) notifyFailed(ctx context.Context, hook *models.Webhook, subject, what, target, lastErr string) {
-	if !w.mayNotify(hook, subject) {
+// notice is one failure e-mail of a webhook.
+type notice struct {
+	// kind is models.NoticeFailed or models.NoticeDeactivated.
+	kind          string
+	subject, what string
+	// target is the URL of the delivery concerned, lastErr its last error.
+	target, lastErr string
+	// delivery and incident name the delivery concerned and its incident ("" when none).
+	delivery, incident string
+}
+
+// notify mails n about hook, at most once per webhook and kind per notifyInterval across every
+// worker: the slot is reserved in the store before sending, so that workers in several
+// processes agree, and given back when the e-mail cannot be sent, so that a mail server's
+// hiccup does not silence the webhook for the whole interval. Each kind has its own slot: the
+// e-mail of a delivery's final failure never silences the deactivation that follows it.
+func (w *Worker) notify(ctx context.Context, hook *models.Webhook, n notice) {
+	if !w.mayNotify(hook, n.subject) {
 		return
 	}
-	log := w.log.With("webhook_id", hook.ID)
-	claim, err := w.store.ClaimFailureNotification(ctx, hook.ID, notifyInterval)
+	log := w.log.With("webhook_id", hook.ID, "notice", n.kind)
+	claim, err := w.store.ClaimFailureNotification(ctx, hook.ID, n.kind, notifyInterval)
 	if err != nil {
 		log.Error("claim failure notification", "err", err)
 		return
@@ -102,7 +114,7 @@ func (w *Worker) notifyFailed(ctx context.Context, hook *models.Webhook, subject
 		log.Debug("failure notification skipped: one was sent in the last 10 minutes")
 		return
 	}
-	if err := w.mailNotice(ctx, hook, subject, what, target, lastErr); err != nil {
+	if err := w.mailNotice(ctx, hook, n); err != nil {
 		log.Error("send failure notification", "err", err)
 		// The send may have used up ctx; giving the slot back must not depend on it.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
@@ -113,22 +125,6 @@ func (w *Worker) notifyFailed(ctx context.Context, hook *models.Webhook, subject
 		return
 	}
 	log.Info("failure notification sent")
-}
-
-// notifyDeactivated mails that hook was deactivated. It is always sent, and takes no slot of
-// notifyFailed: a webhook is deactivated once per deactivation, and only the worker whose
-// completion made it INACTIVE learns of it (CompletionResult.Deactivated), so no other worker
-// or process mails it again.
-func (w *Worker) notifyDeactivated(ctx context.Context, hook *models.Webhook, subject, what, target, lastErr string) {
-	if !w.mayNotify(hook, subject) {
-		return
-	}
-	log := w.log.With("webhook_id", hook.ID)
-	if err := w.mailNotice(ctx, hook, subject, what, target, lastErr); err != nil {
-		log.Error("send deactivation notification", "err", err)
-		return
-	}
-	log.Info("deactivation notification sent")
 }
 
 // mayNotify reports whether hook's notices can be mailed; without SMTP it logs a warning
@@ -145,12 +141,18 @@ func (w *Worker) mayNotify(hook *models.Webhook, subject string) bool {
 }
 
 // mailNotice sends one notice to hook's failure address.
-func (w *Worker) mailNotice(ctx context.Context, hook *models.Webhook, subject, what, target, lastErr string) error {
+func (w *Worker) mailNotice(ctx context.Context, hook *models.Webhook, n notice) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n\nWebhook: %s (%s)\nURL: %s\n", what, hook.Name, hook.ID, target)
-	if lastErr != "" {
-		fmt.Fprintf(&b, "Last error: %s\n", lastErr)
+	fmt.Fprintf(&b, "%s\n\nWebhook: %s (%s)\nURL: %s\n", n.what, hook.Name, hook.ID, n.target)
+	if n.incident != "" {
+		fmt.Fprintf(&b, "Incident: %s\n", n.incident)
+	}
+	if n.delivery != "" {
+		fmt.Fprintf(&b, "Delivery: %s\n", n.delivery)
+	}
+	if n.lastErr != "" {
+		fmt.Fprintf(&b, "Last error: %s\n", n.lastErr)
 	}
 	fmt.Fprintf(&b, "\nDelivery log: %s/dashboard\n", strings.TrimRight(w.cfg.BaseURL, "/"))
-	return w.mailer.send(ctx, *hook.FailureEmail, subject, b.String())
+	return w.mailer.send(ctx, *hook.FailureEmail, n.subject, b.String())
 }

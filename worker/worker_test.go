@@ -838,11 +838,26 @@ func TestDeactivateAfterSix(t *testing.T) {
 			t.Fatalf("%d e-mails within 10 minutes, want 2", len(msgs))
 		}
 		for i, subject := range []string{": a delivery failed", "Herald deactivated webhook"} {
-			for _, want := range []string{subject, hook.Name, "HTTP 500", "http://herald.test/dashboard", "oncall@example.com"} {
+			for _, want := range []string{subject, hook.Name, "HTTP 500", "http://herald.test/dashboard", "oncall@example.com", "Incident: INC-7", "Delivery: "} {
 				if !strings.Contains(msgs[i], want) {
 					t.Errorf("e-mail %d lacks %q:\n%s", i+1, want, msgs[i])
 				}
 			}
+		}
+		if !strings.Contains(msgs[0], "failed after 1 attempt and") {
+			t.Errorf("e-mail 1 does not say how many attempts were made:\n%s", msgs[0])
+		}
+
+		// Activated again and deactivated again within 10 minutes: no second deactivation
+		// e-mail (an automation re-activating a dead endpoint must not flood the inbox).
+		if _, err := s.ActivateWebhook(context.Background(), hook.ID); err != nil {
+			t.Fatal(err)
+		}
+		newDeliveries(t, s, hook, 6)
+		eventually(t, 10*time.Second, "webhook inactive again", func() bool { return hookOf(t, s, hook.ID).Status == models.WebhookInactive })
+		time.Sleep(300 * time.Millisecond)
+		if n := len(mail.messages()); n != 2 {
+			t.Errorf("%d e-mails after the second deactivation within 10 minutes, want still 2", n)
 		}
 	})
 }
