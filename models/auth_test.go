@@ -2,8 +2,6 @@ package models_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -113,17 +111,7 @@ func TestWatchAPITokenAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL := storetest.URL(t, models.DialectPostgres)
-	open := func() *models.Store {
-		s, err := models.Open(ctx, models.Options{
-			DatabaseURL: dbURL, SecretKey: storetest.Key, BaseURL: "http://herald.test",
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
+	open := func() *models.Store { return storetest.OpenURL(t, dbURL) }
 	api, other := open(), open()
 	_, missedID := newToken(t, api)
 	_, notifiedID := newToken(t, api)

@@ -1,6 +1,9 @@
 package models
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // FilterSubject is what a webhook filter is evaluated against: the incident's service, its
 // alert source and its urgency.
@@ -58,4 +61,30 @@ func (c Condition) matches(subj FilterSubject) bool {
 		return !is
 	}
 	return false
+}
+
+// canonical returns a copy of the filter with each URGENCY value written HIGH or LOW when it
+// names one in any case and with any surrounding spaces (matching ignores both, and
+// placeholders write urgency in lower case); other values are kept as written. A nil filter
+// stays nil.
+func (f *Filter) canonical() *Filter {
+	if f == nil {
+		return nil
+	}
+	c := &Filter{Join: f.Join, Conditions: slices.Clone(f.Conditions)}
+	for i, cond := range c.Conditions {
+		if cond.Field != FilterUrgency {
+			continue
+		}
+		if v := strings.ToUpper(strings.TrimSpace(cond.Value)); v == UrgencyHigh || v == UrgencyLow {
+			c.Conditions[i].Value = v
+		}
+	}
+	if f.Groups != nil {
+		c.Groups = make([]*Filter, len(f.Groups))
+		for i, g := range f.Groups {
+			c.Groups[i] = g.canonical()
+		}
+	}
+	return c
 }

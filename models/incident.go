@@ -46,9 +46,9 @@ func (s *Store) IncidentURL(id string) string { return s.baseURL + "/incidents/"
 
 // CreateIncident opens an incident, numbered INC-N, and writes the deliveries of its
 // INCIDENT_CREATED event in the same transaction; actor is the user named in the event.
-// VALIDATION for a blank or too long title, a bad urgency or an assignee who is neither a
-// member of the service's team nor a GLOBAL_ADMIN (checkAssignee), NOT_FOUND for an unknown
-// service.
+// VALIDATION for a blank or too long title, a bad urgency, a mappedWith an open incident of
+// the service already has, or an assignee who is neither a member of the service's team nor a
+// GLOBAL_ADMIN (checkAssignee), NOT_FOUND for an unknown service.
 func (s *Store) CreateIncident(ctx context.Context, actor string, in NewIncident) (*Incident, error) {
 	title := strings.TrimSpace(in.Title)
 	switch {
@@ -93,6 +93,17 @@ func (s *Store) CreateIncident(ctx context.Context, actor string, in NewIncident
 		AssigneeID:  in.AssigneeID,
 	}
 	err := s.writeIncidents(ctx, func(w *incidentWriter) error {
+		if mapped != nil {
+			// The lock findOpenMapped takes keeps a concurrent create or incoming payload with
+			// the same mapping value from passing this check too.
+			open, err := w.findOpenMapped(in.ServiceID, *mapped)
+			if err != nil {
+				return err
+			}
+			if open != nil {
+				return Invalid("mappedWith", "%s is open with this mappedWith: a resolve payload would close only one of the two", open.ID)
+			}
+		}
 		return w.create(inc, actor)
 	})
 	if err != nil {

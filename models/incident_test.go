@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -138,6 +137,118 @@ func TestCreateIncident(t *testing.T) {
 		}
 		if _, err := s.FindIncidentByID(w.ctx, "INC-99"); models.ErrorCode(err) != models.CodeNotFound {
 			t.Fatalf("FindIncidentByID(INC-99) = %v", err)
+		}
+	})
+}
+
+// TestCreateIncidentMappedWithOpen checks that createIncident refuses the mappedWith of an open
+// incident of the same service (one resolve payload would close only one of the two), and
+// accepts it again once that incident is resolved, or on another service.
+func TestCreateIncidentMappedWithOpen(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		create := func(svc *models.Service, mapped string) (*models.Incident, error) {
+			return s.CreateIncident(w.ctx, "Alice", models.NewIncident{ServiceID: svc.ID, Title: "t", MappedWith: &mapped})
+		}
+		first, err := create(w.svcA1, "key-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mapped := range []string{"key-1", " key-1 "} {
+			_, err = create(w.svcA1, mapped)
+			wantWebhookErr(t, err, models.CodeValidation, "mappedWith")
+			if !strings.Contains(err.Error(), first.ID+" is open") {
+				t.Errorf("message %q does not name %s", err.Error(), first.ID)
+			}
+		}
+		if _, err := s.AcknowledgeIncident(w.ctx, "Bob", first.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, err = create(w.svcA1, "key-1")
+		wantWebhookErr(t, err, models.CodeValidation, "mappedWith")
+		if _, err := create(w.svcB1, "key-1"); err != nil {
+			t.Fatalf("same mappedWith on another service: %v", err)
+		}
+		if _, err := create(w.svcA1, "key-2"); err != nil {
+			t.Fatalf("another mappedWith: %v", err)
+		}
+
+		// An incident opened through the incoming API holds its mapping value the same way.
+		res := ingest(t, s, w.integration, "", []byte(`{"groupKey":"grp-1","status":"firing"}`))
+		_, err = create(w.svcA1, "grp-1")
+		wantWebhookErr(t, err, models.CodeValidation, "mappedWith")
+		if !strings.Contains(err.Error(), res.IncidentID) {
+			t.Errorf("message %q does not name %s", err.Error(), res.IncidentID)
+		}
+
+		if _, err := s.ResolveIncident(w.ctx, "Bob", first.ID); err != nil {
+			t.Fatal(err)
+		}
+		again, err := create(w.svcA1, "key-1")
+		if err != nil {
+			t.Fatalf("mappedWith of a resolved incident: %v", err)
+		}
+		if n := countRows(t, s, &models.Incident{}, "service_id = ? AND mapped_with = ? AND status <> ?", w.svcA1.ID, "key-1", models.IncidentResolved); n != 1 {
+			t.Fatalf("%d open incidents with key-1, want 1 (%s)", n, again.ID)
+		}
+		if n := countRows(t, s, &models.Incident{}, ""); n != 5 {
+			t.Fatalf("%d incidents, want 5", n)
+		}
+	})
+}
+
+// TestCreateIncidentMappedWithConcurrent creates incidents with one mappedWith from two
+// stores at once, beside incoming-API payloads with the same mapping value: exactly one open
+// incident results, every other create is refused on mappedWith and every payload maps to it.
+func TestCreateIncidentMappedWithConcurrent(t *testing.T) {
+	t.Parallel()
+	storetest.EachPair(t, func(t *testing.T, s1, s2 *models.Store) {
+		w := newIncWorld(t, s1)
+		const creates, payloads = 15, 5
+		var wg sync.WaitGroup
+		errs := make(chan error, 2*creates)
+		results := make(chan *models.IngestResult, 2*payloads)
+		for _, s := range []*models.Store{s1, s2} {
+			for range creates {
+				wg.Go(func() {
+					mapped := "grp-1"
+					_, err := s.CreateIncident(context.Background(), "x", models.NewIncident{ServiceID: w.svcA1.ID, Title: "t", MappedWith: &mapped})
+					errs <- err
+				})
+			}
+			for range payloads {
+				wg.Go(func() {
+					res, err := s.Ingest(context.Background(), w.integration, "", []byte(`{"groupKey":"grp-1"}`))
+					if err != nil {
+						t.Errorf("ingest: %v", err)
+						return
+					}
+					results <- res
+				})
+			}
+		}
+		wg.Wait()
+		close(errs)
+		close(results)
+		created := 0
+		for err := range errs {
+			switch {
+			case err == nil:
+				created++
+			case models.ErrorCode(err) != models.CodeValidation:
+				t.Fatalf("create: %v", err)
+			default:
+				wantWebhookErr(t, err, models.CodeValidation, "mappedWith")
+			}
+		}
+		for res := range results {
+			if res.Action == models.IngestCreated {
+				created++
+			}
+		}
+		if n := countRows(t, s1, &models.Incident{}, "mapped_with = ?", "grp-1"); n != 1 || created != 1 {
+			t.Fatalf("%d incidents with one mappedWith (%d reported created), want 1", n, created)
 		}
 	})
 }
@@ -278,56 +389,39 @@ func TestListIncidents(t *testing.T) {
 // (two Herald processes): every number is handed out once.
 func TestIncidentNumbersAcrossProcesses(t *testing.T) {
 	t.Parallel()
-	for _, dialect := range storetest.Dialects {
-		t.Run(dialect, func(t *testing.T) {
-			t.Parallel()
-			url := storetest.URL(t, dialect)
-			open := func() *models.Store {
-				s, err := models.Open(context.Background(), models.Options{
-					DatabaseURL: url, SecretKey: storetest.Key, BaseURL: "http://herald.test",
-					Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	storetest.EachPair(t, func(t *testing.T, s1, s2 *models.Store) {
+		w := newIncWorld(t, s1)
+		const perStore = 20
+		var wg sync.WaitGroup
+		errs := make(chan error, 2*perStore)
+		for _, s := range []*models.Store{s1, s2} {
+			for i := range perStore {
+				wg.Go(func() {
+					_, err := s.CreateIncident(context.Background(), "x", models.NewIncident{ServiceID: w.svcA1.ID, Title: fmt.Sprint("c", i)})
+					errs <- err
 				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = s.Close() })
-				return s
 			}
-			s1 := open()
-			s2 := open()
-			w := newIncWorld(t, s1)
-			const perStore = 20
-			var wg sync.WaitGroup
-			errs := make(chan error, 2*perStore)
-			for _, s := range []*models.Store{s1, s2} {
-				for i := range perStore {
-					wg.Go(func() {
-						_, err := s.CreateIncident(context.Background(), "x", models.NewIncident{ServiceID: w.svcA1.ID, Title: fmt.Sprint("c", i)})
-						errs <- err
-					})
-				}
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			var numbers []int64
-			if err := s1.DB().Model(&models.Incident{}).Order("number").Pluck("number", &numbers).Error; err != nil {
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
 				t.Fatal(err)
 			}
-			if len(numbers) != 2*perStore {
-				t.Fatalf("%d incidents, want %d", len(numbers), 2*perStore)
+		}
+		var numbers []int64
+		if err := s1.DB().Model(&models.Incident{}).Order("number").Pluck("number", &numbers).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(numbers) != 2*perStore {
+			t.Fatalf("%d incidents, want %d", len(numbers), 2*perStore)
+		}
+		for i, n := range numbers {
+			if n != int64(i+1) {
+				t.Fatalf("numbers = %v, want 1..%d without gaps or repeats", numbers, 2*perStore)
 			}
-			for i, n := range numbers {
-				if n != int64(i+1) {
-					t.Fatalf("numbers = %v, want 1..%d without gaps or repeats", numbers, 2*perStore)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func TestIntegrations(t *testing.T) {

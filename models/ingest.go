@@ -43,8 +43,9 @@ type IngestResult struct {
 }
 
 // ValidateAPIFilter checks an integration's API filter: every key a well-formed gjson path,
-// every resolveWhen/acknowledgeWhen with a key and a value. It returns VALIDATION naming the
-// field (`apiFilter.resolveWhen.key`).
+// every resolveWhen/acknowledgeWhen with a key and a value, and a mappingKey beside them (it
+// finds the incident they act on). It returns VALIDATION naming the field
+// (`apiFilter.resolveWhen.key`).
 func ValidateAPIFilter(f APIFilter) error {
 	paths := []struct{ field, path string }{
 		{"apiFilter.titleKey", f.TitleKey},
@@ -79,6 +80,14 @@ func ValidateAPIFilter(f APIFilter) error {
 		}
 		if len(m.m.Value) > maxMatchValueLen || !utf8.ValidString(m.m.Value) {
 			return Invalid(m.field+".value", "value must be valid text of at most %d bytes", maxMatchValueLen)
+		}
+	}
+	// A resolve or acknowledge payload acts on the open incident its mapping value finds:
+	// without a mappingKey every one of them would be ignored.
+	for _, m := range matches {
+		if m.m != nil && f.MappingKey == "" {
+			name := strings.TrimPrefix(m.field, "apiFilter.")
+			return Invalid("apiFilter.mappingKey", "%s needs a mappingKey to find the incident it resolves or acknowledges", name)
 		}
 	}
 	return nil

@@ -131,6 +131,29 @@ func TestIngestMapping(t *testing.T) {
 	})
 }
 
+// TestCreateIntegrationMatchNeedsMapping checks that an integration whose resolveWhen or
+// acknowledgeWhen could never find its incident, for want of a mappingKey, is refused.
+func TestCreateIntegrationMatchNeedsMapping(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		before := countRows(t, s, &models.Integration{}, "")
+		for name, f := range map[string]models.APIFilter{
+			"resolveWhen":     {TitleKey: "title", ResolveWhen: &models.Match{Key: "status", Value: "resolved"}},
+			"acknowledgeWhen": {AcknowledgeWhen: &models.Match{Key: "status", Value: "ack"}},
+		} {
+			_, _, err := s.CreateIntegration(w.ctx, w.svcA1.ID, "Tool", f)
+			wantWebhookErr(t, err, models.CodeValidation, "apiFilter.mappingKey")
+			if !strings.Contains(err.Error(), name) {
+				t.Errorf("%s: message %q does not name %s", name, err.Error(), name)
+			}
+		}
+		if after := countRows(t, s, &models.Integration{}, ""); after != before {
+			t.Fatalf("%d integrations saved by refused creates", after-before)
+		}
+	})
+}
+
 func TestIngestLanguageAndRequests(t *testing.T) {
 	t.Parallel()
 	for _, dialect := range storetest.Dialects {

@@ -88,11 +88,7 @@ func TestCreateWebhookValidation(t *testing.T) {
 	for i := range tooManyHeaders {
 		tooManyHeaders[i] = models.KV{Name: fmt.Sprintf("X-H%d", i), Value: "v"}
 	}
-	tests := map[string]struct {
-		change  func(f webhookFixture, w *models.WebhookSpec)
-		field   string
-		message string // part of the message, when it matters
-	}{
+	wantRefusals(t, map[string]refusal{
 		"name empty":           {func(_ webhookFixture, w *models.WebhookSpec) { w.Name = "  " }, "name", ""},
 		"name too long":        {func(_ webhookFixture, w *models.WebhookSpec) { w.Name = strings.Repeat("é", 201) }, "name", ""},
 		"description too long": {func(_ webhookFixture, w *models.WebhookSpec) { w.Description = whPtr(strings.Repeat("d", 2001)) }, "description", ""},
@@ -383,7 +379,21 @@ func TestCreateWebhookValidation(t *testing.T) {
 			w.Filter = &models.Filter{Join: "AND", Conditions: []models.Condition{{Field: "URGENCY", Operator: "IS", Value: "MEDIUM"}}}
 		}, "filter.conditions[0].value", ""},
 		"filter too deep": {func(_ webhookFixture, w *models.WebhookSpec) { w.Filter = nestedWebhookFilter(6) }, "filter.groups[0].groups[0].groups[0].groups[0].groups[0]", ""},
-	}
+	})
+}
+
+// refusal is a change to a valid webhook input that VALIDATION must refuse on field, with
+// message part of its text (when it matters).
+type refusal struct {
+	change  func(f webhookFixture, w *models.WebhookSpec)
+	field   string
+	message string
+}
+
+// wantRefusals creates each case's webhook on every database and wants it refused as the case
+// says, with nothing saved.
+func wantRefusals(t *testing.T, tests map[string]refusal) {
+	t.Helper()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		f := setupWebhooks(t, s)
 		ctx := context.Background()

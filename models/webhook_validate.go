@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -121,10 +122,12 @@ func ValidateWebhook(spec *WebhookSpec) error {
 	return nil
 }
 
-// normalize trims the name and reads empty enums, empty optional texts and empty ids as their
-// defaults.
+// normalize trims the name, reads empty enums, empty optional texts and empty ids as their
+// defaults and writes filter values in their canonical form (a copy: the caller's filter is
+// left as it was).
 func (spec *WebhookSpec) normalize() {
 	spec.Name = strings.TrimSpace(spec.Name)
+	spec.Filter = spec.Filter.canonical()
 	def := func(p *string, v string) {
 		if *p == "" {
 			*p = v
@@ -149,8 +152,17 @@ func validateWebhookBasics(spec *WebhookSpec) error {
 	if utf8.RuneCountInString(spec.Name) > MaxWebhookNameChars {
 		return Invalid("name", "name is longer than %d characters", MaxWebhookNameChars)
 	}
-	if spec.Description != nil && utf8.RuneCountInString(*spec.Description) > MaxWebhookDescriptionChars {
+	if strings.ContainsFunc(spec.Name, unicode.IsControl) {
+		return Invalid("name", "name must not contain control characters (tab, newline and the like)")
+	}
+	if spec.Description == nil {
+		return nil
+	}
+	if utf8.RuneCountInString(*spec.Description) > MaxWebhookDescriptionChars {
 		return Invalid("description", "description is longer than %d characters", MaxWebhookDescriptionChars)
+	}
+	if strings.ContainsFunc(*spec.Description, func(r rune) bool { return unicode.IsControl(r) && !strings.ContainsRune("\n\r\t", r) }) {
+		return Invalid("description", "description must not contain control characters other than newline and tab")
 	}
 	return nil
 }
@@ -206,16 +218,45 @@ func validateWebhookURLs(spec *WebhookSpec) error {
 	if len(spec.URLs) > MaxWebhookURLs {
 		return Invalid("urls", "at most %d URLs are allowed", MaxWebhookURLs)
 	}
+	seen := make([]string, 0, len(spec.URLs))
 	for i, raw := range spec.URLs {
 		field := fmt.Sprintf("urls[%d]", i)
 		if err := validateTargetURL(raw); err != "" {
 			return Invalid(field, "%s", err)
 		}
-		if slices.Contains(spec.URLs[:i], raw) {
-			return Invalid(field, "URL is listed twice")
+		same := targetIdentity(raw)
+		if j := slices.Index(seen, same); j >= 0 {
+			return Invalid(field, "URL is listed twice (as urls[%d])", j)
 		}
+		seen = append(seen, same)
 	}
 	return nil
+}
+
+// defaultPorts are the ports a target URL without one is sent to.
+var defaultPorts = map[string]string{"http": "80", "https": "443"}
+
+// targetIdentity returns the request a valid target URL stands for, so that two spellings of
+// it compare equal: scheme and host in lower case (both are case-insensitive, RFC 3986
+// §6.2.2.1), the port written out as a number (the scheme's default when there is none, as
+// net/http dials it), an empty path as "/" (what net/http sends for it). Path and query are
+// compared as written: receivers may tell their case and encoding apart.
+func targetIdentity(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := defaultPorts[scheme]
+	if p := u.Port(); p != "" {
+		n, _ := strconv.Atoi(p)
+		port = strconv.Itoa(n)
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port) + path + "?" + u.RawQuery
 }
 
 // validateTargetURL returns what is wrong with a target URL, or "".
@@ -243,6 +284,10 @@ func validateTargetURL(raw string) string {
 	if u.User != nil {
 		return "URL must not contain credentials: use auth instead"
 	}
+	// net/http cuts the fragment off: the receiver would never see it.
+	if strings.Contains(raw, "#") {
+		return "URL must not contain a #fragment: fragments are never sent to the receiver"
+	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 			return "port must be from 1 to 65535"
@@ -265,10 +310,11 @@ func validateWebhookAuth(spec *WebhookSpec) error {
 	case AuthNone:
 	case AuthBasic:
 		takes = []string{"username", "password"}
-		if a.Username == "" {
+		if strings.TrimSpace(a.Username) == "" {
 			return Invalid("auth.username", "BASIC auth needs a username")
 		}
-		if strings.ContainsAny(a.Username, ":\r\n\x00") {
+		// The colon separates username from password in Basic credentials (RFC 7617 §2).
+		if strings.ContainsRune(a.Username, ':') || strings.ContainsFunc(a.Username, unicode.IsControl) {
 			return Invalid("auth.username", "username must not contain a colon or control characters")
 		}
 		if a.Password == "" {
@@ -303,6 +349,9 @@ func validateWebhookAuth(spec *WebhookSpec) error {
 		case PlacementQuery:
 			if strings.ContainsFunc(a.Key, unicode.IsControl) {
 				return Invalid("auth.key", "key must not contain control characters")
+			}
+			if at := queryParamWriter(spec, a.Key); at != "" {
+				return Invalid("auth.key", "query parameter %s is already in %s: the receiver would get it twice", a.Key, at)
 			}
 		case "":
 			return Invalid("auth.placement", "API_KEY auth needs a placement (HEADER or QUERY)")
@@ -373,6 +422,36 @@ func signatureHeaders(sg SigningSpec) []string {
 		names = append(names, sign.HeaderTimestamp, sign.HeaderSignature)
 	}
 	return names
+}
+
+// queryParamWriter returns the input that already sends the query parameter name (`urls[1]`,
+// `queryParams[0]`), or "". Names compare as a receiver reads them: exactly, after
+// URL-decoding ("+" is a space); the names Herald adds are sent URL-encoded, so they decode to
+// themselves.
+func queryParamWriter(spec *WebhookSpec, name string) string {
+	for i, raw := range spec.URLs {
+		u, err := url.Parse(raw)
+		if err != nil {
+			continue
+		}
+		for pair := range strings.SplitSeq(u.RawQuery, "&") {
+			k, _, _ := strings.Cut(pair, "=")
+			if dk, err := url.QueryUnescape(k); err == nil {
+				k = dk
+			}
+			if k == name {
+				return fmt.Sprintf("urls[%d]", i)
+			}
+		}
+	}
+	if spec.SendDataUsing == SendQueryParams {
+		for i, q := range spec.QueryParams {
+			if q.Name == name {
+				return fmt.Sprintf("queryParams[%d]", i)
+			}
+		}
+	}
+	return ""
 }
 
 // authHeader returns the lower-case name of the header the auth settings write, or "".
@@ -457,6 +536,9 @@ func validateWebhookPayload(spec *WebhookSpec) error {
 		for i, q := range spec.QueryParams {
 			if strings.TrimSpace(q.Name) == "" {
 				return Invalid(fmt.Sprintf("queryParams[%d].name", i), "query parameter name is required")
+			}
+			if strings.Contains(q.Name, "{{") {
+				return Invalid(fmt.Sprintf("queryParams[%d].name", i), "query parameter names are sent as written, not as templates: only values are templates")
 			}
 			if err := validateTemplate(fmt.Sprintf("queryParams[%d].value", i), q.Value); err != nil {
 				return err

@@ -98,8 +98,15 @@ func dropDatabase(admin, name string) error {
 // Open returns a migrated store on a database of the test's own.
 func Open(t testing.TB, dialect string) *models.Store {
 	t.Helper()
+	return OpenURL(t, URL(t, dialect))
+}
+
+// OpenURL returns a store on the database at dbURL (another process's view of a test's
+// database), closed when the test ends.
+func OpenURL(t testing.TB, dbURL string) *models.Store {
+	t.Helper()
 	s, err := models.Open(context.Background(), models.Options{
-		DatabaseURL: URL(t, dialect),
+		DatabaseURL: dbURL,
 		SecretKey:   Key,
 		BaseURL:     "http://herald.test",
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -118,6 +125,19 @@ func Each(t *testing.T, f func(t *testing.T, s *models.Store)) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
 			f(t, Open(t, d))
+		})
+	}
+}
+
+// EachPair runs f as a subtest on every dialect with two stores on one database of its own, as
+// two Herald processes would share it.
+func EachPair(t *testing.T, f func(t *testing.T, s1, s2 *models.Store)) {
+	t.Helper()
+	for _, d := range Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			dbURL := URL(t, d)
+			f(t, OpenURL(t, dbURL), OpenURL(t, dbURL))
 		})
 	}
 }
