@@ -103,6 +103,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	switch {
 	case isPostgres:
 		if _, err := url.Parse(c.DatabaseURL); err != nil {
+			// url.Error repeats the URL, password included: only its reason is shown.
+			var uerr *url.Error
+			if errors.As(err, &uerr) {
+				err = uerr.Err
+			}
 			bad("HERALD_DATABASE_URL", "not a URL: %v", err)
 		}
 		if c.SecretKey == "" {
@@ -154,6 +159,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if _, err := mail.ParseAddress(c.SMTPFrom); err != nil {
 			bad("HERALD_SMTP_FROM", "%q is not an e-mail address", c.SMTPFrom)
 		}
+		if c.SMTPURL == "" {
+			bad("HERALD_SMTP_FROM", "set without HERALD_SMTP_URL (set both to send failure e-mails, or neither)")
+		}
 	}
 	if !models.ValidLanguage(c.Language) {
 		bad("HERALD_LANGUAGE", "%q is not one of %s", c.Language, strings.Join(models.Languages(), ", "))
@@ -185,12 +193,22 @@ func parseDuration(v, name string, bad func(string, string, ...any)) time.Durati
 	return d
 }
 
+// newLogger builds the process's logger. Durations are written as Go writes them ("25s",
+// "1.5ms") in both formats: the JSON handler would otherwise write a count of nanoseconds.
 func newLogger(c config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	opts := &slog.HandlerOptions{Level: c.LogLevel, ReplaceAttr: readableDuration}
 	if c.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// readableDuration is a slog ReplaceAttr that writes a duration as its String().
+func readableDuration(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 func main() {

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,6 +74,21 @@ func TestLoadConfigRefusesBadValues(t *testing.T) {
 				t.Fatalf("want an error naming %s, got %v", tc.name, err)
 			}
 		})
+	}
+}
+
+// TestLoadConfigRefusesHalfSMTP: HERALD_SMTP_URL and HERALD_SMTP_FROM go together; either one
+// alone would send no e-mail, so it is refused, naming both.
+func TestLoadConfigRefusesHalfSMTP(t *testing.T) {
+	t.Parallel()
+	for _, env := range []map[string]string{
+		{"HERALD_SMTP_URL": "smtp://mail:25"},
+		{"HERALD_SMTP_FROM": "herald@example.com"},
+	} {
+		_, err := loadConfig(func(k string) string { return env[k] })
+		if err == nil || !strings.Contains(err.Error(), "HERALD_SMTP_URL") || !strings.Contains(err.Error(), "HERALD_SMTP_FROM") {
+			t.Errorf("%v: want an error naming HERALD_SMTP_URL and HERALD_SMTP_FROM, got %v", env, err)
+		}
 	}
 }
 
@@ -339,5 +356,123 @@ func TestBinaryRefusesBadConfig(t *testing.T) {
 		if !strings.Contains(string(out), name) {
 			t.Errorf("message does not name %s:\n%s", name, out)
 		}
+	}
+}
+
+// TestLoadConfigHidesDatabasePassword: a HERALD_DATABASE_URL that is not a URL is refused
+// without echoing it, since it may hold a password.
+func TestLoadConfigHidesDatabasePassword(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{"postgres://herald:hunter2@db:abc/herald", "postgres://herald:hunter2@db/herald%zz"} {
+		env := map[string]string{"HERALD_DATABASE_URL": raw, "HERALD_SECRET_KEY": storetest.Key}
+		_, err := loadConfig(func(k string) string { return env[k] })
+		if err == nil || !strings.Contains(err.Error(), "HERALD_DATABASE_URL:") {
+			t.Fatalf("%s: want an error naming HERALD_DATABASE_URL, got %v", raw, err)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("the message shows the password: %v", err)
+		}
+	}
+}
+
+// TestBinaryNamesTheVariableOnOpenFailure: a database or key file that cannot be opened stops
+// Herald with exit status 1 and a message naming the variable at fault, never showing the
+// database password.
+func TestBinaryNamesTheVariableOnOpenFailure(t *testing.T) {
+	t.Parallel()
+	garbageKey := filepath.Join(t.TempDir(), "herald.db")
+	if err := os.WriteFile(garbageKey+".key", []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		env      map[string]string
+		postgres bool
+		name     string
+	}{
+		"sqlite directory missing": {
+			env:  map[string]string{"HERALD_DATABASE_URL": "sqlite:/nonexistent/dir/x.db"},
+			name: "HERALD_DATABASE_URL",
+		},
+		"sqlite directory missing, key set": {
+			env:  map[string]string{"HERALD_DATABASE_URL": "sqlite:/nonexistent/dir/x.db", "HERALD_SECRET_KEY": storetest.Key},
+			name: "HERALD_DATABASE_URL",
+		},
+		"sqlite key file unreadable": {
+			env:  map[string]string{"HERALD_DATABASE_URL": "sqlite:" + garbageKey},
+			name: "HERALD_SECRET_KEY",
+		},
+		"postgres bad port": {
+			env:  map[string]string{"HERALD_DATABASE_URL": "postgres://postgres:hunter2@127.0.0.1:abc/herald", "HERALD_SECRET_KEY": storetest.Key},
+			name: "HERALD_DATABASE_URL",
+		},
+		"postgres bad sslmode": {
+			env:  map[string]string{"HERALD_DATABASE_URL": "postgres://postgres:hunter2@127.0.0.1/herald?sslmode=bogus", "HERALD_SECRET_KEY": storetest.Key},
+			name: "HERALD_DATABASE_URL",
+		},
+		"postgres database missing": {
+			postgres: true,
+			name:     "HERALD_DATABASE_URL",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := tc.env
+			if tc.postgres {
+				// A database of the test's own, dropped at once: the server is there, the
+				// database is not.
+				dbURL := storetest.URL(t, models.DialectPostgres)
+				storetest.DropDatabase(t, dbURL)
+				u, err := url.Parse(dbURL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				u.User = url.UserPassword(u.User.Username(), "hunter2")
+				env = map[string]string{"HERALD_DATABASE_URL": u.String(), "HERALD_SECRET_KEY": storetest.Key}
+			}
+			cmd := exec.Command(heraldBinary(t))
+			cmd.Dir = t.TempDir()
+			cmd.Env = []string{"HERALD_ADDR=127.0.0.1:0"}
+			for k, v := range env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("want exit status 1, got %v:\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "herald: "+tc.name+":") {
+				t.Errorf("message does not start with %s:\n%s", tc.name, out)
+			}
+			if strings.Contains(string(out), "hunter2") {
+				t.Errorf("message shows the password:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestNewLoggerWritesReadableDurations: a duration is written as Go writes it ("25s") in both
+// formats, not as a count of nanoseconds, also inside a group.
+func TestNewLoggerWritesReadableDurations(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		format string
+		want   []string
+	}{
+		"text": {"text", []string{"grace=25s", "attempt.duration=1.5ms"}},
+		"json": {"json", []string{`"grace":"25s"`, `"attempt":{"duration":"1.5ms"}`}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var buf bytes.Buffer
+			logger := newLogger(config{LogLevel: slog.LevelInfo, LogFormat: tc.format}, &buf)
+			logger.Info("draining", "grace", 25*time.Second, slog.Group("attempt", "duration", 1500*time.Microsecond))
+			for _, want := range tc.want {
+				if !strings.Contains(buf.String(), want) {
+					t.Errorf("want %s in %s", want, buf.String())
+				}
+			}
+		})
 	}
 }

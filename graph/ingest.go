@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -24,6 +26,10 @@ const (
 	IngestBurst = 100
 	// maxIngestLimiters bounds the per-integration limiter map; when full it starts afresh.
 	maxIngestLimiters = 10000
+	// refusalLogRate and refusalLogBurst bound the "ingest refused" log lines per second: a
+	// client hammering with a wrong token or far over its rate must not flood the log.
+	refusalLogRate  = 10
+	refusalLogBurst = 20
 )
 
 // ingestStatus is the one table from domain error codes to HTTP statuses of the REST API.
@@ -44,6 +50,11 @@ type ingestHandler struct {
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
+
+	// refusalLog bounds the refusals logged; suppressed counts those left out since the last
+	// line, which reports them.
+	refusalLog *rate.Limiter
+	suppressed atomic.Int64
 }
 
 // IngestHandler returns the incoming REST API of SPEC §7: POST /v1/process creates or updates
@@ -52,23 +63,25 @@ type ingestHandler struct {
 // 201 or 200 with {"action","incidentId"} (or {"action","requestId"}); errors
 // {"error":{"code","message"}} with 401 (missing, unknown or revoked token), 405 (not POST),
 // 413 (body over 1 MiB), 400 (unreadable body), 429 with Retry-After (over 50 requests a
-// second per integration), 404 for another path.
+// second per integration), 404 for another path. Each refused request is logged at INFO with
+// its reason, each accepted one at DEBUG; never the token.
 func (r *Resolver) IngestHandler() http.Handler {
 	return newIngestHandler(r, IngestRate, IngestBurst)
 }
 
 func newIngestHandler(r *Resolver, limit rate.Limit, burst int) *ingestHandler {
-	return &ingestHandler{r: r, limit: limit, burst: burst, limiters: map[string]*rate.Limiter{}}
+	return &ingestHandler{r: r, limit: limit, burst: burst, limiters: map[string]*rate.Limiter{},
+		refusalLog: rate.NewLimiter(refusalLogRate, refusalLogBurst)}
 }
 
 func (h *ingestHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.URL.Path != processPath && req.URL.Path != requestPath {
-		writeIngestError(w, models.NotFound("endpoint"))
+		h.fail(w, req, "", models.NotFound("endpoint"))
 		return
 	}
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeIngestJSON(w, http.StatusMethodNotAllowed, ingestErrorBody("METHOD_NOT_ALLOWED", "use POST"))
+		h.refuse(w, req, "", http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "use POST")
 		return
 	}
 	ctx := req.Context()
@@ -78,39 +91,41 @@ func (h *ingestHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	in, err := h.r.Store.FindIntegrationByToken(ctx, token)
 	if err != nil {
-		h.fail(w, req, err)
+		h.fail(w, req, "", err)
 		return
 	}
 	if wait, ok := h.allow(in.ID); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		writeIngestError(w, models.Errorf(models.CodeLimitExceeded, "rate limit of this integration exceeded"))
+		h.fail(w, req, in.ID, models.Errorf(models.CodeLimitExceeded, "rate limit of this integration exceeded"))
 		return
 	}
 	payload, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxIngestBytes))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		writeIngestJSON(w, http.StatusRequestEntityTooLarge, ingestErrorBody("PAYLOAD_TOO_LARGE", "the body is larger than 1 MiB"))
+		h.refuse(w, req, in.ID, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "the body is larger than 1 MiB")
 		return
 	case err != nil:
-		writeIngestError(w, models.Invalid("body", "unreadable request body"))
+		h.fail(w, req, in.ID, models.Invalid("body", "unreadable request body"))
 		return
 	}
 	from := req.URL.Query().Get("from")
 	if req.URL.Path == requestPath {
 		rq, err := h.r.Store.IngestRequest(ctx, in, from, payload)
 		if err != nil {
-			h.fail(w, req, err)
+			h.fail(w, req, in.ID, err)
 			return
 		}
+		h.logAccepted(req, in.ID, from, models.IngestCreated, "request_id", rq.ID, "")
 		writeIngestJSON(w, http.StatusCreated, map[string]string{"action": models.IngestCreated, "requestId": rq.ID})
 		return
 	}
 	res, err := h.r.Store.Ingest(ctx, in, from, payload)
 	if err != nil {
-		h.fail(w, req, err)
+		h.fail(w, req, in.ID, err)
 		return
 	}
+	h.logAccepted(req, in.ID, from, res.Action, "incident_id", res.IncidentID, res.Message)
 	body := map[string]string{"action": res.Action}
 	if res.IncidentID != "" {
 		body["incidentId"] = res.IncidentID
@@ -149,13 +164,74 @@ func (h *ingestHandler) allow(integrationID string) (time.Duration, bool) {
 	return 0, true
 }
 
-// fail answers a domain error with its status, and an internal one as 500 after logging it.
-func (h *ingestHandler) fail(w http.ResponseWriter, req *http.Request, err error) {
-	if models.ErrorCode(err) == models.CodeInternal {
-		h.r.Logger.ErrorContext(req.Context(), "ingest failed", "path", req.URL.Path, "err", err)
-		err = models.Errorf(models.CodeInternal, "internal error")
+// fail answers a domain error with its status (see refuse), and an internal one as 500 after
+// logging it at ERROR. integrationID is empty until the token is known.
+func (h *ingestHandler) fail(w http.ResponseWriter, req *http.Request, integrationID string, err error) {
+	code := models.ErrorCode(err)
+	if code == models.CodeInternal {
+		h.r.Logger.LogAttrs(req.Context(), slog.LevelError, "ingest failed",
+			append(requestAttrs(req, integrationID), slog.Any("err", err))...)
+		writeIngestError(w, models.Errorf(models.CodeInternal, "internal error"))
+		return
 	}
-	writeIngestError(w, err)
+	h.refuse(w, req, integrationID, ingestStatus[code], code, err.Error())
+}
+
+// refuse answers a refused request and logs it at INFO with the reason: an operator whose
+// alerts do not arrive finds why in the log. Only the refused path pays for the attributes.
+// Beyond refusalLogRate lines a second the refusals are counted instead, and the next line
+// logged says how many were left out ("suppressed").
+func (h *ingestHandler) refuse(w http.ResponseWriter, req *http.Request, integrationID string, status int, code, reason string) {
+	if h.refusalLog.Allow() {
+		attrs := append(requestAttrs(req, integrationID),
+			slog.Int("status", status), slog.String("code", code), slog.String("reason", reason))
+		if n := h.suppressed.Swap(0); n > 0 {
+			attrs = append(attrs, slog.Int64("suppressed", n))
+		}
+		h.r.Logger.LogAttrs(req.Context(), slog.LevelInfo, "ingest refused", attrs...)
+	} else {
+		h.suppressed.Add(1)
+	}
+	writeIngestJSON(w, status, ingestErrorBody(code, reason))
+}
+
+// requestAttrs describes a request of the incoming API for the log. The token is never among
+// them: the path is logged without its query, and the Authorization header not at all.
+func requestAttrs(req *http.Request, integrationID string) []slog.Attr {
+	attrs := make([]slog.Attr, 0, 8)
+	attrs = append(attrs,
+		slog.String("method", req.Method),
+		slog.String("path", req.URL.Path),
+		slog.String("from", req.URL.Query().Get("from")),
+		slog.String("remote_addr", req.RemoteAddr))
+	if integrationID != "" {
+		attrs = append(attrs, slog.String("integration_id", integrationID))
+	}
+	return attrs
+}
+
+// logAccepted logs an accepted request at DEBUG: what it did, to which incident (idKey
+// incident_id) or request (request_id). It is on the busy path, so it allocates nothing unless
+// DEBUG is on.
+func (h *ingestHandler) logAccepted(req *http.Request, integrationID, from, action, idKey, id, message string) {
+	ctx := req.Context()
+	if !h.r.Logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("path", req.URL.Path),
+		slog.String("from", from),
+		slog.String("remote_addr", req.RemoteAddr),
+		slog.String("integration_id", integrationID),
+		slog.String("action", action),
+	}
+	if id != "" {
+		attrs = append(attrs, slog.String(idKey, id))
+	}
+	if message != "" {
+		attrs = append(attrs, slog.String("message", message))
+	}
+	h.r.Logger.LogAttrs(ctx, slog.LevelDebug, "ingest accepted", attrs...)
 }
 
 func writeIngestError(w http.ResponseWriter, err error) {

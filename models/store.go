@@ -4,10 +4,13 @@ package models
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -78,6 +81,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if dialect == DialectSQLite {
+		// SQLite creates the database file but not its directory, and says only "unable to
+		// open database file" when the directory is missing.
+		if err := checkDir(filepath.Dir(keyPath)); err != nil {
+			return nil, fmt.Errorf("HERALD_DATABASE_URL: %w", err)
+		}
+	}
 	var key []byte
 	switch {
 	case opts.SecretKey != "":
@@ -88,7 +98,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, errors.New("HERALD_SECRET_KEY is required with PostgreSQL")
 	default:
 		if key, err = LoadOrCreateKeyFile(keyPath); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("HERALD_SECRET_KEY: unset, so the key is kept in a file beside the database: %w", err)
 		}
 	}
 	c, err := NewCipher(key)
@@ -108,7 +118,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		db, err = openPool(sqlite.Open(dsn), cfg, 8)
 	}
 	if err != nil {
-		return nil, err
+		// The driver's message shows the user, host and database but not the password.
+		return nil, fmt.Errorf("HERALD_DATABASE_URL: %w", err)
 	}
 	// SQLite has one write lock for the whole database, and a writer that finds it taken
 	// sleeps in SQLite's busy handler (up to 100 ms a time) before it tries again. The busy
@@ -123,7 +134,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	if err != nil {
 		_ = closePool(db)
-		return nil, err
+		return nil, fmt.Errorf("HERALD_DATABASE_URL: %w", err)
 	}
 	s := &Store{
 		db:       db,
@@ -162,7 +173,12 @@ func parseDatabaseURL(raw string) (dialect, dsn, keyPath string, err error) {
 	switch {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		if _, perr := url.Parse(raw); perr != nil {
-			return "", "", "", fmt.Errorf("HERALD_DATABASE_URL: %w", perr)
+			// url.Error repeats the URL, password included: only its reason is shown.
+			var uerr *url.Error
+			if errors.As(perr, &uerr) {
+				perr = uerr.Err
+			}
+			return "", "", "", fmt.Errorf("HERALD_DATABASE_URL: not a URL: %w", perr)
 		}
 		return DialectPostgres, raw, "", nil
 	case strings.HasPrefix(raw, "sqlite:"):
@@ -182,7 +198,20 @@ func parseDatabaseURL(raw string) (dialect, dsn, keyPath string, err error) {
 	return "", "", "", fmt.Errorf("HERALD_DATABASE_URL: %q is neither sqlite:PATH nor postgres://…", raw)
 }
 
+// migrationLock names the PostgreSQL advisory lock that serialises migrations (see lockMigration).
+const migrationLock = "herald:migrate"
+
+// migrate brings the schema up to date. On PostgreSQL the whole of it runs under the migration
+// lock, so processes starting together on one database take turns: the first migrates, the
+// others then find nothing left to do.
 func (s *Store) migrate(ctx context.Context) error {
+	if s.dialect == DialectPostgres {
+		unlock, err := s.lockMigration(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		defer unlock()
+	}
 	err := s.db.WithContext(ctx).AutoMigrate(
 		&Team{}, &Service{}, &User{}, &APIToken{}, &Webhook{}, &Integration{}, &Counter{},
 		&Incident{}, &Request{}, &Delivery{}, &Attempt{},
@@ -199,6 +228,61 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return s.migrateIncidentSequence(ctx)
+}
+
+// lockMigration takes the migration lock, a session-level advisory lock held by one connection
+// set aside for it until unlock is called. AutoMigrate checks whether a table exists and then
+// creates it, so two processes migrating a fresh database at once both try to create it, and
+// one fails on PostgreSQL's catalog ("pg_type_typname_nsp_index"). A transaction-scoped lock
+// would not do: AutoMigrate and the incident sequence's migration run their statements on the
+// pool, outside any transaction of ours. The lock needs no SQLite counterpart: a SQLite file
+// belongs to one process.
+func (s *Store) lockMigration(ctx context.Context) (unlock func(), err error) {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	// discard closes the connection instead of returning it to the pool, which ends its
+	// session and so releases the lock whatever state the session is in.
+	discard := func() {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		_ = conn.Close()
+	}
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(hashtextextended($1, 0))", migrationLock); err != nil {
+		// A wait cut short by ctx may have been granted the lock all the same.
+		discard()
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	return func() {
+		// The lock is released even when ctx is done: the migration has stopped either way.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		var released bool
+		err := conn.QueryRowContext(uctx, "SELECT pg_advisory_unlock(hashtextextended($1, 0))", migrationLock).Scan(&released)
+		if err != nil || !released {
+			discard()
+			return
+		}
+		_ = conn.Close()
+	}, nil
+}
+
+// checkDir says why dir cannot hold the database, if it cannot.
+func checkDir(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("directory %s does not exist", dir)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	return nil
 }
 
 // Dialect says which database the store runs on.
