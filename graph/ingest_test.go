@@ -73,14 +73,7 @@ func TestIngestREST(t *testing.T) {
 		}
 		for _, name := range []string{"create, map, resolve, ignore", "errors", "rate limit"} {
 			for i, c := range calls[name] {
-				req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
-				if c.auth != "" {
-					req.Header.Set("Authorization", c.auth)
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
+				resp := ingestCall(t, srv.URL, c.method, c.path, c.auth, c.body)
 				var body map[string]any
 				_ = json.NewDecoder(resp.Body).Decode(&body)
 				resp.Body.Close()
@@ -137,6 +130,21 @@ func TestIngestStatusTable(t *testing.T) {
 	if rec.Code != 500 {
 		t.Errorf("a plain error → %d, want 500", rec.Code)
 	}
+}
+
+// ingestCall sends one request to the incoming API at base, with auth as its Authorization
+// header when set; the caller closes the answer's body.
+func ingestCall(t *testing.T, base, method, path, auth, body string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
 
 // lockedBuffer is a log destination the handler writes to while the test reads it.
@@ -233,14 +241,7 @@ func TestIngestLogs(t *testing.T) {
 					c.attrs = map[string]any{"incident_id": "INC-2"}
 				}
 				before := len(logs.records(t))
-				req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
-				if c.auth != "" {
-					req.Header.Set("Authorization", c.auth)
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
+				resp := ingestCall(t, srv.URL, c.method, c.path, c.auth, c.body)
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != c.status {
