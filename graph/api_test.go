@@ -3,19 +3,16 @@ package graph
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
-	"github.com/99designs/gqlgen/client"
-
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
-	"github.com/herald-hq/herald/worker"
 )
 
 func TestTeamsUsersAndTokensByRole(t *testing.T) {
@@ -249,13 +246,7 @@ func TestTestWebhookThroughGraphQL(t *testing.T) {
 		}
 	}))
 	defer receiver.Close()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	wrk, err := worker.New(worker.Config{Store: s, Logger: logger, AllowPrivateTargets: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := setupWebhookWorld(t, s)
-	w.c = client.New(NewHandler(&Resolver{Store: s, Worker: wrk, Logger: logger}, nil))
+	w := setupSendingWorld(t, s)
 	data, errs := w.do(t, "managerA", `mutation($s: ID!, $u: String!) { testWebhook(input: {name: "t", scope: SERVICE, serviceId: $s,
 		events: [INCIDENT_CREATED], urls: [$u], auth: {type: BEARER, token: "sekret-token"}}) {
 		test outcome number request { headers { name value } } response { status } } }`,
@@ -315,4 +306,81 @@ func (w *webhookWorld) userID(t *testing.T, role string) string {
 		t.Fatalf("me of %s: %s %v", role, data, errs)
 	}
 	return out.Me.ID
+}
+
+// TestTestWebhookURL checks that testWebhook's url chooses which of the webhook's URLs (saved
+// or unsaved) is tested, the first when it is omitted, and that a URL the webhook does not have
+// is refused as VALIDATION on url, without sending anything.
+func TestTestWebhookURL(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	var mu sync.Mutex
+	var paths []string
+	receiver := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+	sent := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := paths
+		paths = nil
+		return out
+	}
+	w := setupSendingWorld(t, s)
+	urls := []string{receiver.URL + "/one", receiver.URL + "/two", receiver.URL + "/three"}
+	in := w.webhookInput(models.ScopeService)
+	in["urls"] = urls
+	data, errs := w.do(t, "managerA", `mutation($in: WebhookInput!) { createWebhook(input: $in) { webhook { id } } }`, map[string]any{"in": in})
+	var created struct {
+		CreateWebhook struct{ Webhook struct{ ID string } }
+	}
+	if err := json.Unmarshal(data, &created); err != nil || len(errs) > 0 {
+		t.Fatalf("create: %s %+v", data, errs)
+	}
+	saved := map[string]any{"id": created.CreateWebhook.Webhook.ID}
+	unsaved := map[string]any{"input": in}
+	const test = `mutation($id: ID, $input: WebhookInput, $url: String) { testWebhook(id: $id, input: $input, url: $url) { outcome request { url } } }`
+	tests := map[string]struct {
+		vars  map[string]any
+		url   any
+		field string // of the error, or "" for a test sent to the URL
+		want  string
+	}{
+		"saved, a later URL":        {saved, urls[2], "", "/three"},
+		"saved, no URL":             {saved, nil, "", "/one"},
+		"saved, the first URL":      {saved, urls[0], "", "/one"},
+		"saved, another URL":        {saved, receiver.URL + "/four", "url", ""},
+		"unsaved, a later URL":      {unsaved, urls[1], "", "/two"},
+		"unsaved, no URL":           {unsaved, nil, "", "/one"},
+		"unsaved, another URL":      {unsaved, "https://example.com/hook", "url", ""},
+		"saved, an empty URL":       {saved, "", "url", ""},
+		"unsaved, a URL's relative": {unsaved, "/two", "url", ""},
+	}
+	for name, tc := range tests {
+		vars := maps.Clone(tc.vars)
+		vars["url"] = tc.url
+		data, errs := w.do(t, "managerA", test, vars)
+		got := sent()
+		if tc.field != "" {
+			if len(errs) != 1 || errs[0].Extensions["code"] != models.CodeValidation || errs[0].Extensions["field"] != tc.field || len(got) > 0 {
+				t.Errorf("%s: %s %+v, sent %v; want VALIDATION on %s and nothing sent", name, data, errs, got, tc.field)
+			}
+			continue
+		}
+		var out struct {
+			TestWebhook struct {
+				Outcome string
+				Request struct{ URL string }
+			}
+		}
+		if err := json.Unmarshal(data, &out); err != nil || len(errs) > 0 {
+			t.Fatalf("%s: %s %+v", name, data, errs)
+		}
+		if out.TestWebhook.Outcome != "SUCCEEDED" || out.TestWebhook.Request.URL != receiver.URL+tc.want || len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%s: %s, sent %v; want one test sent to %s", name, data, got, tc.want)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -97,8 +98,87 @@ func TestInvalidInputNamesTheField(t *testing.T) {
 	}
 }
 
-// A query document that does not parse or validate is not input: VALIDATION without a field,
+// An argument literal the document validation refuses is input written in the query: VALIDATION
+// naming the field as a variable's error would (SPEC §4), with gqlparser's message as it is,
 // still HTTP 422.
+func TestInvalidLiteralNamesTheField(t *testing.T) {
+	t.Parallel()
+	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
+	hook := w.fixture(t, models.ScopeGlobal)
+	create := func(fields string) string {
+		return `mutation { createWebhook(input: {` + fields + `}) { webhook { id } } }`
+	}
+	const valid = `name: "x", scope: GLOBAL, events: [INCIDENT_CREATED], urls: ["http://a.b/"]`
+	type want struct{ field, message string }
+	tests := map[string]struct {
+		query string
+		want  []want
+	}{
+		"required field of a list item": {create(valid + `, headers: [{name: "a"}]`),
+			[]want{{"headers[0].value", `Field "KeyValueInput.value" of required type "String!" was not provided.`}}},
+		"enum value": {create(valid + `, method: FOO`),
+			[]want{{"method", `Value "FOO" does not exist in "HttpMethod" enum.`}}},
+		"required field missing": {create(`scope: GLOBAL, events: [INCIDENT_CREATED], urls: ["http://a.b/"]`),
+			[]want{{"name", `Field "WebhookInput.name" of required type "String!" was not provided.`}}},
+		"unknown field of a nested input": {create(valid + `, auth: {type: BEARER, tokn: "x"}`),
+			[]want{{"auth.tokn", `Field "tokn" is not defined by type "AuthInput". Did you mean "token"?`}}},
+		"unknown and missing fields": {create(valid + `, auth: {tokn: "x"}`),
+			[]want{{"auth.type", `Field "AuthInput.type" of required type "AuthType!" was not provided.`},
+				{"auth.tokn", `Field "tokn" is not defined by type "AuthInput". Did you mean "token"?`}}},
+		"wrong scalar type in a patch": {`mutation { updateWebhook(id: "` + hook.ID + `", input: {retryCount: "a"}) { id } }`,
+			[]want{{"retryCount", `Int cannot represent non-integer value: "a"`}}},
+		"null for a required field": {create(`name: null, scope: GLOBAL, events: [INCIDENT_CREATED], urls: ["http://a.b/"]`),
+			[]want{{"name", `Expected value of type "String!", found null.`}}},
+		"list item": {create(`name: "x", scope: GLOBAL, events: [INCIDENT_CREATED], urls: ["http://a.b/", 1]`),
+			[]want{{"urls[1]", `String cannot represent a non string value: 1`}}},
+		"nested lists": {create(valid + `, filter: {join: AND, groups: [{join: OR, conditions: [
+				{field: SERVICE, operator: IS, value: "x"},
+				{field: NOPE, operator: IS, value: "x"}]}]}`),
+			[]want{{"filter.groups[0].conditions[1].field", `Value "NOPE" does not exist in "FilterField!" enum.`}}},
+		"input field given twice": {create(valid + `, method: POST, method: PUT`),
+			[]want{{"method", `There can be only one input field named "method".`}}},
+		"two mistakes": {create("\n\t" + `name: "x", scope: GLOBAL, events: [INCIDENT_CREATED, NOPE],` + "\n" + `urls: ["http://a.b/"], headers: [{name: "a", value: 1}]`),
+			[]want{{"events[1]", `Value "NOPE" does not exist in "WebhookEvent!" enum.`}, {"headers[0].value", `String cannot represent a non string value: 1`}}},
+		// gqlparser reports a mistake in a fragment once for the fragment and once for its spread.
+		"in a fragment": {`mutation { ...F } fragment F on Mutation { a: createWebhook(input: {` + valid + `, method: FOO}) { webhook { id } } }`,
+			[]want{{"method", `Value "FOO" does not exist in "HttpMethod" enum.`}, {"method", `Value "FOO" does not exist in "HttpMethod" enum.`}}},
+		"argument other than input": {`{ deliveries(first: "x") { totalCount } }`,
+			[]want{{"first", `Int cannot represent non-integer value: "x"`}}},
+		"field of another input object": {`mutation { createIntegration(serviceId: "` + w.service.ID + `", name: "x", apiFilter: {resolveWhen: {key: "status"}}) { token } }`,
+			[]want{{"apiFilter.resolveWhen.value", `Field "MatchInput.value" of required type "String!" was not provided.`}}},
+		"whole input missing": {`mutation { createWebhook { webhook { id } } }`,
+			[]want{{"input", `Field "createWebhook" argument "input" of type "WebhookInput!" is required, but it was not provided.`}}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			status, errs := w.postRaw(t, "admin", tc.query, nil)
+			if status != http.StatusUnprocessableEntity || len(errs) != len(tc.want) {
+				t.Fatalf("HTTP %d, %+v; want 422 and %d errors", status, errs, len(tc.want))
+			}
+			for i, e := range errs {
+				if e.Extensions["code"] != models.CodeValidation || e.Extensions["field"] != tc.want[i].field || e.Message != tc.want[i].message {
+					t.Errorf("error %d: got %+v, want VALIDATION on %s: %q", i, e, tc.want[i].field, tc.want[i].message)
+				}
+			}
+		})
+	}
+}
+
+// TestInvalidLiteralOverWebsockets checks that an argument literal the document validation
+// refuses names its field over websockets too.
+func TestInvalidLiteralOverWebsockets(t *testing.T) {
+	t.Parallel()
+	w := setupLogWorld(t, storetest.Open(t, models.DialectSQLite))
+	c := w.subscribeTo(t, w.admin, `subscription { deliveryLog(teamId: 1.5) { id } }`, nil)
+	errs := wsErrors(t, c)
+	if len(errs) != 1 || errs[0].Extensions["code"] != models.CodeValidation || errs[0].Extensions["field"] != "teamId" {
+		t.Errorf("got %+v, want VALIDATION on teamId", errs)
+	}
+}
+
+// A query document that does not parse or validate, where the mistake is not an argument's
+// literal, is not input: VALIDATION without a field, still HTTP 422.
 func TestDocumentErrorsAreValidation(t *testing.T) {
 	t.Parallel()
 	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
@@ -106,10 +186,9 @@ func TestDocumentErrorsAreValidation(t *testing.T) {
 		"syntax":           {`{ teams { `, "Expected Name"},
 		"unknown field":    {`{ nope }`, `Cannot query field "nope"`},
 		"unknown argument": {`{ teams(first: 1) { id } }`, `Unknown argument "first"`},
-		"argument literal": {`mutation { createWebhook(input: {name: "x", scope: GLOBAL, events: [INCIDENT_CREATED], urls: ["https://example.com"], method: FOO}) { webhook { id } } }`,
+		"variable default": {`mutation($m: HttpMethod = FOO) { createWebhook(input: {name: "x", scope: GLOBAL, events: [INCIDENT_CREATED], urls: ["https://example.com"], method: $m}) { webhook { id } } }`,
 			`"FOO" does not exist in "HttpMethod"`},
-		"required literal field missing": {`mutation { createWebhook(input: {scope: GLOBAL, events: [INCIDENT_CREATED], urls: ["https://example.com"]}) { webhook { id } } }`,
-			`"WebhookInput.name"`},
+		"directive argument": {`{ teams @include(if: "yes") { id } }`, `Boolean cannot represent`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -183,5 +262,25 @@ func TestDuplicateNamesAreValidation(t *testing.T) {
 	}
 	if _, errs := w.do(t, "admin", `mutation($t: ID!) { createService(teamId: $t, name: "api") { id } }`, map[string]any{"t": w.teamB.ID}); len(errs) > 0 {
 		t.Errorf("the same service name in another team: %+v", errs)
+	}
+}
+
+// A document's argument literals are indexed once per operation, however many of its values
+// are refused, and again for the next operation of the same request or connection.
+func TestLiteralSpotsOncePerOperation(t *testing.T) {
+	t.Parallel()
+	memo := &literalMemo{}
+	base := context.WithValue(context.Background(), literalMemoKey{}, memo)
+	first := graphql.WithOperationContext(base, &graphql.OperationContext{RawQuery: `{ deliveries(first: "x") { totalCount } }`})
+	spots := literalSpotsOf(first)
+	if got := spots[gqlerror.Location{Line: 1, Column: 22}].String(); got != "first" {
+		t.Fatalf("the argument's value is at %q, want first", got)
+	}
+	if again := literalSpotsOf(first); reflect.ValueOf(again).Pointer() != reflect.ValueOf(spots).Pointer() {
+		t.Error("the same operation's literals were indexed twice")
+	}
+	next := graphql.WithOperationContext(base, &graphql.OperationContext{RawQuery: `{ deliveries(status: 1) { totalCount } }`})
+	if got := literalSpotsOf(next)[gqlerror.Location{Line: 1, Column: 22}].String(); got != "status" {
+		t.Errorf("the next operation's value is at %q, want status", got)
 	}
 }

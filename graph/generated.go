@@ -204,7 +204,7 @@ type ComplexityRoot struct {
 		RevokeAPIToken        func(childComplexity int, id string) int
 		RevokeIntegration     func(childComplexity int, id string) int
 		RotateWebhookSecret   func(childComplexity int, id string) int
-		TestWebhook           func(childComplexity int, id *string, input *model.WebhookInput, event *model.WebhookEvent) int
+		TestWebhook           func(childComplexity int, id *string, input *model.WebhookInput, event *model.WebhookEvent, url *string) int
 		UnacknowledgeIncident func(childComplexity int, id string) int
 		UpdateWebhook         func(childComplexity int, id string, input model.WebhookPatch) int
 	}
@@ -368,7 +368,7 @@ type MutationResolver interface {
 	ActivateWebhook(ctx context.Context, id string) (*model.Webhook, error)
 	DeactivateWebhook(ctx context.Context, id string) (*model.Webhook, error)
 	RotateWebhookSecret(ctx context.Context, id string) (*model.WebhookWithSecret, error)
-	TestWebhook(ctx context.Context, id *string, input *model.WebhookInput, event *model.WebhookEvent) (*model.DeliveryAttempt, error)
+	TestWebhook(ctx context.Context, id *string, input *model.WebhookInput, event *model.WebhookEvent, url *string) (*model.DeliveryAttempt, error)
 	Redeliver(ctx context.Context, deliveryID string) (*model.Delivery, error)
 	CreateIncident(ctx context.Context, input model.IncidentInput) (*model.Incident, error)
 	AcknowledgeIncident(ctx context.Context, id string) (*model.Incident, error)
@@ -1206,7 +1206,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.TestWebhook(childComplexity, args["id"].(*string), args["input"].(*model.WebhookInput), args["event"].(*model.WebhookEvent)), true
+		return e.ComplexityRoot.Mutation.TestWebhook(childComplexity, args["id"].(*string), args["input"].(*model.WebhookInput), args["event"].(*model.WebhookEvent), args["url"].(*string)), true
 	case "Mutation.unacknowledgeIncident":
 		if e.ComplexityRoot.Mutation.UnacknowledgeIncident == nil {
 			break
@@ -2166,7 +2166,13 @@ type Mutation {
   activateWebhook(id: ID!): Webhook!
   deactivateWebhook(id: ID!): Webhook!
   rotateWebhookSecret(id: ID!): WebhookWithSecret!
-  testWebhook(id: ID, input: WebhookInput, event: WebhookEvent = INCIDENT_CREATED): DeliveryAttempt!
+  testWebhook(
+    id: ID
+    input: WebhookInput
+    event: WebhookEvent = INCIDENT_CREATED
+    "The URL to send the test to: one of the webhook's urls (or the input's), written as it is there. When omitted, the first one. Any other URL is refused (VALIDATION on url)."
+    url: String
+  ): DeliveryAttempt!
   redeliver(deliveryId: ID!): Delivery!
   createIncident(input: IncidentInput!): Incident!
   acknowledgeIncident(id: ID!): Incident!
@@ -3199,6 +3205,14 @@ func (ec *executionContext) field_Mutation_testWebhook_args(ctx context.Context,
 		return nil, err
 	}
 	args["event"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "url",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["url"] = arg3
 	return args, nil
 }
 
@@ -6411,7 +6425,7 @@ func (ec *executionContext) _Mutation_testWebhook(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().TestWebhook(ctx, fc.Args["id"].(*string), fc.Args["input"].(*model.WebhookInput), fc.Args["event"].(*model.WebhookEvent))
+			return ec.Resolvers.Mutation().TestWebhook(ctx, fc.Args["id"].(*string), fc.Args["input"].(*model.WebhookInput), fc.Args["event"].(*model.WebhookEvent), fc.Args["url"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DeliveryAttempt) graphql.Marshaler {

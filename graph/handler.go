@@ -54,7 +54,7 @@ func NewHandler(r *Resolver, allowedOrigins []string) http.Handler {
 	srv.SetErrorPresenter(presentError(r.Logger))
 	srv.SetRecoverFunc(recoverPanic(r.Logger))
 	srv.AroundOperations(requireCaller)
-	return r.authenticate(http.MaxBytesHandler(srv, MaxRequestBytes))
+	return r.authenticate(http.MaxBytesHandler(withLiteralMemo(srv), MaxRequestBytes))
 }
 
 // requireCaller refuses every operation that has no authenticated caller.

@@ -160,7 +160,11 @@ func (r *Resolver) readableDelivery(ctx context.Context, p *models.Principal, id
 // deliveryConnection lists the deliveries the caller may see as a Relay connection.
 func (r *Resolver) deliveryConnection(ctx context.Context, p *models.Principal, f models.DeliveryFilter, first *int, after *string) (*model.DeliveryConnection, error) {
 	f.TeamIDs = visibleTeams(p)
-	ds, more, total, err := r.Store.ListDeliveries(ctx, f, pageLimit(first), valueOr(after, ""))
+	limit, err := pageLimit(first)
+	if err != nil {
+		return nil, err
+	}
+	ds, more, total, err := r.Store.ListDeliveries(ctx, f, limit, valueOr(after, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -176,14 +180,21 @@ func (r *Resolver) deliveryConnection(ctx context.Context, p *models.Principal, 
 	return conn, nil
 }
 
-// pageLimit is the page size to ask the store for: first, or the store's default when it is
+// pageLimit is the page size to ask the store for: first, or the store's default (0) when it is
 // omitted. An empty page (first: 0, which Relay allows) asks for one item, so that the answer
-// can still say whether there is a next page; the caller drops it (emptyPage).
-func pageLimit(first *int) int {
-	if emptyPage(first) {
-		return 1
+// can still say whether there is a next page; the caller drops it (emptyPage). Because the
+// API's first counts from 0 and the store's from 1 (its 0 is "the default"), first is checked
+// here, so that the message states the API's range: VALIDATION on first.
+func pageLimit(first *int) (int, error) {
+	switch {
+	case first == nil:
+		return 0, nil
+	case *first < 0 || *first > models.MaxPageSize:
+		return 0, models.Invalid("first", "first must be between 0 and %d", models.MaxPageSize)
+	case *first == 0:
+		return 1, nil
 	}
-	return valueOr(first, 0)
+	return *first, nil
 }
 
 // emptyPage reports whether first asks for no items.

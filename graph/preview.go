@@ -16,21 +16,20 @@ const previewDeliveryID = "00000000-0000-0000-0000-000000000000"
 
 // renderPreview renders templates for an event against a real incident or the sample,
 // sending nothing. With webhookId the webhook's saved templates and settings are the starting
-// point; what the input gives replaces them (an editor previews unsaved changes).
+// point; what the input gives replaces them (an editor previews unsaved changes). A template
+// the send mode does not use (bodyTemplate with QUERY_PARAMS, queryParams with BODY) is not
+// rendered and gets a warning.
 func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInput) (*model.RenderPreview, error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
 	}
 	pin := render.PreviewInput{SendDataUsing: render.SendBody, ContentType: render.JSON}
-	webhookID := previewDeliveryID
+	webhookID := render.SampleWebhookID
 	if in.WebhookID != nil {
-		w, err := r.Store.FindWebhookByID(ctx, *in.WebhookID)
+		w, err := r.readableWebhook(ctx, p, *in.WebhookID)
 		if err != nil {
 			return nil, err
-		}
-		if !canReadWebhook(p, w) {
-			return nil, models.Forbidden()
 		}
 		webhookID = w.ID
 		pin.SendDataUsing = render.SendMode(w.SendDataUsing)
@@ -76,6 +75,14 @@ func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInpu
 		data = &sample
 	}
 	res := render.Preview(pin, data)
+	// What the send mode does not use is not rendered; say so rather than leave it unnoticed
+	// (saving the webhook would refuse it).
+	switch {
+	case pin.SendDataUsing == render.SendQueryParams && pin.BodyTemplate != "":
+		res.Warnings = append(res.Warnings, "bodyTemplate is not used with sendDataUsing QUERY_PARAMS, which sends no body")
+	case pin.SendDataUsing != render.SendQueryParams && len(pin.QueryParams) > 0:
+		res.Warnings = append(res.Warnings, "queryParams are not used with sendDataUsing BODY: they are sent only with QUERY_PARAMS")
+	}
 	out := &model.RenderPreview{
 		Body:      res.Body,
 		Query:     res.Query,

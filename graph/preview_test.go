@@ -3,11 +3,17 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/worker/render"
 )
 
 // TestRenderPreviewOfASavedWebhook checks that with webhookId what the input gives wins and what
@@ -80,6 +86,120 @@ func TestRenderPreviewOfASavedWebhook(t *testing.T) {
 			}
 			if p := out.RenderPreview; len(p.Errors) > 0 || !tc.check(p) {
 				t.Errorf("got %s", data)
+			}
+		})
+	}
+}
+
+// TestSampleWebhookIDIsOneValue checks that a template's {{webhook.id}} without a saved webhook
+// is the same everywhere: renderPreview (on the sample incident or a real one), the
+// placeholders' example, and a test of an unsaved input.
+func TestSampleWebhookIDIsOneValue(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	var mu sync.Mutex
+	var bodies []string
+	receiver := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+	w := setupSendingWorld(t, s)
+	inc := w.createIncident(t, "admin", "sample")
+
+	ids := map[string]string{}
+	var preview struct{ RenderPreview struct{ Body string } }
+	for name, in := range map[string]map[string]any{
+		"renderPreview of the sample":     {"bodyTemplate": "{{webhook.id}}", "contentType": "TEXT"},
+		"renderPreview of an incident":    {"bodyTemplate": "{{webhook.id}}", "contentType": "TEXT", "incidentId": inc},
+		"renderPreview's default payload": {},
+	} {
+		data, errs := w.do(t, "admin", `query($in: RenderPreviewInput!) { renderPreview(input: $in) { body } }`, map[string]any{"in": in})
+		if err := json.Unmarshal(data, &preview); err != nil || len(errs) > 0 {
+			t.Fatalf("%s: %s %+v", name, data, errs)
+		}
+		ids[name] = preview.RenderPreview.Body
+	}
+	var envelope struct{ WebhookID string }
+	if err := json.Unmarshal([]byte(ids["renderPreview's default payload"]), &envelope); err != nil {
+		t.Fatal(err)
+	}
+	ids["renderPreview's default payload"] = envelope.WebhookID
+
+	data, errs := w.do(t, "admin", `{ placeholders { name example } }`, nil)
+	var cat struct {
+		Placeholders []struct{ Name, Example string }
+	}
+	if err := json.Unmarshal(data, &cat); err != nil || len(errs) > 0 {
+		t.Fatalf("placeholders: %s %+v", data, errs)
+	}
+	for _, p := range cat.Placeholders {
+		if p.Name == "webhook.id" {
+			ids["placeholders' example"] = p.Example
+		}
+	}
+
+	in := w.webhookInput(models.ScopeGlobal)
+	in["urls"], in["bodyTemplate"], in["contentType"] = []string{receiver.URL}, "{{webhook.id}}", "TEXT"
+	if _, errs := w.do(t, "admin", `mutation($in: WebhookInput!) { testWebhook(input: $in) { id } }`, map[string]any{"in": in}); len(errs) > 0 {
+		t.Fatalf("testWebhook: %+v", errs)
+	}
+	mu.Lock()
+	if len(bodies) == 1 {
+		ids["test of an unsaved input"] = bodies[0]
+	}
+	mu.Unlock()
+
+	if len(ids) != 5 {
+		t.Fatalf("got %v, want five ids", ids)
+	}
+	for _, id := range ids {
+		if id != render.SampleWebhookID {
+			t.Errorf("the sample webhook id differs: %v", ids)
+			break
+		}
+	}
+}
+
+// TestRenderPreviewWarnsOfWhatIsNotSent checks that renderPreview says so when a template it is
+// given is not used by the way the data is sent (a save would refuse it).
+func TestRenderPreviewWarnsOfWhatIsNotSent(t *testing.T) {
+	t.Parallel()
+	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
+	params := []any{map[string]any{"name": "x", "value": "{{incident.id}}"}}
+	const (
+		bodyUnused  = "bodyTemplate is not used with sendDataUsing QUERY_PARAMS, which sends no body"
+		queryUnused = "queryParams are not used with sendDataUsing BODY: they are sent only with QUERY_PARAMS"
+	)
+	tests := map[string]struct {
+		input map[string]any
+		want  []string
+	}{
+		"body template with query parameters": {map[string]any{"sendDataUsing": "QUERY_PARAMS", "queryParams": params, "bodyTemplate": `{"a": 1}`}, []string{bodyUnused}},
+		"query parameters with a body":        {map[string]any{"sendDataUsing": "BODY", "queryParams": params, "bodyTemplate": `{"a": 1}`}, []string{queryUnused}},
+		"query parameters with the envelope":  {map[string]any{"queryParams": params}, []string{queryUnused}},
+		"query parameters":                    {map[string]any{"sendDataUsing": "QUERY_PARAMS", "queryParams": params}, []string{}},
+		"body template":                       {map[string]any{"sendDataUsing": "BODY", "bodyTemplate": `{"a": 1}`}, []string{}},
+		"empty body template":                 {map[string]any{"sendDataUsing": "QUERY_PARAMS", "queryParams": params, "bodyTemplate": ""}, []string{}},
+		"a body template's errors":            {map[string]any{"sendDataUsing": "QUERY_PARAMS", "queryParams": params, "bodyTemplate": `{{nope}}`}, []string{bodyUnused}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			data, errs := w.do(t, "admin", `query($in: RenderPreviewInput!) { renderPreview(input: $in) { warnings errors { message } } }`, map[string]any{"in": tc.input})
+			var out struct {
+				RenderPreview struct {
+					Warnings []string
+					Errors   []any
+				}
+			}
+			if err := json.Unmarshal(data, &out); err != nil || len(errs) > 0 {
+				t.Fatalf("%s %v %+v", data, err, errs)
+			}
+			if got := out.RenderPreview.Warnings; !slices.Equal(got, tc.want) || len(out.RenderPreview.Errors) > 0 {
+				t.Errorf("got %s, want the warnings %q and no errors", data, tc.want)
 			}
 		})
 	}

@@ -316,7 +316,7 @@ func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id string) (
 	return webhookWithSecret(w, secret), nil
 }
 
-func (r *mutationResolver) TestWebhook(ctx context.Context, id *string, input *model.WebhookInput, event *model.WebhookEvent) (*model.DeliveryAttempt, error) {
+func (r *mutationResolver) TestWebhook(ctx context.Context, id *string, input *model.WebhookInput, event *model.WebhookEvent, url *string) (*model.DeliveryAttempt, error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
@@ -355,7 +355,10 @@ func (r *mutationResolver) TestWebhook(ctx context.Context, id *string, input *m
 	default:
 		return nil, models.Invalid("id", "give the id of a saved webhook or an input")
 	}
-	a, err := r.Worker.Test(ctx, hook, secrets, ev)
+	if url != nil && *url == "" {
+		return nil, models.Invalid("url", "url is empty: give one of the webhook's URLs, or omit url to test the first")
+	}
+	a, err := r.Worker.TestURL(ctx, hook, secrets, ev, valueOr(url, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -562,12 +565,9 @@ func (r *queryResolver) Webhook(ctx context.Context, id string) (*model.Webhook,
 	if err != nil {
 		return nil, err
 	}
-	w, err := r.Store.FindWebhookByID(ctx, id)
+	w, err := r.readableWebhook(ctx, p, id)
 	if err != nil {
 		return nil, err
-	}
-	if !canReadWebhook(p, w) {
-		return nil, models.Forbidden()
 	}
 	return webhookToModel(w), nil
 }
@@ -577,11 +577,15 @@ func (r *queryResolver) Incidents(ctx context.Context, status *model.IncidentSta
 	if err != nil {
 		return nil, err
 	}
+	limit, err := pageLimit(first)
+	if err != nil {
+		return nil, err
+	}
 	incs, err := r.Store.ListIncidents(ctx, models.IncidentFilter{
 		Status:    (*string)(status),
 		ServiceID: serviceID,
 		TeamIDs:   visibleTeams(p),
-	}, pageLimit(first), valueOr(after, ""))
+	}, limit, valueOr(after, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -612,7 +616,11 @@ func (r *queryResolver) Requests(ctx context.Context, serviceID *string, first *
 	if err != nil {
 		return nil, err
 	}
-	rs, err := r.Store.ListRequests(ctx, serviceID, visibleTeams(p), pageLimit(first), valueOr(after, ""))
+	limit, err := pageLimit(first)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := r.Store.ListRequests(ctx, serviceID, visibleTeams(p), limit, valueOr(after, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -630,6 +638,11 @@ func (r *queryResolver) Deliveries(ctx context.Context, webhookID *string, statu
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if webhookID != nil {
+		if _, err := r.readableWebhook(ctx, p, *webhookID); err != nil {
+			return nil, err
+		}
 	}
 	return r.deliveryConnection(ctx, p, models.DeliveryFilter{WebhookID: webhookID, Status: (*string)(status)}, first, after)
 }

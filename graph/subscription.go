@@ -136,12 +136,8 @@ func selectsCallerDependent(set ast.SelectionSet, seen map[string]bool) bool {
 // ids, FORBIDDEN for another team's objects and, for non-admins, GLOBAL webhooks.
 func (r *Resolver) authorizeLogFilter(ctx context.Context, p *models.Principal, f logFilter) error {
 	if f.webhookID != nil {
-		w, err := r.Store.FindWebhookByID(ctx, *f.webhookID)
-		if err != nil {
+		if _, err := r.readableWebhook(ctx, p, *f.webhookID); err != nil {
 			return err
-		}
-		if !canReadWebhook(p, w) {
-			return models.Forbidden()
 		}
 	}
 	if f.teamID != nil {

@@ -260,6 +260,19 @@ func canManageWebhook(p *models.Principal, w *models.Webhook) bool {
 	return w.Scope != models.ScopeGlobal && w.TeamID != nil && p.CanManageTeam(*w.TeamID)
 }
 
+// readableWebhook returns a webhook the caller names to read it or what belongs to it (its
+// deliveries, its log): NOT_FOUND for an unknown id, FORBIDDEN when the caller may not see it.
+func (r *Resolver) readableWebhook(ctx context.Context, p *models.Principal, id string) (*models.Webhook, error) {
+	w, err := r.Store.FindWebhookByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !canReadWebhook(p, w) {
+		return nil, models.Forbidden()
+	}
+	return w, nil
+}
+
 // managedWebhook returns the webhook the caller is about to change: NOT_FOUND for an unknown
 // id, FORBIDDEN when the caller may not manage it.
 func (r *Resolver) managedWebhook(ctx context.Context, p *models.Principal, id string) (*models.Webhook, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/worker"
 )
 
 // webhookWorld is a store behind the real GraphQL handler, with two teams, a service of team A
@@ -122,6 +123,20 @@ func (w *webhookWorld) webhookInput(scope string) map[string]any {
 		in["serviceId"] = w.service.ID
 	}
 	return in
+}
+
+// setupSendingWorld is setupWebhookWorld with a worker behind the API, allowed to reach
+// private targets, for operations that send (testWebhook).
+func setupSendingWorld(t *testing.T, s *models.Store) *webhookWorld {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	wrk, err := worker.New(worker.Config{Store: s, Logger: logger, AllowPrivateTargets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := setupWebhookWorld(t, s)
+	w.c = client.New(NewHandler(&Resolver{Store: s, Worker: wrk, Logger: logger}, nil))
+	return w
 }
 
 // fixture creates a webhook of a scope directly in the store.
@@ -278,6 +293,14 @@ func TestWebhookVisibility(t *testing.T) {
 			}
 			if tc.code != "" && string(data) != `{"webhook":null}` {
 				t.Errorf("%s: %s, want null", name, data)
+			}
+			// deliveries(webhookId) refuses what webhook(id) refuses, with the same code.
+			data, errs = w.do(t, tc.role, `query($id: ID!) { deliveries(webhookId: $id) { totalCount } }`, map[string]any{"id": tc.id})
+			if got := webhookErrCode(t, errs); got != tc.code {
+				t.Errorf("%s: deliveries(webhookId) answers %q (%s), want %q like webhook(id)", name, got, data, tc.code)
+			}
+			if want := `{"deliveries":{"totalCount":0}}`; tc.code == "" && string(data) != want {
+				t.Errorf("%s: %s, want %s", name, data, want)
 			}
 		}
 		_, errs = w.do(t, "admin", `mutation { deleteWebhook(id: "nope") }`, nil)

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -11,12 +12,26 @@ import (
 )
 
 // Test sends a test delivery of event (an Event* constant of models) to the first URL of hook
-// at once, with the built-in sample incident, and returns the stored attempt (Test = true; it
-// counts towards nothing). hook may be saved (its ID set) or an unsaved specification; secrets
-// nil means the hook's sealed credentials are opened. Errors: VALIDATION (no URL), INTERNAL.
+// at once: TestURL with no target.
 func (w *Worker) Test(ctx context.Context, hook *models.Webhook, secrets *Secrets, event string) (*models.Attempt, error) {
+	return w.TestURL(ctx, hook, secrets, event, "")
+}
+
+// TestURL sends a test delivery of event (an Event* constant of models) to target, one of hook's
+// URLs written as it is there ("" for the first), at once, with the built-in sample incident,
+// and returns the stored attempt (Test = true; it counts towards nothing). hook may be saved
+// (its ID set) or an unsaved specification; secrets nil means the hook's sealed credentials are
+// opened. Errors: VALIDATION (no URL; on url, a target that is not one of hook's URLs), INTERNAL.
+func (w *Worker) TestURL(ctx context.Context, hook *models.Webhook, secrets *Secrets, event, target string) (*models.Attempt, error) {
 	if len(hook.URLs.V) == 0 {
 		return nil, models.Invalid("urls", "the webhook has no URL")
+	}
+	switch {
+	case target == "":
+		target = hook.URLs.V[0]
+	case !slices.Contains(hook.URLs.V, target):
+		// Only the webhook's own URLs passed its validation: a test reaches no other.
+		return nil, models.Invalid("url", "not one of the webhook's URLs")
 	}
 	now := w.now()
 	var sec Secrets
@@ -37,7 +52,7 @@ func (w *Worker) Test(ctx context.Context, hook *models.Webhook, secrets *Secret
 		d.Incident.URL = base + "/incidents/" + d.Incident.ID
 	}
 	// A test renders its template afresh: an unsaved specification has no revision to cache.
-	req, err := Format(hook, sec, &d, hook.URLs.V[0], nil, now)
+	req, err := Format(hook, sec, &d, target, nil, now)
 	log := w.log.With("delivery_id", d.DeliveryID, "webhook_id", hook.ID, "test", true)
 	a := w.attempt(ctx, log, hook, req, err, 1).attempt
 	a.Event = event
@@ -50,8 +65,9 @@ func (w *Worker) Test(ctx context.Context, hook *models.Webhook, secrets *Secret
 	return a, nil
 }
 
-// Redeliver makes a finished delivery PENDING again, due now, and wakes the workers.
-// Errors: NOT_FOUND, VALIDATION (still pending, or the webhook is inactive), INTERNAL.
+// Redeliver sends a delivery again, due now with a fresh retry budget, and wakes the workers
+// (see models.Store.RedeliverDelivery). Errors: NOT_FOUND, VALIDATION (an attempt in flight,
+// the webhook inactive, or the delivery's URL removed from it), INTERNAL.
 func (w *Worker) Redeliver(ctx context.Context, deliveryID string) (*models.Delivery, error) {
 	return w.store.RedeliverDelivery(ctx, deliveryID)
 }

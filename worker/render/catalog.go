@@ -106,6 +106,11 @@ func Catalog(event string) []Placeholder {
 	return out
 }
 
+// SampleWebhookID is the webhook id of the built-in sample: what {{webhook.id}} renders where no
+// saved webhook is involved (a preview without one, a test of an unsaved webhook, the
+// placeholders' examples).
+const SampleWebhookID = "wh_sample_01"
+
 // Sample returns the built-in sample incident used for previews of event, sent now (the
 // Timestamp) with the event a moment before. Unknown or empty events are treated as incident.created. The incident URL points at
 // herald.example.com; callers that know HERALD_BASE_URL may replace it.
@@ -118,7 +123,7 @@ func Sample(event string, now time.Time) Data {
 	d := Data{
 		Event:      event,
 		DeliveryID: "dlv_sample_01",
-		WebhookID:  "wh_sample_01",
+		WebhookID:  SampleWebhookID,
 		Timestamp:  now,
 		User:       "Ada Lovelace",
 		Incident: Incident{
