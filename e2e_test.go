@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
 	"github.com/herald-hq/herald/worker/sign"
@@ -179,6 +181,19 @@ func TestBinaryAnswersProbesWhileDraining(t *testing.T) {
 				t.Fatalf("the webhook never arrived; herald stderr:\n%s", p.stderr)
 			}
 
+			// A subscriber, told at the end of the drain to reconnect elsewhere.
+			ws, _, err := (&websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}).Dial("ws"+strings.TrimPrefix(p.base, "http")+"/query", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			if err := ws.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]string{"Authorization": "Bearer " + tok}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := ws.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]string{"query": "subscription { deliveryLog { id } }"}}); err != nil {
+				t.Fatal(err)
+			}
+
 			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
@@ -214,6 +229,14 @@ func TestBinaryAnswersProbesWhileDraining(t *testing.T) {
 				}
 			case <-time.After(30 * time.Second):
 				t.Fatalf("still running 30 s after SIGTERM; stderr:\n%s", p.stderr)
+			}
+
+			_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+			for err == nil {
+				_, _, err = ws.ReadMessage()
+			}
+			if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+				t.Errorf("the subscriber's connection ended with %v, want close 1001 (going away)", err)
 			}
 
 			// After a restart, the attempt in flight at SIGTERM is recorded as it ended, and the

@@ -306,10 +306,12 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		ErrorLog:      slog.NewLogLogger(logger.With("component", "metrics").Handler(), slog.LevelWarn),
 	}))
 
+	var gql *graph.Handler
 	if cfg.Role != roleWorker {
 		// An API-only process still sends test webhooks itself: the worker is built, not run.
 		res := &graph.Resolver{Store: store, Worker: wrk, Logger: logger.With("component", "graphql")}
-		mux.Handle("/query", withBodyDeadline(graph.NewHandler(res, cfg.AllowedOrigins)))
+		gql = graph.NewHandler(res, cfg.AllowedOrigins)
+		mux.Handle("/query", withBodyDeadline(gql))
 		ingest := res.IngestHandler()
 		mux.Handle("/v1/process", withBodyDeadline(ingest))
 		mux.Handle("/v1/request", withBodyDeadline(ingest))
@@ -353,6 +355,10 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	logger.Info("draining", "grace", drainGrace)
 	if err := <-workerDone; err != nil {
 		logger.Warn("worker stopped", "err", err)
+	}
+	// Subscribers are told to reconnect elsewhere; Shutdown leaves upgraded connections alone.
+	if gql != nil {
+		gql.GoingAway()
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()

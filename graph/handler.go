@@ -30,12 +30,22 @@ const (
 // Websocket keep-alive: graphql-ws "ka" messages and graphql-transport-ws pings.
 const keepAlive = 15 * time.Second
 
+// Handler is the GraphQL endpoint.
+type Handler struct {
+	http.Handler
+	ws *gorillaws.Transport
+}
+
+// GoingAway closes every websocket connection with 1001, and those opened later at once: the
+// server is shutting down and subscribers should reconnect elsewhere.
+func (h *Handler) GoingAway() { h.ws.GoingAway("server shutting down") }
+
 // NewHandler returns the GraphQL endpoint (`/query`): POST, GET and websockets (both
 // subscription protocols, browser origins limited to the same origin and allowedOrigins),
 // bounded in size, depth and complexity, every operation authenticated with a Bearer token.
-func NewHandler(r *Resolver, allowedOrigins []string) http.Handler {
+func NewHandler(r *Resolver, allowedOrigins []string) *Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Complexity: fieldCosts()}))
-	srv.AddTransport(&gorillaws.Transport{
+	ws := &gorillaws.Transport{
 		Origins:   allowedOrigins,
 		InitFunc:  r.initWebsocket,
 		KeepAlive: keepAlive,
@@ -43,7 +53,8 @@ func NewHandler(r *Resolver, allowedOrigins []string) http.Handler {
 		ErrorFunc: func(ctx context.Context, err error) {
 			r.Logger.InfoContext(ctx, "websocket connection failed", "err", err)
 		},
-	})
+	}
+	srv.AddTransport(ws)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -54,7 +65,7 @@ func NewHandler(r *Resolver, allowedOrigins []string) http.Handler {
 	srv.SetErrorPresenter(presentError(r.Logger))
 	srv.SetRecoverFunc(recoverPanic(r.Logger))
 	srv.AroundOperations(requireCaller)
-	return r.authenticate(http.MaxBytesHandler(withLiteralMemo(srv), MaxRequestBytes))
+	return &Handler{Handler: r.authenticate(http.MaxBytesHandler(withLiteralMemo(srv), MaxRequestBytes)), ws: ws}
 }
 
 // requireCaller refuses every operation that has no authenticated caller.

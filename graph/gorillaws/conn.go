@@ -358,6 +358,7 @@ func (c *conn) readFailed(err error) {
 // shutdown ends the connection when its reader leaves: no more keep-alives, the network
 // connection closed, every operation cancelled, the connection's context ended.
 func (c *conn) shutdown() {
+	c.t.live.remove(c)
 	c.mu.Lock()
 	c.closed = true
 	ops := c.ops

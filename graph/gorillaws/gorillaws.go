@@ -35,8 +35,10 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,6 +87,49 @@ type Transport struct {
 
 	// shared holds the results that its subscriptions share (Stream.Share).
 	shared sharedResults
+	// live holds the connections being served, for GoingAway.
+	live liveConns
+}
+
+// liveConns is the set of a transport's connections; once gone, it takes no more.
+type liveConns struct {
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	gone  string // GoingAway's reason, once called
+}
+
+// add records c and returns "", or the reason the transport is going away.
+func (l *liveConns) add(c *conn) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gone != "" {
+		return l.gone
+	}
+	if l.conns == nil {
+		l.conns = map[*conn]struct{}{}
+	}
+	l.conns[c] = struct{}{}
+	return ""
+}
+
+func (l *liveConns) remove(c *conn) {
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
+}
+
+// GoingAway closes every connection with 1001 (going away) and reason, and every connection
+// opened from then on at once: the server is shutting down, and clients should reconnect,
+// to another replica, rather than see the connection drop. Call it before http.Server's
+// Shutdown, which leaves upgraded connections alone.
+func (t *Transport) GoingAway(reason string) {
+	t.live.mu.Lock()
+	t.live.gone = reason
+	conns := slices.Collect(maps.Keys(t.live.conns))
+	t.live.mu.Unlock()
+	for _, c := range conns {
+		c.close(websocket.CloseGoingAway, reason)
+	}
 }
 
 // InitFunc authenticates a connection from its connection_init payload. It returns the
@@ -123,6 +168,9 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	c := &conn{t: t, ws: ws, exec: exec, proto: protocolOf(ws.Subprotocol())}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	c.ctx, c.cancel = context.WithValue(ctx, connKey{}, c), cancel
+	if reason := t.live.add(c); reason != "" {
+		c.close(websocket.CloseGoingAway, reason)
+	}
 	go c.serve()
 }
 

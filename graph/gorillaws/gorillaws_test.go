@@ -322,6 +322,32 @@ func TestForbid(t *testing.T) {
 	}
 }
 
+// TestGoingAway: when the server shuts down, every connection — subscribed, idle, or not yet
+// initialised — is closed with 1001 and a reason, so that clients reconnect (to another
+// replica) instead of seeing an abnormal closure; its operations end; a connection opened
+// afterwards is closed at once the same way.
+func TestGoingAway(t *testing.T) {
+	t.Parallel()
+	tr := &gorillaws.Transport{}
+	fx := setup(t, tr)
+	subscribed := mustDial(t, fx.url, "graphql-transport-ws")
+	initialise(t, subscribed, "good", false)
+	subscribe(t, subscribed, "1", "subscription { name }")
+	f := fx.nextFeed(t)
+	idle := mustDial(t, fx.url, "graphql-ws")
+	initialise(t, idle, "good", false)
+	fresh := mustDial(t, fx.url, "graphql-transport-ws")
+
+	tr.GoingAway("server shutting down")
+	for _, c := range []*websocket.Conn{subscribed, idle, fresh} {
+		if e := expectClose(t, c, websocket.CloseGoingAway); e.Text != "server shutting down" {
+			t.Errorf("close reason %q", e.Text)
+		}
+	}
+	f.waitEnded(t)
+	expectClose(t, mustDial(t, fx.url, "graphql-transport-ws"), websocket.CloseGoingAway)
+}
+
 // TestInitContextEnds checks that the context an InitFunc is given ends with the connection,
 // whether the InitFunc accepted it or not, and not before.
 func TestInitContextEnds(t *testing.T) {
