@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -227,6 +228,28 @@ func TestPagesInChromium(t *testing.T) {
 		waitText(t, ctx, "#log tbody", incB+" · Billing is down")
 		waitText(t, ctx, "#log tbody", incA+" · Checkout is slow")
 		liveTest(t, ctx, h, pager)
+	})
+
+	t.Run("dashboard tests each URL of a webhook", func(t *testing.T) {
+		second := newReceiver(t)
+		multi := h.gql(t, `mutation($s: ID!, $a: String!, $b: String!) { createWebhook(input: { name: "fan-out", scope: SERVICE,
+			serviceId: $s, events: [INCIDENT_CREATED], urls: [$a, $b] }) { webhook { id } } }`,
+			map[string]any{"s": svc, "a": recv.URL + "/first", "b": second.URL + "/second"})["createWebhook"].(map[string]any)["webhook"].(map[string]any)["id"].(string)
+		defer h.gql(t, `mutation($id: ID!) { deleteWebhook(id: $id) }`, map[string]any{"id": multi})
+		run(t, ctx,
+			chromedp.Navigate(h.base+"/dashboard#token="+adminToken),
+			chromedp.WaitVisible(chromedp.CSS(`#hooks tr[data-webhook="`+multi+`"] button.test`)),
+		)
+		labels := get(t, ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#hooks tr[data-webhook="`+multi+`"] button.test'), b => b.textContent + " " + b.title)`))
+		if want := []string{"Test 1 " + recv.URL + "/first", "Test 2 " + second.URL + "/second"}; !slices.Equal(labels, want) {
+			t.Fatalf("test buttons %q, want %q", labels, want)
+		}
+		first, before := recv.count.Load(), second.count.Load()
+		run(t, ctx, chromedp.Click(chromedp.CSS(`#hooks tr[data-webhook="`+multi+`"] button.test:nth-of-type(2)`)))
+		waitText(t, ctx, "#hooks-status", "Test to fan-out (URL 2): succeeded")
+		if second.count.Load() != before+1 || recv.count.Load() != first {
+			t.Errorf("Test 2 reached the second URL %d times and the first %d times, want 1 and 0", second.count.Load()-before, recv.count.Load()-first)
+		}
 	})
 
 	t.Run("dashboard works from the keyboard alone", func(t *testing.T) {

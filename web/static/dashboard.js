@@ -10,7 +10,7 @@
 
   var ATTEMPT = "fragment A on DeliveryAttempt { " + H.ATTEMPT_FIELDS +
     " webhook { id name status consecutiveFailures } delivery { id status incident { id title } } }";
-  var HOOK = "fragment H on Webhook { id name status inactiveReason consecutiveFailures }";
+  var HOOK = "fragment H on Webhook { id name status inactiveReason consecutiveFailures urls }";
 
   var ws = null;
   var unsubscribe = null;    // ends the live-log subscription
@@ -113,11 +113,7 @@
             "data-focus": "switch:" + w.id, "data-busy": "switch:" + w.id, "aria-disabled": busyAttr("switch:" + w.id),
             onclick: function () { toggleHook(w); },
           })]),
-          el("td", {}, [el("button", {
-            type: "button", class: "test", text: "Test", "aria-label": "Send a test to " + w.name,
-            "data-focus": "test:" + w.id, "data-busy": "test:" + w.id, "aria-disabled": busyAttr("test:" + w.id),
-            onclick: function () { testHook(w); },
-          })]),
+          el("td", {}, testButtons(w)),
         ]));
       });
     });
@@ -150,16 +146,32 @@
     }).catch(function (e) { setBusy(key, false); hookStatus(w.name + ": " + e.message); });
   }
 
-  function testHook(w) {
-    var key = "test:" + w.id;
+  // testButtons is one Test button per URL of the webhook: "Test" for a single URL, "Test 1",
+  // "Test 2"… (the URL in the title and label) for several.
+  function testButtons(w) {
+    var urls = w.urls.length > 1 ? w.urls : [null];
+    return urls.map(function (u, i) {
+      var key = "test:" + w.id + (u === null ? "" : ":" + i);
+      return el("button", {
+        type: "button", class: "test", text: u === null ? "Test" : "Test " + (i + 1), title: u,
+        "aria-label": "Send a test to " + w.name + (u === null ? "" : " at " + u),
+        "data-focus": key, "data-busy": key, "aria-disabled": busyAttr(key),
+        onclick: function () { testHook(w, u, i, key); },
+      });
+    });
+  }
+
+  // testHook sends a test to url (null: the webhook's only one), named "URL n" in the status.
+  function testHook(w, url, i, key) {
     if (H.isBusy(key)) return;
     setBusy(key, true);
-    hookStatus("Sending a test to " + w.name + "…");
-    gql("mutation($id: ID!) { testWebhook(id: $id) { ...A } } " + ATTEMPT, { id: w.id }).then(function (d) {
+    var what = w.name + (url === null ? "" : " (URL " + (i + 1) + ")");
+    hookStatus("Sending a test to " + what + "…");
+    gql("mutation($id: ID!, $url: String) { testWebhook(id: $id, url: $url) { ...A } } " + ATTEMPT, { id: w.id, url: url }).then(function (d) {
       var a = d.testWebhook;
       if (followed(a)) addAttempt(a, true);
-      hookStatus("Test to " + w.name + ": " + a.outcome.toLowerCase() + (a.response ? " (HTTP " + a.response.status + ")" : a.error ? " (" + a.error + ")" : "") + ".");
-    }).catch(function (e) { hookStatus("Test to " + w.name + ": " + e.message); })
+      hookStatus("Test to " + what + ": " + a.outcome.toLowerCase() + (a.response ? " (HTTP " + a.response.status + ")" : a.error ? " (" + a.error + ")" : "") + ".");
+    }).catch(function (e) { hookStatus("Test to " + what + ": " + e.message); })
       .finally(function () { setBusy(key, false); });
   }
 
