@@ -237,6 +237,7 @@ func TestPagesInChromium(t *testing.T) {
 			map[string]any{"s": svc, "a": recv.URL + "/first", "b": second.URL + "/second"})["createWebhook"].(map[string]any)["webhook"].(map[string]any)["id"].(string)
 		defer h.gql(t, `mutation($id: ID!) { deleteWebhook(id: $id) }`, map[string]any{"id": multi})
 		run(t, ctx,
+			chromedp.Navigate("about:blank"), // the dashboard may be open: a new fragment alone would not load it
 			chromedp.Navigate(h.base+"/dashboard#token="+adminToken),
 			chromedp.WaitVisible(chromedp.CSS(`#hooks tr[data-webhook="`+multi+`"] button.test`)),
 		)
