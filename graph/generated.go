@@ -2248,6 +2248,7 @@ extend type Query {
 extend type Mutation {
   revokeIntegration(id: ID!): Boolean!
   revokeApiToken(id: ID!): Boolean!
+  "Puts a user in a team. A GLOBAL_ADMIN adds anyone; a TEAM_MANAGER adds to a team they manage only users already in one of their teams (anyone else: FORBIDDEN)."
   addTeamMember(teamId: ID!, userId: ID!): User!
 }
 `, BuiltIn: false},

@@ -478,6 +478,19 @@ func (r *mutationResolver) AddTeamMember(ctx context.Context, teamID string, use
 	if !p.CanManageTeam(teamID) {
 		return nil, models.Forbidden()
 	}
+	if !p.IsAdmin() {
+		// A manager moves people between the teams they manage; anyone else is an admin's to add.
+		if _, err := r.Store.FindUserByID(ctx, userID); err != nil {
+			return nil, err
+		}
+		ours, err := r.Store.InTeams(ctx, userID, p.TeamIDs())
+		if err != nil {
+			return nil, err
+		}
+		if !ours {
+			return nil, models.Forbidden()
+		}
+	}
 	u, err := r.Store.AddTeamMember(ctx, teamID, userID)
 	if err != nil {
 		return nil, err

@@ -265,6 +265,16 @@ func (s *Store) AddTeamMember(ctx context.Context, teamID, userID string) (*User
 	return u, nil
 }
 
+// InTeams reports whether the user is a member of one of the teams. Errors: INTERNAL.
+func (s *Store) InTeams(ctx context.Context, userID string, teamIDs []string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Table("team_members").Where("user_id = ? AND team_id IN ?", userID, nonEmpty(teamIDs)).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("team membership: %w", err)
+	}
+	return n > 0, nil
+}
+
 // FindUserByID returns a user: NOT_FOUND when there is none.
 func (s *Store) FindUserByID(ctx context.Context, id string) (*User, error) {
 	var u User
