@@ -253,6 +253,27 @@ func TestPagesInChromium(t *testing.T) {
 		}
 	})
 
+	t.Run("a link with another token does not replace the signed-in one", func(t *testing.T) {
+		user := h.gql(t, `mutation { createUser(input: { name: "Mallory", role: MEMBER }) { id } }`, nil)["createUser"].(map[string]any)["id"].(string)
+		other := h.gql(t, `mutation($u: ID!) { createApiToken(userId: $u, name: "link") }`, map[string]any{"u": user})["createApiToken"].(string)
+		run(t, ctx,
+			chromedp.Navigate("about:blank"),
+			chromedp.Navigate(h.base+"/dashboard#token="+adminToken),
+			chromedp.WaitVisible(chromedp.ID("session")),
+			chromedp.Navigate("about:blank"),
+			chromedp.Navigate(h.base+"/dashboard#token="+other),
+			chromedp.WaitVisible(chromedp.ID("session")),
+		)
+		waitText(t, ctx, "#notice", "another API token, which was not used")
+		who := get(t, ctx, chromedp.Evaluate[string](`document.getElementById('who').textContent`))
+		if !strings.HasPrefix(who, me+" ") {
+			t.Errorf("signed in as %q after the link, want still %s", who, me)
+		}
+		if got := get(t, ctx, chromedp.Evaluate[string](`localStorage.getItem('herald.token') + ' ' + location.hash`)); got != adminToken+" " {
+			t.Errorf("saved token and address after the link: %q, want the admin's and no fragment", got)
+		}
+	})
+
 	t.Run("dashboard works from the keyboard alone", func(t *testing.T) {
 		run(t, ctx,
 			chromedp.Navigate(h.base+"/dashboard"),

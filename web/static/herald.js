@@ -87,11 +87,18 @@ var Herald = (function () {
 
   // ---- session ----------------------------------------------------------------------------
 
+  // tokenFromAddress takes a #token=… from the address (and removes it from there) when no
+  // other token is saved. A saved token is never replaced by a link: someone else's link
+  // would otherwise sign the user in to the sender's account unnoticed. It returns true when
+  // the address held another token, which was left unused.
   function tokenFromAddress() {
     var m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-    if (!m) return;
-    localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+    if (!m) return false;
     history.replaceState(null, "", location.pathname + location.search);
+    var given = decodeURIComponent(m[1]), saved = localStorage.getItem(TOKEN_KEY);
+    if (saved && saved !== given) return true;
+    localStorage.setItem(TOKEN_KEY, given);
+    return false;
   }
 
   // session runs the sign-in bar (#login, #session, #who, #logout) over the page's #app: the
@@ -133,9 +140,15 @@ var Herald = (function () {
       if (t) signIn(t);
     });
     $("logout").addEventListener("click", signOut);
-    tokenFromAddress();
+    var refused = tokenFromAddress();
     var saved = localStorage.getItem(TOKEN_KEY);
-    if (saved) signIn(saved); else $("token").focus();
+    if (!saved) {
+      $("token").focus();
+      return;
+    }
+    signIn(saved).then(function () {
+      if (refused && signedIn()) notice("The address held another API token, which was not used: you are still signed in as shown. Sign out first to sign in with it.");
+    });
   }
 
   function signedIn() { return token !== ""; }
