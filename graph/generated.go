@@ -206,6 +206,7 @@ type ComplexityRoot struct {
 		RotateWebhookSecret   func(childComplexity int, id string) int
 		TestWebhook           func(childComplexity int, id *string, input *model.WebhookInput, event *model.WebhookEvent, url *string) int
 		UnacknowledgeIncident func(childComplexity int, id string) int
+		UpdateIntegration     func(childComplexity int, id string, name *string, apiFilter *model.APIFilterInput) int
 		UpdateWebhook         func(childComplexity int, id string, input model.WebhookPatch) int
 	}
 
@@ -376,6 +377,7 @@ type MutationResolver interface {
 	ResolveIncident(ctx context.Context, id string) (*model.Incident, error)
 	ReassignIncident(ctx context.Context, id string, userID string) (*model.Incident, error)
 	RevokeIntegration(ctx context.Context, id string) (bool, error)
+	UpdateIntegration(ctx context.Context, id string, name *string, apiFilter *model.APIFilterInput) (*model.Integration, error)
 	RevokeAPIToken(ctx context.Context, id string) (bool, error)
 	AddTeamMember(ctx context.Context, teamID string, userID string) (*model.User, error)
 }
@@ -1218,6 +1220,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UnacknowledgeIncident(childComplexity, args["id"].(string)), true
+	case "Mutation.updateIntegration":
+		if e.ComplexityRoot.Mutation.UpdateIntegration == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateIntegration_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateIntegration(childComplexity, args["id"].(string), args["name"].(*string), args["apiFilter"].(*model.APIFilterInput)), true
 	case "Mutation.updateWebhook":
 		if e.ComplexityRoot.Mutation.UpdateWebhook == nil {
 			break
@@ -2247,6 +2260,8 @@ extend type Query {
 
 extend type Mutation {
   revokeIntegration(id: ID!): Boolean!
+  "Changes an integration's name and API filter (each where given; apiFilter replaces the whole filter), keeping its token: the sender goes on posting as it does. A revoked integration cannot be changed (VALIDATION on id)."
+  updateIntegration(id: ID!, name: String, apiFilter: ApiFilterInput): Integration!
   revokeApiToken(id: ID!): Boolean!
   "Puts a user in a team. A GLOBAL_ADMIN adds anyone; a TEAM_MANAGER adds to a team they manage only users already in one of their teams (anyone else: FORBIDDEN)."
   addTeamMember(teamId: ID!, userId: ID!): User!
@@ -3228,6 +3243,36 @@ func (ec *executionContext) field_Mutation_unacknowledgeIncident_args(ctx contex
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateIntegration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "apiFilter",
+		func(ctx context.Context, v any) (*model.APIFilterInput, error) {
+			return ec.unmarshalOApiFilterInput2ᚖgithubᚗcomᚋheraldᚑhqᚋheraldᚋgraphᚋmodelᚐAPIFilterInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["apiFilter"] = arg2
 	return args, nil
 }
 
@@ -6762,6 +6807,50 @@ func (ec *executionContext) fieldContext_Mutation_revokeIntegration(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_revokeIntegration_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateIntegration(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateIntegration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateIntegration(ctx, fc.Args["id"].(string), fc.Args["name"].(*string), fc.Args["apiFilter"].(*model.APIFilterInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Integration) graphql.Marshaler {
+			return ec.marshalNIntegration2ᚖgithubᚗcomᚋheraldᚑhqᚋheraldᚋgraphᚋmodelᚐIntegration(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateIntegration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Integration(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateIntegration_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12674,6 +12763,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "revokeIntegration":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_revokeIntegration(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateIntegration":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateIntegration(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

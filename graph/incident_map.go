@@ -62,6 +62,27 @@ func apiMatchToModel(m *models.Match) *model.APIFilterMatch {
 	return &model.APIFilterMatch{Key: m.Key, Value: m.Value}
 }
 
+// authorizeIntegration lets a manager of the integration's team, or an admin, change it:
+// NOT_FOUND for an unknown integration, FORBIDDEN otherwise.
+func (r *Resolver) authorizeIntegration(ctx context.Context, id string) error {
+	p, err := principal(ctx)
+	if err != nil {
+		return err
+	}
+	in, err := r.Store.FindIntegrationByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	sv, err := r.Store.FindServiceByID(ctx, in.ServiceID)
+	if err != nil {
+		return err
+	}
+	if !p.CanManageTeam(sv.TeamID) {
+		return models.Forbidden()
+	}
+	return nil
+}
+
 func apiFilterFromInput(in *model.APIFilterInput) models.APIFilter {
 	if in == nil {
 		return models.APIFilter{}

@@ -431,25 +431,29 @@ func (r *mutationResolver) ReassignIncident(ctx context.Context, id string, user
 }
 
 func (r *mutationResolver) RevokeIntegration(ctx context.Context, id string) (bool, error) {
-	p, err := principal(ctx)
-	if err != nil {
+	if err := r.authorizeIntegration(ctx, id); err != nil {
 		return false, err
-	}
-	in, err := r.Store.FindIntegrationByID(ctx, id)
-	if err != nil {
-		return false, err
-	}
-	sv, err := r.Store.FindServiceByID(ctx, in.ServiceID)
-	if err != nil {
-		return false, err
-	}
-	if !p.CanManageTeam(sv.TeamID) {
-		return false, models.Forbidden()
 	}
 	if err := r.Store.RevokeIntegration(ctx, id); err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+func (r *mutationResolver) UpdateIntegration(ctx context.Context, id string, name *string, apiFilter *model.APIFilterInput) (*model.Integration, error) {
+	if err := r.authorizeIntegration(ctx, id); err != nil {
+		return nil, err
+	}
+	var f *models.APIFilter
+	if apiFilter != nil {
+		v := apiFilterFromInput(apiFilter)
+		f = &v
+	}
+	in, err := r.Store.UpdateIntegration(ctx, id, name, f)
+	if err != nil {
+		return nil, err
+	}
+	return r.integrationToModel(in), nil
 }
 
 func (r *mutationResolver) RevokeAPIToken(ctx context.Context, id string) (bool, error) {

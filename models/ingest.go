@@ -288,6 +288,41 @@ func (s *Store) CreateIntegration(ctx context.Context, serviceID, name string, f
 	return &in, tok, nil
 }
 
+// UpdateIntegration changes an integration's name and API filter where given (nil keeps
+// them), keeping its token: a sender keeps posting with the token it has. VALIDATION for a
+// blank name, a bad API filter or a revoked integration, NOT_FOUND for an unknown one.
+func (s *Store) UpdateIntegration(ctx context.Context, id string, name *string, f *APIFilter) (*Integration, error) {
+	in, err := s.FindIntegrationByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if in.RevokedAt != nil {
+		return nil, Invalid("id", "the integration is revoked")
+	}
+	if name != nil {
+		n := strings.TrimSpace(*name)
+		if n == "" {
+			return nil, Invalid("name", "name is required")
+		}
+		if utf8.RuneCountInString(n) > maxSourceRunes {
+			return nil, Invalid("name", "name is longer than %d characters", maxSourceRunes)
+		}
+		in.Name = n
+	}
+	if f != nil {
+		if err := ValidateAPIFilter(*f); err != nil {
+			return nil, err
+		}
+		in.APIFilter = NewJSON(*f)
+	}
+	err = s.db.WithContext(ctx).Model(&Integration{}).Where("id = ? AND revoked_at IS NULL", id).
+		Updates(map[string]any{"name": in.Name, "api_filter": in.APIFilter}).Error
+	if err != nil {
+		return nil, fmt.Errorf("update integration: %w", translate(err, "integration"))
+	}
+	return in, nil
+}
+
 // ListIntegrations returns the integrations that are not revoked, of one service when
 // serviceID is set, limited to the services of teamIDs unless it is nil.
 func (s *Store) ListIntegrations(ctx context.Context, serviceID *string, teamIDs []string) ([]*Integration, error) {

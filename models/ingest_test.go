@@ -154,6 +154,55 @@ func TestCreateIntegrationMatchNeedsMapping(t *testing.T) {
 	})
 }
 
+// TestUpdateIntegration: an integration's filter can be corrected without a new token — the
+// sender goes on posting with the one it has, and the new filter applies at once; a bad
+// filter or a revoked integration is refused and nothing changes.
+func TestUpdateIntegration(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		in, token, err := s.CreateIntegration(w.ctx, w.svcA1.ID, "Tool", models.APIFilter{TitleKey: "title"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixed := models.APIFilter{TitleKey: "title", MappingKey: "key", ResolveWhen: &models.Match{Key: "state", Value: "ok"}}
+		name := "  Alertmanager "
+		got, err := s.UpdateIntegration(w.ctx, in.ID, &name, &fixed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Name != "Alertmanager" || got.APIFilter.V.MappingKey != "key" {
+			t.Errorf("after update: %q %+v", got.Name, got.APIFilter.V)
+		}
+		same, err := s.FindIntegrationByToken(w.ctx, token)
+		if err != nil || same.ID != in.ID || same.APIFilter.V.ResolveWhen == nil {
+			t.Fatalf("the token after the update: %+v, %v", same, err)
+		}
+		if res, err := s.Ingest(w.ctx, same, "tool", []byte(`{"title":"disk","key":"k1"}`)); err != nil || res.Action != models.IngestCreated {
+			t.Fatalf("firing: %+v, %v", res, err)
+		}
+		if res, err := s.Ingest(w.ctx, same, "tool", []byte(`{"title":"disk","key":"k1","state":"ok"}`)); err != nil || res.Action != models.IngestResolved {
+			t.Fatalf("resolve with the new filter: %+v, %v", res, err)
+		}
+
+		_, err = s.UpdateIntegration(w.ctx, in.ID, nil, &models.APIFilter{ResolveWhen: &models.Match{Key: "state", Value: "ok"}})
+		wantWebhookErr(t, err, models.CodeValidation, "apiFilter.mappingKey")
+		blank := " "
+		_, err = s.UpdateIntegration(w.ctx, in.ID, &blank, nil)
+		wantWebhookErr(t, err, models.CodeValidation, "name")
+		if kept, _ := s.FindIntegrationByID(w.ctx, in.ID); kept.Name != "Alertmanager" || kept.APIFilter.V.MappingKey != "key" {
+			t.Errorf("a refused update changed the integration: %q %+v", kept.Name, kept.APIFilter.V)
+		}
+		if err := s.RevokeIntegration(w.ctx, in.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.UpdateIntegration(w.ctx, in.ID, &name, nil)
+		wantWebhookErr(t, err, models.CodeValidation, "id")
+		_, err = s.UpdateIntegration(w.ctx, "nope", &name, nil)
+		wantCode(t, err, models.CodeNotFound)
+	})
+}
+
 func TestIngestLanguageAndRequests(t *testing.T) {
 	t.Parallel()
 	for _, dialect := range storetest.Dialects {
