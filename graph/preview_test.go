@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -200,6 +201,56 @@ func TestRenderPreviewWarnsOfWhatIsNotSent(t *testing.T) {
 			}
 			if got := out.RenderPreview.Warnings; !slices.Equal(got, tc.want) || len(out.RenderPreview.Errors) > 0 {
 				t.Errorf("got %s, want the warnings %q and no errors", data, tc.want)
+			}
+		})
+	}
+}
+
+// TestRenderPreviewLimits checks that renderPreview, open to every reader, refuses templates
+// over the limits saving a webhook enforces, naming the field, and takes them up to the limit
+// (counted in characters, as a save counts them).
+func TestRenderPreviewLimits(t *testing.T) {
+	t.Parallel()
+	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
+	longest := strings.Repeat("é", models.MaxWebhookTemplateChars)
+	param := func(value string) map[string]any { return map[string]any{"name": "x", "value": value} }
+	tooMany := make([]any, models.MaxWebhookQueryParams+1)
+	for i := range tooMany {
+		tooMany[i] = param("{{incident.id}}")
+	}
+	tests := map[string]struct {
+		input map[string]any
+		field string // "" when the preview is rendered
+	}{
+		"body template at the limit":   {map[string]any{"bodyTemplate": longest, "contentType": "TEXT"}, ""},
+		"body template over the limit": {map[string]any{"bodyTemplate": longest + "x", "contentType": "TEXT"}, "bodyTemplate"},
+		"a megabyte of placeholders":   {map[string]any{"bodyTemplate": strings.Repeat("{{user}}", 124980)}, "bodyTemplate"},
+		"body template over the limit, not used": {
+			map[string]any{"sendDataUsing": "QUERY_PARAMS", "queryParams": []any{param("1")}, "bodyTemplate": longest + "x"}, "bodyTemplate"},
+		"query parameter at the limit": {map[string]any{"sendDataUsing": "QUERY_PARAMS", "queryParams": []any{param("1"), param(longest)}}, ""},
+		"query parameter over the limit": {
+			map[string]any{"sendDataUsing": "QUERY_PARAMS", "queryParams": []any{param("1"), param(longest + "x")}}, "queryParams[1].value"},
+		"too many query parameters": {map[string]any{"sendDataUsing": "QUERY_PARAMS", "queryParams": tooMany}, "queryParams"},
+		"as many query parameters as allowed": {
+			map[string]any{"sendDataUsing": "QUERY_PARAMS", "queryParams": tooMany[:models.MaxWebhookQueryParams]}, ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			data, errs := w.do(t, "memberA", `query($in: RenderPreviewInput!) { renderPreview(input: $in) { truncated } }`, map[string]any{"in": tc.input})
+			if tc.field == "" {
+				if len(errs) > 0 || !strings.Contains(string(data), `"truncated"`) {
+					t.Errorf("got %s %+v, want a preview", data, errs)
+				}
+				return
+			}
+			limit := fmt.Sprint(models.MaxWebhookTemplateChars)
+			if tc.field == "queryParams" {
+				limit = fmt.Sprint(models.MaxWebhookQueryParams)
+			}
+			if len(errs) != 1 || errs[0].Extensions["code"] != models.CodeValidation || errs[0].Extensions["field"] != tc.field ||
+				!strings.Contains(errs[0].Message, limit) {
+				t.Errorf("got %s %+v, want VALIDATION of %s", data, errs, tc.field)
 			}
 		})
 	}

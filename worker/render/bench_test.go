@@ -1,6 +1,10 @@
 package render
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 func BenchmarkRenderSeedConditional(b *testing.B) {
 	tmpl := mustParse(b, seedPayload)
@@ -62,5 +66,21 @@ func BenchmarkCacheGet(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Get("wh:1:body", seedPayload)
+	}
+}
+
+// BenchmarkPreviewPlaceholders renders the preview of templates made of placeholders outside
+// any JSON string (one warning each), up to the largest a webhook may have (64 KiB) and beyond
+// (1 MiB, the request limit), to show that the cost grows linearly with the template.
+func BenchmarkPreviewPlaceholders(b *testing.B) {
+	d := testData()
+	for _, size := range []int{16 << 10, 64 << 10, 256 << 10, 1 << 20} {
+		in := PreviewInput{BodyTemplate: strings.Repeat("{{user}}", size/len("{{user}}")), ContentType: JSON}
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Preview(in, &d)
+			}
+		})
 	}
 }

@@ -89,22 +89,55 @@ func (p *parser) errorf(off int, format string, args ...any) {
 	}
 }
 
-// errors converts byte offsets to 1-based lines and columns counted in characters.
+// errors converts byte offsets to 1-based lines and columns counted in characters, sorted by
+// position.
 func (p *parser) errors() []Error {
 	slices.SortStableFunc(p.errs, func(a, b posError) int { return cmp.Compare(a.off, b.off) })
-	out := make([]Error, len(p.errs))
-	for i, e := range p.errs {
-		line, col := position(p.src, e.off)
-		out[i] = Error{Line: line, Column: col, Message: e.msg}
+	l := locator{src: p.src}
+	return l.errors(p.errs)
+}
+
+// locator converts byte offsets of src to 1-based lines and columns counted in characters. Its
+// cursor only moves forward, counting the lines and characters it passes, so that src is read
+// once however many offsets there are: counting from the start for each one made the warnings
+// of a preview cost the square of the template's size.
+type locator struct {
+	src   string
+	off   int // the cursor
+	lines int // new lines before off
+	col   int // characters between the last new line before off and off
+	read  int // bytes the cursor has passed, at most len(src) (tests check the cost with it)
+}
+
+// errors converts errs to Errors, in the same order, visiting their offsets in ascending order
+// (O(N log N + len(src)) for N errors). It may be called once per locator.
+func (l *locator) errors(errs []posError) []Error {
+	order := make([]int, len(errs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(errs[a].off, errs[b].off) })
+	out := make([]Error, len(errs))
+	for _, i := range order {
+		line, col := l.position(errs[i].off)
+		out[i] = Error{Line: line, Column: col, Message: errs[i].msg}
 	}
 	return out
 }
 
-// position converts a byte offset of src to a 1-based line and column counted in characters.
-func position(src string, off int) (line, column int) {
-	before := src[:off]
-	lineStart := strings.LastIndexByte(before, '\n') + 1
-	return strings.Count(before, "\n") + 1, utf8.RuneCountInString(before[lineStart:]) + 1
+// position moves the cursor to off, which must not be before it, and returns its line and
+// column.
+func (l *locator) position(off int) (line, column int) {
+	passed := l.src[l.off:off]
+	l.read += len(passed)
+	l.off = off
+	if nl := strings.LastIndexByte(passed, '\n'); nl >= 0 {
+		l.lines += strings.Count(passed, "\n")
+		l.col = 0
+		passed = passed[nl+1:]
+	}
+	l.col += utf8.RuneCountInString(passed)
+	return l.lines + 1, l.col + 1
 }
 
 // parseSeq parses literal text and placeholders (and, at the top level, conditional blocks)
@@ -220,6 +253,11 @@ func (p *parser) parseBlock() *cond {
 	ifs, returns := 0, 0
 	ok := true
 	for {
+		if len(p.errs) >= maxErrors {
+			// Parsing stops here as it does outside blocks: each statement left may scan to
+			// the end of the source, which thousands of them would do thousands of times.
+			return nil
+		}
 		p.skipWS()
 		if p.pos >= len(p.src) {
 			p.errorf(open, "unclosed {{{: expected }}} to end the conditional block")

@@ -78,7 +78,7 @@ func Preview(in PreviewInput, d *Data) PreviewResult {
 			return res
 		}
 		if ct == JSON {
-			res.Warnings = jsonWarnings(t, res.Warnings)
+			res.Warnings = jsonWarnings(&locator{src: t.src}, t, res.Warnings)
 		}
 		body, res.Truncated = RenderBody(t, d, ct)
 	}
@@ -119,21 +119,23 @@ func (s jsonState) scan(text string) jsonState {
 
 // jsonWarnings appends a warning for every placeholder that a JSON template puts outside a
 // string, and for every return text that leaves the string state different from how it found
-// it. A placeholder in a return text is judged by the quotes of that text.
-func jsonWarnings(t *Template, warnings []string) []string {
-	w := warner{src: t.src, out: warnings}
+// it. A placeholder in a return text is judged by the quotes of that text. Warnings keep the
+// order they are found in; l, a fresh locator of t's source, places them all in one pass.
+func jsonWarnings(l *locator, t *Template, warnings []string) []string {
+	var w warner
 	w.walk(t.nodes, jsonState{})
-	return w.out
+	for _, e := range l.errors(w.found) {
+		warnings = append(warnings, e.Error())
+	}
+	return warnings
 }
 
 type warner struct {
-	src string
-	out []string
+	found []posError
 }
 
 func (w *warner) add(off int, msg string) {
-	line, col := position(w.src, off)
-	w.out = append(w.out, Error{Line: line, Column: col, Message: msg}.Error())
+	w.found = append(w.found, posError{off, msg})
 }
 
 func (w *warner) walk(nodes []node, s jsonState) jsonState {

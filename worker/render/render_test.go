@@ -549,6 +549,12 @@ func TestPreview(t *testing.T) {
 			warnings:  []string{"line 1, column 12: the return text of this if opens or closes a JSON string"},
 			validJSON: ptr(true),
 		},
+		"warnings in the order found": {
+			in: PreviewInput{BodyTemplate: `{"a": {{{ if(incident.urgency==low) return({{user}} x"); return(y); }}}}`, ContentType: JSON},
+			warnings: []string{"line 1, column 44: {{user}} is outside a JSON string",
+				"line 1, column 11: the return text of this if opens or closes a JSON string", "not valid JSON"},
+			validJSON: ptr(false),
+		},
 		"text content":         {in: PreviewInput{BodyTemplate: `{{incident.title}}`, ContentType: TEXT}},
 		"escaped placeholder":  {in: PreviewInput{BodyTemplate: `{"a": "\{{title}}", "b": \{{x}}}`, ContentType: JSON}, warnings: []string{"not valid JSON"}, validJSON: ptr(false)},
 		"escape before string": {in: PreviewInput{BodyTemplate: `{"a": "C:\\{{incident.id}}", "b": "\{{x}}"}`, ContentType: JSON}, validJSON: ptr(true)},
