@@ -2,6 +2,7 @@ package render
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 )
 
@@ -117,15 +118,28 @@ func (s jsonState) scan(text string) jsonState {
 	return s
 }
 
+// maxJSONWarnings bounds the JSON warnings listed for one template; one more line says how
+// many were left out (a template of thousands of bare placeholders would otherwise answer a
+// preview with a megabyte of them).
+const maxJSONWarnings = 50
+
 // jsonWarnings appends a warning for every placeholder that a JSON template puts outside a
 // string, and for every return text that leaves the string state different from how it found
-// it. A placeholder in a return text is judged by the quotes of that text. Warnings keep the
-// order they are found in; l, a fresh locator of t's source, places them all in one pass.
+// it, the first maxJSONWarnings of them. A placeholder in a return text is judged by the quotes
+// of that text. Warnings keep the order they are found in; l, a fresh locator of t's source,
+// places them all in one pass.
 func jsonWarnings(l *locator, t *Template, warnings []string) []string {
 	var w warner
 	w.walk(t.nodes, jsonState{})
-	for _, e := range l.errors(w.found) {
+	found := w.found
+	if len(found) > maxJSONWarnings {
+		found = found[:maxJSONWarnings]
+	}
+	for _, e := range l.errors(found) {
 		warnings = append(warnings, e.Error())
+	}
+	if more := len(w.found) - len(found); more > 0 {
+		warnings = append(warnings, fmt.Sprintf("and %d more placeholders or return texts like these", more))
 	}
 	return warnings
 }
