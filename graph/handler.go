@@ -20,15 +20,23 @@ import (
 
 // Limits of one GraphQL operation. MaxComplexity bounds its cost (fieldCosts): a page of 200
 // deliveries with every attempt's request and response costs about 7,400, the dashboard's
-// heaviest query (30 deliveries) about 1,100.
+// heaviest query (30 deliveries) about 1,100. MaxIntrospection bounds its __schema and __type
+// selections and MaxIntrospectionValues what they answer (introspectionLimit, about 16 bytes a
+// value): GraphiQL's schema query selects __schema once and counts about 7,500 (100 KB).
 const (
-	MaxRequestBytes = 1 << 20
-	MaxComplexity   = 10000
-	MaxDepth        = 12
+	MaxRequestBytes        = 1 << 20
+	MaxComplexity          = 10000
+	MaxDepth               = 12
+	MaxIntrospection       = 5
+	MaxIntrospectionValues = 50000
 )
 
 // Websocket keep-alive: graphql-ws "ka" messages and graphql-transport-ws pings.
 const keepAlive = 15 * time.Second
+
+// MaxWebsocketOperations bounds the operations running at once on one websocket connection
+// (gorillaws.Transport.MaxOperations): the dashboard and the incident page run one or two.
+const MaxWebsocketOperations = 100
 
 // Handler is the GraphQL endpoint.
 type Handler struct {
@@ -42,14 +50,16 @@ func (h *Handler) GoingAway() { h.ws.GoingAway("server shutting down") }
 
 // NewHandler returns the GraphQL endpoint (`/query`): POST, GET and websockets (both
 // subscription protocols, browser origins limited to the same origin and allowedOrigins),
-// bounded in size, depth and complexity, every operation authenticated with a Bearer token.
+// bounded in size, depth, complexity and introspection (and websockets in operations at once),
+// every operation authenticated with a Bearer token.
 func NewHandler(r *Resolver, allowedOrigins []string) *Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Complexity: fieldCosts()}))
 	ws := &gorillaws.Transport{
-		Origins:   allowedOrigins,
-		InitFunc:  r.initWebsocket,
-		KeepAlive: keepAlive,
-		ReadLimit: MaxRequestBytes,
+		Origins:       allowedOrigins,
+		InitFunc:      r.initWebsocket,
+		KeepAlive:     keepAlive,
+		ReadLimit:     MaxRequestBytes,
+		MaxOperations: MaxWebsocketOperations,
 		ErrorFunc: func(ctx context.Context, err error) {
 			r.Logger.InfoContext(ctx, "websocket connection failed", "err", err)
 		},
@@ -59,8 +69,10 @@ func NewHandler(r *Resolver, allowedOrigins []string) *Handler {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetValidationRulesFn(validationRules)
 	srv.Use(extension.Introspection{})
 	srv.Use(depthLimit{max: MaxDepth})
+	srv.Use(&introspectionLimit{maxSelections: MaxIntrospection, maxValues: MaxIntrospectionValues})
 	srv.Use(&costLimit{max: MaxComplexity})
 	srv.SetErrorPresenter(presentError(r.Logger))
 	srv.SetRecoverFunc(recoverPanic(r.Logger))
@@ -99,7 +111,7 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if oc.Operation == nil {
 		return nil
 	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, 0); depth > d.max {
+	if depth := selectionDepth(oc.Operation.SelectionSet, map[string]int{}); depth > d.max {
 		err := gqlerror.Errorf("operation is nested %d levels deep; at most %d are allowed", depth, d.max)
 		err.Extensions = map[string]any{"code": models.CodeValidation}
 		return err
@@ -107,30 +119,36 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	return nil
 }
 
-func selectionDepth(set ast.SelectionSet, visited int) int {
-	if visited > 64 {
-		return visited
+// oncePerFragment returns of(the spread fragment's selections), worked out once per fragment
+// and kept in memo: a fragment may be spread many times, and the fragments in it many times
+// over. A cycle, which validation refuses, counts 0.
+func oncePerFragment(s *ast.FragmentSpread, memo map[string]int, of func(ast.SelectionSet) int) int {
+	if v, ok := memo[s.Name]; ok || s.Definition == nil {
+		return v
 	}
+	memo[s.Name] = 0
+	v := of(s.Definition.SelectionSet)
+	memo[s.Name] = v
+	return v
+}
+
+// selectionDepth returns how deep set nests fields. depths holds each fragment's, worked out
+// once: a fragment may be spread many times, and fragments in it many times over.
+func selectionDepth(set ast.SelectionSet, depths map[string]int) int {
 	deepest := 0
 	for _, sel := range set {
 		var d int
 		switch s := sel.(type) {
 		case *ast.Field:
 			if strings.HasPrefix(s.Name, "__") {
-				// Introspection (GraphiQL's schema query) is bounded by the schema itself.
+				// Introspection (GraphiQL's schema query) is bounded by introspectionLimit.
 				continue
 			}
-			if len(s.SelectionSet) > 0 {
-				d = 1 + selectionDepth(s.SelectionSet, visited+1)
-			} else {
-				d = 1
-			}
+			d = 1 + selectionDepth(s.SelectionSet, depths)
 		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, visited+1)
+			d = selectionDepth(s.SelectionSet, depths)
 		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				d = selectionDepth(s.Definition.SelectionSet, visited+1)
-			}
+			d = oncePerFragment(s, depths, func(set ast.SelectionSet) int { return selectionDepth(set, depths) })
 		}
 		deepest = max(deepest, d)
 	}

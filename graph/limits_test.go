@@ -1,13 +1,19 @@
 package graph
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/complexity"
 	"github.com/vektah/gqlparser/v2"
@@ -178,5 +184,262 @@ func TestPageSizeRefused(t *testing.T) {
 				t.Errorf("%s, first: %d: want VALIDATION on first, got %+v", name, n, errs)
 			}
 		}
+	}
+}
+
+// graphiQLIntrospection is graphql-js's getIntrospectionQuery with every option on
+// (descriptions, specifiedByUrl, directiveIsRepeatable, schemaDescription,
+// inputValueDeprecation, oneOf): the largest schema query GraphiQL sends.
+const graphiQLIntrospection = `query IntrospectionQuery {
+  __schema {
+    description
+    queryType { name kind }
+    mutationType { name kind }
+    subscriptionType { name kind }
+    types { ...FullType }
+    directives {
+      name
+      description
+      isRepeatable
+      locations
+      args(includeDeprecated: true) { ...InputValue }
+    }
+  }
+}
+
+fragment FullType on __Type {
+  kind
+  name
+  description
+  specifiedByURL
+  isOneOf
+  fields(includeDeprecated: true) {
+    name
+    description
+    args(includeDeprecated: true) { ...InputValue }
+    type { ...TypeRef }
+    isDeprecated
+    deprecationReason
+  }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) {
+    name
+    description
+    isDeprecated
+    deprecationReason
+  }
+  possibleTypes { ...TypeRef }
+}
+
+fragment InputValue on __InputValue {
+  name
+  description
+  type { ...TypeRef }
+  defaultValue
+  isDeprecated
+  deprecationReason
+}
+
+fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
+`
+
+// graphiQLIntrospectionTimes is graphiQLIntrospection selecting __schema n times.
+func graphiQLIntrospectionTimes(n int) string {
+	q := strings.Replace(graphiQLIntrospection, "query IntrospectionQuery {\n  __schema {",
+		"query IntrospectionQuery { "+aliases("__schema { ...Schema }", n)+"}\nfragment Schema on __Schema {", 1)
+	return strings.Replace(q, "  }\n}\n\nfragment FullType", "}\n\nfragment FullType", 1)
+}
+
+// doubling returns fragments F1 … Fn on typ, each spreading the one before it twice, and F0
+// selecting leaf: Fn spreads leaf 2^n times in a few dozen bytes a level.
+func doubling(typ, leaf string, n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, " fragment F0 on %s { %s }", typ, leaf)
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, " fragment F%d on %s { ...F%d ...F%d }", i, typ, i-1, i-1)
+	}
+	return b.String()
+}
+
+// answerWithin posts query to h as token and returns the errors of the answer, failing the
+// test unless it comes within a minute: a limit that walked every spread of every fragment
+// would take longer than the universe has.
+func answerWithin(t *testing.T, h http.Handler, token, query string) []webhookGQLError {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"query": query})
+	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(rec, req)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("no answer within a minute to %.80s…", query)
+	}
+	var out struct{ Errors []webhookGQLError }
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatalf("%d %.200s: %v", rec.Code, rec.Body, err)
+	}
+	return out.Errors
+}
+
+// newHandler returns the GraphQL endpoint over the world's store.
+func (w *webhookWorld) newHandler() http.Handler {
+	return NewHandler(&Resolver{Store: w.s, Logger: slog.New(slog.DiscardHandler)}, nil)
+}
+
+// TestIntrospectionLimit checks that an operation selects __schema and __type at most a few
+// times and that what its introspection answers is bounded, however it repeats selections
+// (aliases, fragments, inline fragments), while GraphiQL's schema query and __typename
+// anywhere pass. A read-only member is enough to ask.
+func TestIntrospectionLimit(t *testing.T) {
+	t.Parallel()
+	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
+	schema := " fragment S on __Schema { types { name fields { name args { name } type { name ofType { name } } } } }"
+	typeFields := "fields { name args { name } type { name ofType { name } } }"
+	refused := map[string]struct{ query, message string }{
+		// The security review's query: 104 KB that answered 106 MB.
+		"5000 aliases of __schema": {"{ " + aliases("__schema { ...S }", 5000) + "}" + schema, "__schema or __type more than"},
+		"six __type":               {"{ " + aliases(`__type(name: "Webhook") { name }`, 6) + "}", "__schema or __type more than"},
+		"through fragments": {`{ ...Q ...Q ...Q ... on Query { a: __type(name: "Query") { name } } } fragment Q on Query { ... on Query { __schema { queryType { name } } } b: __type(name: "Query") { name } }`,
+			"__schema or __type more than"},
+		"aliases inside __schema":   {"{ __schema { " + aliases("types { name "+typeFields+" }", 300) + "} }", "introspection would answer more than"},
+		"aliases inside __type":     {`{ __type(name: "Query") { ` + aliases(typeFields, 1200) + "} }", "introspection would answer more than"},
+		"aliases two lists deep":    {"{ __schema { types { fields { type { " + aliases("fields { name type { name } }", 300) + " } } } } }", "introspection would answer more than"},
+		"fragments under __schema":  {"{ __schema { types { ...F60 } } }" + doubling("__Type", "name", 60), "introspection would answer more than"},
+		"fragments under __type":    {`{ __type(name: "Query") { ...F60 } }` + doubling("__Type", "fields { name }", 60), "introspection would answer more than"},
+		"GraphiQL's query 20 times": {graphiQLIntrospectionTimes(20), "__schema or __type more than"},
+	}
+	h := w.newHandler()
+	for name, op := range refused {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			errs := answerWithin(t, h, w.tokens["memberA"], op.query)
+			if webhookErrCode(t, errs) != models.CodeLimitExceeded || !strings.Contains(errs[0].Message, op.message) {
+				t.Errorf("want LIMIT_EXCEEDED (%s), got %.300v", op.message, errs)
+			}
+			t.Logf("%d bytes, answered in %v", len(op.query), time.Since(start))
+		})
+	}
+
+	allowed := map[string]struct{ query, want string }{
+		"GraphiQL's schema query":    {graphiQLIntrospection, `"DeliveryAttempt"`},
+		"__schema and four __type":   {"{ __schema { queryType { name } } " + aliases(`__type(name: "Webhook") { name fields { name } }`, 4) + "}", `"consecutiveFailures"`},
+		"__typename, 500 times over": {"{ " + aliases("__typename", 200) + " me { " + aliases("__typename", 100) + " } __schema { queryType { " + aliases("__typename", 200) + " } } }", `"__Type"`},
+	}
+	for name, op := range allowed {
+		data, errs := w.do(t, "memberA", op.query, nil)
+		if len(errs) > 0 || !strings.Contains(string(data), op.want) {
+			t.Errorf("%s: got %.200s, errors %+v", name, data, errs)
+		}
+	}
+}
+
+// TestFragmentsSpreadManyTimes checks that fragments spread 2^60 times over (in 2 KB) are
+// refused at once, by the depth, cost and introspection limits and gqlparser's introspection
+// depth rule alike: none follows every spread again.
+func TestFragmentsSpreadManyTimes(t *testing.T) {
+	t.Parallel()
+	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
+	refused := map[string]struct{ query, code string }{
+		"fields":                   {"{ ...F60 }" + doubling("Query", "me { id }", 60), models.CodeLimitExceeded},
+		"deep fields":              {"{ ...F60 }" + doubling("Query", "teams { "+strings.Repeat("services { team { ", 7)+"id"+strings.Repeat(" } }", 7)+" }", 60), models.CodeValidation},
+		"introspection":            {"{ __schema { types { ...F60 } } }" + doubling("__Type", "name", 60), models.CodeLimitExceeded},
+		"deep introspection lists": {"{ __schema { types { ...F60 } } }" + doubling("__Type", "fields { type { fields { type { fields { name } } } } }", 60), models.CodeValidation},
+	}
+	h := w.newHandler()
+	for name, op := range refused {
+		t.Run(name, func(t *testing.T) {
+			if errs := answerWithin(t, h, w.tokens["memberA"], op.query); webhookErrCode(t, errs) != op.code {
+				t.Errorf("want %s, got %.300v", op.code, errs)
+			}
+		})
+	}
+}
+
+// introspectionValues is what introspectionLimit counts for query's introspection.
+func introspectionValues(t *testing.T, query string) int {
+	t.Helper()
+	schema := NewExecutableSchema(Config{Resolvers: &Resolver{}}).Schema()
+	doc, errs := gqlparser.LoadQueryWithRules(schema, query, nil)
+	if errs != nil {
+		t.Fatalf("%.80s: %v", query, errs)
+	}
+	w := introspectionWalk{schema: schema, max: math.MaxInt}
+	for _, root := range introspectionRoots(doc.Operations[0].SelectionSet, nil, math.MaxInt, map[string]bool{}) {
+		w.root(root, nil)
+	}
+	return w.n
+}
+
+// TestGraphiQLIntrospectionWithinLimits: GraphiQL's schema query counts well within
+// MaxIntrospectionValues, so that the schema may grow.
+func TestGraphiQLIntrospectionWithinLimits(t *testing.T) {
+	t.Parallel()
+	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
+	data, errs := w.do(t, "memberA", graphiQLIntrospection, nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	n := introspectionValues(t, graphiQLIntrospection)
+	if n > MaxIntrospectionValues/4 {
+		t.Errorf("GraphiQL's schema query counts %d, want at most %d", n, MaxIntrospectionValues/4)
+	}
+	t.Logf("GraphiQL's schema query: %d values counted, %d bytes answered", n, len(data))
+}
+
+// TestWebsocketOperationsLimit checks that one websocket connection runs at most
+// MaxWebsocketOperations operations at once: the next is refused with LIMIT_EXCEEDED in an
+// error message for its id, the connection stays open, and completing one frees its place.
+func TestWebsocketOperationsLimit(t *testing.T) {
+	t.Parallel()
+	for protocol, stop := range map[string]string{"graphql-transport-ws": "complete", "graphql-ws": "stop"} {
+		t.Run(protocol, func(t *testing.T) {
+			t.Parallel()
+			w := setupLogWorld(t, storetest.Open(t, models.DialectSQLite))
+			conn := w.connect(t, protocol, nil, w.memberB)
+			const query = "subscription { deliveryLog { id } }"
+			for i := 1; i <= MaxWebsocketOperations; i++ {
+				startOperation(t, conn, fmt.Sprint(i), query, nil)
+			}
+			c := newWSClient(conn)
+			waitFor(t, func() bool { return w.store.Hub().Len() == MaxWebsocketOperations })
+			over := fmt.Sprint(MaxWebsocketOperations + 1)
+			startOperation(t, conn, over, query, nil)
+			var m wsMessage
+			for m.Type == "" || m.Type == "ka" || m.Type == "ping" { // keep-alives may come first
+				var ok bool
+				select {
+				case m, ok = <-c.C:
+					if !ok {
+						t.Fatalf("connection closed: %v", c.Err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("operation %s was not refused", over)
+				}
+			}
+			var errs []struct {
+				Message    string
+				Extensions struct{ Code string }
+			}
+			if err := json.Unmarshal(m.Payload, &errs); err != nil || m.Type != "error" || m.ID != over || len(errs) != 1 ||
+				errs[0].Extensions.Code != models.CodeLimitExceeded || !strings.Contains(errs[0].Message, fmt.Sprintf("at most %d ", MaxWebsocketOperations)) {
+				t.Fatalf("got %s %s %s (%v), want an error message with LIMIT_EXCEEDED for %s", m.Type, m.ID, m.Payload, err, over)
+			}
+			if n := w.store.Hub().Len(); n != MaxWebsocketOperations {
+				t.Fatalf("%d subscribers, want %d", n, MaxWebsocketOperations)
+			}
+
+			must(t, conn.WriteJSON(wsMessage{ID: "1", Type: stop}))
+			waitFor(t, func() bool { return w.store.Hub().Len() == MaxWebsocketOperations-1 })
+			startOperation(t, conn, over, query, nil)
+			waitFor(t, func() bool { return w.store.Hub().Len() == MaxWebsocketOperations })
+		})
 	}
 }

@@ -186,6 +186,7 @@ func (c *conn) runInit(payload transport.InitPayload) (ctx context.Context, ack 
 
 // subscribe starts an operation on its own goroutine, after checking the protocol's rules:
 // only once acknowledged, with an id no running operation has and a payload of parameters.
+// Beyond MaxOperations running ones it refuses the operation (refuse) instead.
 func (c *conn) subscribe(m inMessage, start time.Time) {
 	if !c.acked {
 		c.fail(closeUnauthorized, "unauthorized")
@@ -204,7 +205,8 @@ func (c *conn) subscribe(m inMessage, start time.Time) {
 	c.mu.Lock()
 	_, duplicate := c.ops[m.ID]
 	closed := c.closed
-	if !duplicate && !closed {
+	full := len(c.ops) >= c.t.maxOperations()
+	if !duplicate && !closed && !full {
 		if c.ops == nil {
 			c.ops = map[string]*operation{}
 		}
@@ -219,9 +221,28 @@ func (c *conn) subscribe(m inMessage, start time.Time) {
 	case closed:
 		op.cancel()
 		return
+	case full:
+		op.cancel()
+		c.refuse(m.ID, &gqlerror.Error{
+			Message:    fmt.Sprintf("too many operations on this connection: at most %d may run at once; complete one first", c.t.maxOperations()),
+			Extensions: map[string]any{"code": codeLimitExceeded},
+		})
+		return
 	}
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 	go op.execute(&params)
+}
+
+// codeLimitExceeded is the extensions.code of an operation refused for MaxOperations:
+// LIMIT_EXCEEDED, as Herald's API (SPEC §8) calls a limit reached.
+const codeLimitExceeded = "LIMIT_EXCEEDED"
+
+// refuse answers the operation id, which never started, with an error message carrying err,
+// as finish ends one with errors. Being the transport's own, err skips the server's error
+// presenter (which has no operation to present it for).
+func (c *conn) refuse(id string, err *gqlerror.Error) {
+	payload, _ := json.Marshal(gqlerror.List{err}) // a message and a code always encode
+	_ = c.send("error", id, payload)
 }
 
 // stop ends the operation the client completed (or stopped); nothing more is sent for it.

@@ -4,7 +4,8 @@
 // Transport speaks graphql-transport-ws (preferred) and the legacy graphql-ws protocol of
 // subscriptions-transport-ws, refuses browser origins outside its allow-list with 403 before
 // upgrading, authenticates connection_init through an InitFunc (Forbidden refuses with close
-// code 4403), keeps connections alive with timers and bounds each write with a deadline.
+// code 4403), keeps connections alive with timers, bounds each write with a deadline and the
+// operations running on a connection with MaxOperations.
 // Wiring:
 //
 //	srv.AddTransport(&gorillaws.Transport{
@@ -49,9 +50,10 @@ import (
 
 // Defaults for the zero values of Transport's fields.
 const (
-	DefaultWriteTimeout = 10 * time.Second
-	DefaultInitTimeout  = 10 * time.Second
-	DefaultReadLimit    = 1 << 20
+	DefaultWriteTimeout  = 10 * time.Second
+	DefaultInitTimeout   = 10 * time.Second
+	DefaultReadLimit     = 1 << 20
+	DefaultMaxOperations = 100
 )
 
 // Transport is a gqlgen transport (srv.AddTransport(&gorillaws.Transport{…})) for websocket
@@ -80,6 +82,12 @@ type Transport struct {
 	// ReadLimit bounds an incoming message in bytes; a larger one closes the connection with
 	// 1009. Zero means DefaultReadLimit.
 	ReadLimit int64
+	// MaxOperations bounds the operations running at once on one connection: beyond it a new
+	// one is refused with an error message for its id, carrying a GraphQL error whose
+	// extensions.code is LIMIT_EXCEEDED, and the connection stays open. An operation runs until
+	// it ends or the client completes (stops) it, which frees its place. Zero means
+	// DefaultMaxOperations.
+	MaxOperations int
 	// ErrorFunc, when set, is told why a connection failed: read and write errors, a peer that
 	// stopped answering pings, an InitFunc error other than Forbidden's. Peers closing
 	// normally, going away or breaking the protocol are not reported.
@@ -177,6 +185,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 func (t *Transport) writeTimeout() time.Duration { return cmp.Or(t.WriteTimeout, DefaultWriteTimeout) }
 func (t *Transport) initTimeout() time.Duration  { return cmp.Or(t.InitTimeout, DefaultInitTimeout) }
 func (t *Transport) readLimit() int64            { return cmp.Or(t.ReadLimit, DefaultReadLimit) }
+func (t *Transport) maxOperations() int          { return cmp.Or(t.MaxOperations, DefaultMaxOperations) }
 
 // Buffers of an upgraded connection. Gorilla reads through a buffer of readBufferSize and
 // writes through one of writeBufferSize taken from writeBufferPool for each message (none

@@ -980,3 +980,75 @@ func TestOperationIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxOperations checks that a connection runs at most MaxOperations operations at once
+// (DefaultMaxOperations unless set): the next one is refused with an error message for its id
+// carrying LIMIT_EXCEEDED and the limit, the connection staying open and its operations going
+// on; an operation that ends or that the client completes frees its place.
+func TestMaxOperations(t *testing.T) {
+	t.Parallel()
+	for protocol, names := range protocols {
+		t.Run(protocol, func(t *testing.T) {
+			t.Parallel()
+			fx := setup(t, &gorillaws.Transport{MaxOperations: 3})
+			c := mustDial(t, fx.url, protocol)
+			initialise(t, c, "good", false)
+			feeds := map[string]*feed{}
+			for _, id := range []string{"1", "2", "3"} {
+				subscribe(t, c, id, "subscription { name }")
+				feeds[id] = fx.nextFeed(t)
+			}
+			subscribe(t, c, "4", "subscription { name }")
+			expectLimitExceeded(t, c, "4", 3)
+			subscribe(t, c, "5", "query { name }")
+			expectLimitExceeded(t, c, "5", 3)
+			feeds["1"].send("a")
+			expectData(t, c, "1", "a")
+
+			// Completed by the client: its place is free.
+			send(t, c, message{ID: "2", Type: names.stop})
+			feeds["2"].waitEnded(t)
+			subscribe(t, c, "4", "subscription { name }")
+			feeds["4"] = fx.nextFeed(t)
+			feeds["4"].send("b")
+			expectData(t, c, "4", "b")
+			subscribe(t, c, "5", "subscription { name }")
+			expectLimitExceeded(t, c, "5", 3)
+
+			// Ended by the server: its place is free too.
+			feeds["3"].finish(nil)
+			if m := expect(t, c, "complete"); m.ID != "3" {
+				t.Fatalf("complete for %q, want 3", m.ID)
+			}
+			subscribe(t, c, "5", "query { name }")
+			expectData(t, c, "5", "test")
+			expect(t, c, "complete")
+		})
+	}
+	t.Run("default", func(t *testing.T) {
+		t.Parallel()
+		fx := setup(t, &gorillaws.Transport{})
+		c := mustDial(t, fx.url, "graphql-transport-ws")
+		initialise(t, c, "good", false)
+		for i := range gorillaws.DefaultMaxOperations {
+			subscribe(t, c, fmt.Sprint(i), "subscription { name }")
+			fx.nextFeed(t)
+		}
+		subscribe(t, c, "over", "subscription { name }")
+		expectLimitExceeded(t, c, "over", gorillaws.DefaultMaxOperations)
+	})
+}
+
+// expectLimitExceeded expects the error message refusing operation id for the limit of max.
+func expectLimitExceeded(t *testing.T, c *websocket.Conn, id string, max int) {
+	t.Helper()
+	m := expect(t, c, "error")
+	var errs []struct {
+		Message    string
+		Extensions struct{ Code string }
+	}
+	if err := json.Unmarshal(m.Payload, &errs); err != nil || m.ID != id || len(errs) != 1 ||
+		errs[0].Extensions.Code != "LIMIT_EXCEEDED" || !strings.Contains(errs[0].Message, fmt.Sprintf("at most %d ", max)) {
+		t.Fatalf("got error %s for %q (%v), want LIMIT_EXCEEDED at most %d for %q", m.Payload, m.ID, err, max, id)
+	}
+}
