@@ -10,12 +10,11 @@ import (
 	"github.com/herald-hq/herald/models/storetest"
 )
 
-// TestURLChangeRetargetsDeliveries: deliveries go where the webhook sends now. A URL replaced
-// by an update (removed, with another added in its place) takes its deliveries along, finished
-// ones included, so that retries and redeliveries reach the new URL; a URL removed with none in
-// its place has its pending deliveries CANCELLED, and its finished ones can no longer be
-// redelivered. URLs that stay keep theirs.
-func TestURLChangeRetargetsDeliveries(t *testing.T) {
+// TestURLChangeCancelsRemovedURLs: deliveries go only where the webhook sends now. When an
+// update removes a URL, its pending deliveries are CANCELLED — an attempt in flight to it is
+// still logged when it completes — its past deliveries keep their URL and history but can no
+// longer be redelivered, and the URLs that stay keep theirs.
+func TestURLChangeCancelsRemovedURLs(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
@@ -34,56 +33,48 @@ func TestURLChangeRetargetsDeliveries(t *testing.T) {
 		if err := s.DB().Take(&finished, "webhook_id = ? AND url = ?", hook.ID, a).Error; err != nil {
 			t.Fatal(err)
 		}
-		if err := s.DB().Model(&finished).Updates(map[string]any{"status": models.DeliveryFailed, "next_attempt_at": nil}).Error; err != nil {
+		if err := s.DB().Model(&finished).Updates(map[string]any{"status": models.DeliverySucceeded, "next_attempt_at": nil}).Error; err != nil {
 			t.Fatal(err)
 		}
 		w.create(t, w.svcA1, "second")
-		urls := func(status string) map[string]int64 {
-			got := map[string]int64{}
-			for _, u := range []string{a, b, c} {
-				if n := countRows(t, s, &models.Delivery{}, "webhook_id = ? AND url = ? AND status = ?", hook.ID, u, status); n > 0 {
-					got[u] = n
-				}
+		// The second incident's delivery to a is in flight when the update lands.
+		claimed, err := s.ClaimDeliveries(ctx, "token", 10, 0, time.Minute, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var inFlight *models.Delivery
+		for _, cd := range claimed {
+			if cd.Delivery.URL == a {
+				inFlight = cd.Delivery
+			} else if err := s.ReleaseLeases(ctx, "token", []string{cd.Delivery.ID}); err != nil {
+				t.Fatal(err)
 			}
-			return got
+		}
+		if inFlight == nil {
+			t.Fatal("no pending delivery to a")
 		}
 
-		// a is replaced by c: a's deliveries, the failed one included, now go to c.
 		if _, _, err := s.UpdateWebhook(ctx, hook.ID, models.WebhookPatch{URLs: []string{c, b}}); err != nil {
 			t.Fatal(err)
 		}
-		if got := urls(models.DeliveryPending); got[c] != 1 || got[b] != 2 || len(got) != 2 {
-			t.Errorf("pending after replacing a with c: %v, want c:1 b:2", got)
+		count := func(u, status string) int64 {
+			return countRows(t, s, &models.Delivery{}, "webhook_id = ? AND url = ? AND status = ?", hook.ID, u, status)
 		}
-		if got := urls(models.DeliveryFailed); got[c] != 1 || len(got) != 1 {
-			t.Errorf("failed after replacing a with c: %v, want c:1", got)
-		}
-		if _, err := s.RedeliverDelivery(ctx, finished.ID); err != nil {
-			t.Fatalf("redeliver to the new URL: %v", err)
-		}
-		if err := s.DB().Model(&finished).Updates(map[string]any{"status": models.DeliveryFailed, "next_attempt_at": nil}).Error; err != nil {
-			t.Fatal(err)
-		}
-
-		// c is removed with nothing in its place: its pending delivery is cancelled, b's stay.
-		if _, _, err := s.UpdateWebhook(ctx, hook.ID, models.WebhookPatch{URLs: []string{b}}); err != nil {
-			t.Fatal(err)
-		}
-		if got := urls(models.DeliveryPending); got[b] != 2 || len(got) != 1 {
-			t.Errorf("pending after removing c: %v, want b:2", got)
-		}
-		if got := urls(models.DeliveryCancelled); got[c] != 1 || len(got) != 1 {
-			t.Errorf("cancelled after removing c: %v, want c:1", got)
+		if count(a, models.DeliveryCancelled) != 1 || count(a, models.DeliverySucceeded) != 1 || count(b, models.DeliveryPending) != 2 || count(c, models.DeliveryPending) != 0 {
+			t.Errorf("after removing a: a cancelled %d, succeeded %d; b pending %d; c pending %d — want 1, 1, 2, 0",
+				count(a, models.DeliveryCancelled), count(a, models.DeliverySucceeded), count(b, models.DeliveryPending), count(c, models.DeliveryPending))
 		}
 		if cancelled != 1 {
 			t.Errorf("%d cancellations counted, want 1", cancelled)
 		}
-		var gone models.Delivery
-		if err := s.DB().Take(&gone, "webhook_id = ? AND url = ? AND status = ?", hook.ID, c, models.DeliveryCancelled).Error; err != nil {
-			t.Fatal(err)
+		res, err := s.CompleteAttempt(ctx, &models.AttemptCompletion{LeaseToken: "token", Status: models.DeliverySucceeded, Attempt: &models.Attempt{
+			DeliveryID: &inFlight.ID, WebhookID: &hook.ID, Event: inFlight.Event, Number: 1, Outcome: models.AttemptSucceeded, StartedAt: time.Now(),
+		}})
+		if err != nil || res.Status != models.DeliveryCancelled {
+			t.Fatalf("the attempt in flight to the removed URL: %+v, %v; want it logged, the delivery staying CANCELLED", res, err)
 		}
-		if gone.NextAttemptAt != nil || gone.LastError == nil {
-			t.Errorf("cancelled delivery: next attempt %v, last error %v; want none and a reason", gone.NextAttemptAt, gone.LastError)
+		if n := countRows(t, s, &models.Attempt{}, "delivery_id = ?", inFlight.ID); n != 1 {
+			t.Errorf("%d attempts logged for the delivery in flight, want 1", n)
 		}
 		_, err = s.RedeliverDelivery(ctx, finished.ID)
 		wantCode(t, err, models.CodeValidation)

@@ -288,7 +288,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, patch WebhookPatch
 		if err := tx.Omit(clause.Associations).Save(w).Error; err != nil {
 			return fmt.Errorf("update webhook: %w", translate(err, "webhook"))
 		}
-		cancelled, err = retargetDeliveries(tx, w.ID, oldURLs, spec.URLs, s.now())
+		cancelled, err = cancelRemovedURLs(tx, w.ID, oldURLs, spec.URLs, s.now())
 		return err
 	})
 	if err != nil {
@@ -298,37 +298,19 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, patch WebhookPatch
 	return w, secret, nil
 }
 
-// retargetDeliveries makes the webhook's deliveries follow a change of its URLs, inside tx:
-// the URLs removed are paired in order with the URLs added, and each removed URL's deliveries,
-// finished ones included, move to its partner (a corrected URL takes the retries and
-// redeliveries of the wrong one); a removed URL left without a partner has its PENDING
-// deliveries CANCELLED, so that nothing more is sent where the operator no longer wants it.
-// URLs kept keep their deliveries. It returns how many it cancelled.
-func retargetDeliveries(tx *gorm.DB, webhookID string, before, after []string, now time.Time) (int64, error) {
-	var removed, added []string
-	for _, u := range before {
-		if !slices.Contains(after, u) {
-			removed = append(removed, u)
-		}
-	}
-	for _, u := range after {
-		if !slices.Contains(before, u) {
-			added = append(added, u)
-		}
-	}
+// cancelRemovedURLs cancels, inside tx, the PENDING deliveries of the URLs an update removed
+// from the webhook: nothing more is sent where the operator no longer wants it. Their leases
+// stay, so that an attempt in flight is still logged when it completes (as for a
+// deactivation); their past attempts stay as they were. It returns how many it cancelled.
+func cancelRemovedURLs(tx *gorm.DB, webhookID string, before, after []string, now time.Time) (int64, error) {
 	var cancelled int64
-	for i, u := range removed {
-		if i < len(added) {
-			err := tx.Model(&Delivery{}).Where("webhook_id = ? AND url = ?", webhookID, u).
-				Updates(map[string]any{"url": added[i], "updated_at": now}).Error
-			if err != nil {
-				return 0, fmt.Errorf("update webhook: move deliveries to its new URL: %w", err)
-			}
+	for _, u := range before {
+		if slices.Contains(after, u) {
 			continue
 		}
 		upd := tx.Model(&Delivery{}).Where("webhook_id = ? AND url = ? AND status = ?", webhookID, u, DeliveryPending).
 			Updates(map[string]any{
-				"status": DeliveryCancelled, "next_attempt_at": nil, "lease_token": nil, "lease_expires_at": nil,
+				"status": DeliveryCancelled, "next_attempt_at": nil,
 				"last_error": "its URL was removed from the webhook", "updated_at": now,
 			})
 		if upd.Error != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -260,7 +261,9 @@ func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (ful
 	var release []held
 	now := time.Now()
 	for _, c := range claimed {
-		if c.Webhook == nil || c.Webhook.Status != models.WebhookActive {
+		// A webhook deactivated, or a URL removed from it, since the delivery was queued (a
+		// redelivery racing the change): nothing is sent.
+		if c.Webhook == nil || c.Webhook.Status != models.WebhookActive || !slices.Contains(c.Webhook.URLs.V, c.Delivery.URL) {
 			w.cancelClaimed(c, token)
 			continue
 		}

@@ -1099,6 +1099,25 @@ func TestAbandonedAtGraceEnd(t *testing.T) {
 	}
 }
 
+// TestDeliveryToARemovedURLIsNotSent: a delivery queued for a URL the webhook no longer has
+// (a redelivery racing the update that removed it) is cancelled at claim, not sent.
+func TestDeliveryToARemovedURLIsNotSent(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	gone := newReceiver(t, nil)
+	kept := newReceiver(t, nil)
+	hook := newHook(t, s, gone.URL, nil)
+	id := newDeliveries(t, s, hook, 1)[0]
+	if err := s.DB().Model(&models.Webhook{}).Where("id = ?", hook.ID).Update("urls", models.NewJSON([]string{kept.URL})).Error; err != nil {
+		t.Fatal(err)
+	}
+	start(t, worker.Config{Store: s})
+	eventually(t, 10*time.Second, "delivery cancelled", statusIs(t, s, id, models.DeliveryCancelled))
+	if gone.count()+kept.count() != 0 {
+		t.Errorf("sent %d times to the removed URL and %d to the other, want none", gone.count(), kept.count())
+	}
+}
+
 // TestDeleteExpiredLogs: the janitor's query removes old attempts and finished deliveries only.
 func TestDeleteExpiredLogs(t *testing.T) {
 	t.Parallel()
