@@ -292,13 +292,7 @@ func (s *Store) CreateIntegration(ctx context.Context, serviceID, name string, f
 // them), keeping its token: a sender keeps posting with the token it has. VALIDATION for a
 // blank name, a bad API filter or a revoked integration, NOT_FOUND for an unknown one.
 func (s *Store) UpdateIntegration(ctx context.Context, id string, name *string, f *APIFilter) (*Integration, error) {
-	in, err := s.FindIntegrationByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if in.RevokedAt != nil {
-		return nil, Invalid("id", "the integration is revoked")
-	}
+	changes := map[string]any{}
 	if name != nil {
 		n := strings.TrimSpace(*name)
 		if n == "" {
@@ -307,18 +301,31 @@ func (s *Store) UpdateIntegration(ctx context.Context, id string, name *string, 
 		if utf8.RuneCountInString(n) > maxSourceRunes {
 			return nil, Invalid("name", "name is longer than %d characters", maxSourceRunes)
 		}
-		in.Name = n
+		changes["name"] = n
 	}
 	if f != nil {
 		if err := ValidateAPIFilter(*f); err != nil {
 			return nil, err
 		}
-		in.APIFilter = NewJSON(*f)
+		changes["api_filter"] = NewJSON(*f)
 	}
-	err = s.db.WithContext(ctx).Model(&Integration{}).Where("id = ? AND revoked_at IS NULL", id).
-		Updates(map[string]any{"name": in.Name, "api_filter": in.APIFilter}).Error
+	// Only what is given is written, in one statement: concurrent updates of the other field,
+	// and a revocation, are not undone.
+	if len(changes) > 0 {
+		upd := s.db.WithContext(ctx).Model(&Integration{}).Where("id = ? AND revoked_at IS NULL", id).Updates(changes)
+		if upd.Error != nil {
+			return nil, fmt.Errorf("update integration: %w", translate(upd.Error, "integration"))
+		}
+		if upd.RowsAffected > 0 {
+			return s.FindIntegrationByID(ctx, id)
+		}
+	}
+	in, err := s.FindIntegrationByID(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("update integration: %w", translate(err, "integration"))
+		return nil, err
+	}
+	if in.RevokedAt != nil {
+		return nil, Invalid("id", "the integration is revoked")
 	}
 	return in, nil
 }
