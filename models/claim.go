@@ -453,7 +453,8 @@ func (s *Store) CancelClaimedDelivery(ctx context.Context, id, owner string) err
 
 // AbandonAttempt records an attempt at a delivery claimed with owner that was cut short because
 // the worker stopped (its request may have reached the receiver, so it is logged): the attempt
-// row, and the delivery's lease given back with the delivery due at once. The attempt uses up
+// row, and the delivery's lease given back with the delivery due at once (a delivery
+// cancelled meanwhile stays cancelled; its attempt is logged all the same). The attempt uses up
 // no retry (RetryBase moves on with Attempts) and does not count as a failure of the webhook.
 // Errors: ErrLeaseLost (nothing stored), INTERNAL.
 func (s *Store) AbandonAttempt(ctx context.Context, owner string, a *Attempt) error {
@@ -475,7 +476,15 @@ func (s *Store) AbandonAttempt(ctx context.Context, owner string, a *Attempt) er
 			return fmt.Errorf("abandon attempt: %w", upd.Error)
 		}
 		if upd.RowsAffected == 0 {
-			return ErrLeaseLost
+			// Cancelled while in flight (its lease kept, as CompleteAttempts finds it): the
+			// attempt is still logged. Any other miss means the lease was lost.
+			var n int64
+			if err := tx.Model(&Delivery{}).Where("id = ? AND lease_token = ? AND status = ?", *a.DeliveryID, owner, DeliveryCancelled).Count(&n).Error; err != nil {
+				return fmt.Errorf("abandon attempt: %w", err)
+			}
+			if n == 0 {
+				return ErrLeaseLost
+			}
 		}
 		if err := tx.Create(a).Error; err != nil {
 			return fmt.Errorf("abandon attempt: %w", err)

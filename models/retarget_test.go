@@ -152,5 +152,23 @@ func TestAbandonAttempt(t *testing.T) {
 		if !errors.Is(s.AbandonAttempt(ctx, "token", &models.Attempt{DeliveryID: &d.ID, WebhookID: &hook.ID, Event: d.Event, Outcome: models.AttemptFailed, StartedAt: time.Now()}), models.ErrLeaseLost) {
 			t.Error("a second record under the same lease was not refused")
 		}
+
+		// Cut short after a deactivation cancelled the delivery: logged, and it stays cancelled.
+		claimed, err = s.ClaimDeliveries(ctx, "second", 10, 0, time.Minute, nil)
+		if err != nil || len(claimed) != 1 {
+			t.Fatalf("claim again: %d, %v", len(claimed), err)
+		}
+		if _, err := s.DeactivateWebhook(ctx, hook.ID, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AbandonAttempt(ctx, "second", &models.Attempt{DeliveryID: &d.ID, WebhookID: &hook.ID, Event: d.Event, Number: 2, Outcome: models.AttemptFailed, StartedAt: time.Now()}); err != nil {
+			t.Fatalf("an attempt cut short after its delivery was cancelled: %v", err)
+		}
+		if n := countRows(t, s, &models.Attempt{}, "delivery_id = ?", d.ID); n != 2 {
+			t.Errorf("%d attempts logged, want 2", n)
+		}
+		if err := s.DB().Take(&got, "id = ?", d.ID).Error; err != nil || got.Status != models.DeliveryCancelled {
+			t.Errorf("delivery after it: %s, %v; want CANCELLED", got.Status, err)
+		}
 	})
 }
