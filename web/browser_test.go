@@ -272,6 +272,18 @@ func TestPagesInChromium(t *testing.T) {
 		if got := get(t, ctx, chromedp.Evaluate[string](`localStorage.getItem('herald.token') + ' ' + location.hash`)); got != adminToken+" " {
 			t.Errorf("saved token and address after the link: %q, want the admin's and no fragment", got)
 		}
+
+		// A saved token that no longer works: the link's token waits in the field for a click.
+		get(t, ctx, chromedp.Evaluate[any](`localStorage.setItem('herald.token', 'hrd_revoked_or_wrong_token')`))
+		run(t, ctx,
+			chromedp.Navigate("about:blank"),
+			chromedp.Navigate(h.base+"/dashboard#token="+other),
+			chromedp.WaitVisible(chromedp.ID("token")),
+		)
+		waitText(t, ctx, "#notice", "The saved token was refused")
+		run(t, ctx, chromedp.Click(chromedp.CSS(`#login button[type="submit"]`)), chromedp.WaitVisible(chromedp.ID("session")))
+		waitText(t, ctx, "#who", "Mallory")
+		get(t, ctx, chromedp.Evaluate[any](`localStorage.setItem('herald.token', '`+adminToken+`')`)) // for the subtests after this one
 	})
 
 	t.Run("dashboard works from the keyboard alone", func(t *testing.T) {

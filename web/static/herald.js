@@ -89,16 +89,16 @@ var Herald = (function () {
 
   // tokenFromAddress takes a #token=… from the address (and removes it from there) when no
   // other token is saved. A saved token is never replaced by a link: someone else's link
-  // would otherwise sign the user in to the sender's account unnoticed. It returns true when
-  // the address held another token, which was left unused.
+  // would otherwise sign the user in to the sender's account unnoticed. It returns the
+  // address's token when it was left unused, else "".
   function tokenFromAddress() {
     var m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-    if (!m) return false;
+    if (!m) return "";
     history.replaceState(null, "", location.pathname + location.search);
     var given = decodeURIComponent(m[1]), saved = localStorage.getItem(TOKEN_KEY);
-    if (saved && saved !== given) return true;
+    if (saved && saved !== given) return given;
     localStorage.setItem(TOKEN_KEY, given);
-    return false;
+    return "";
   }
 
   // session runs the sign-in bar (#login, #session, #who, #logout) over the page's #app: the
@@ -140,14 +140,21 @@ var Herald = (function () {
       if (t) signIn(t);
     });
     $("logout").addEventListener("click", signOut);
-    var refused = tokenFromAddress();
+    var unused = tokenFromAddress();
     var saved = localStorage.getItem(TOKEN_KEY);
     if (!saved) {
       $("token").focus();
       return;
     }
     signIn(saved).then(function () {
-      if (refused && signedIn()) notice("The address held another API token, which was not used: you are still signed in as shown. Sign out first to sign in with it.");
+      if (!unused) return;
+      if (signedIn()) {
+        notice("The address held another API token, which was not used: you are still signed in as shown. Sign out first to sign in with it.");
+      } else {
+        // The saved token no longer works: the link's waits in the field for a click.
+        $("token").value = unused;
+        notice("The saved token was refused. The token from the address is in the field: sign in with it if you trust the link.");
+      }
     });
   }
 
