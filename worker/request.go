@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/worker/render"
@@ -46,21 +48,50 @@ type Request struct {
 	echoes []string
 }
 
-// minEcho is the shortest credential form hidden in responses: a shorter one would hide
-// ordinary text everywhere and is no secret worth the name.
-const minEcho = 4
+// minEcho is the shortest credential hidden in responses: hiding a shorter one ("2024",
+// "test") would corrupt ordinary text wherever it appears.
+const minEcho = 8
 
-// addEchoes records credential v in the forms it may come back in: as sent, URL-encoded,
-// and inside a JSON string (also with "/" written "\/", as PHP does).
+// addEchoes records credential v in the forms it may come back in: as sent, URL-encoded, and
+// inside a JSON string as the usual encoders write it (Go's with and without HTML escaping,
+// "/" written "\/" as PHP does, non-ASCII as \uXXXX as Python does).
 func (r *Request) addEchoes(v string) {
-	quoted, _ := json.Marshal(v)
-	inJSON := string(quoted[1 : len(quoted)-1])
-	for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v), inJSON, strings.ReplaceAll(inJSON, "/", `\/`)} {
-		if len(form) >= minEcho && !slices.Contains(r.echoes, form) {
+	if len(v) < minEcho {
+		return
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // a string always encodes
+	plain := strings.TrimSuffix(b.String(), "\n")
+	plain = plain[1 : len(plain)-1]
+	htmlSafe, _ := json.Marshal(v)
+	forms := []string{v, url.QueryEscape(v), url.PathEscape(v), plain, string(htmlSafe[1 : len(htmlSafe)-1])}
+	for _, f := range []string{plain, string(htmlSafe[1 : len(htmlSafe)-1])} {
+		forms = append(forms, strings.ReplaceAll(f, "/", `\/`), asciiJSON(f))
+	}
+	for _, form := range forms {
+		if !slices.Contains(r.echoes, form) {
 			r.echoes = append(r.echoes, form)
 		}
 	}
 	slices.SortFunc(r.echoes, func(a, b string) int { return len(b) - len(a) })
+}
+
+// asciiJSON writes the non-ASCII characters of a JSON string's content as \uXXXX escapes
+// (UTF-16, as JSON has it).
+func asciiJSON(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if c < utf8.RuneSelf {
+			b.WriteRune(c)
+			continue
+		}
+		for _, u := range utf16.Encode([]rune{c}) {
+			fmt.Fprintf(&b, "\\u%04x", u)
+		}
+	}
+	return b.String()
 }
 
 // hideCredentials replaces every credential of the request found in s, a response header or
@@ -72,17 +103,22 @@ func (r *Request) hideCredentials(s string) string {
 	return s
 }
 
-// hideCredentialStart hides the end of s when it is the start of a credential: a body cut
-// while reading may end inside one.
+// hideCredentialStart hides the end of s when it is the start of a credential (the longest
+// such start of any form): a body cut while reading may end inside one.
 func (r *Request) hideCredentialStart(s string) string {
+	longest := 0
 	for _, form := range r.echoes {
-		for n := len(form) - 1; n > 0; n-- {
+		for n := min(len(form)-1, len(s)); n > longest; n-- {
 			if strings.HasSuffix(s, form[:n]) {
-				return s[:len(s)-n] + redactedValue
+				longest = n
+				break
 			}
 		}
 	}
-	return s
+	if longest == 0 {
+		return s
+	}
+	return s[:len(s)-longest] + redactedValue
 }
 
 // longestEcho is the length of the longest credential form (0 without credentials).
