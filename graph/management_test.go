@@ -40,7 +40,8 @@ func TestAddTeamMemberStaysInTheManagersTeams(t *testing.T) {
 			{"a member of A into C, both managed", "managerA", teamC.ID, ids["memberA"], ""},
 			{"B's manager into A", "managerA", w.teamA.ID, ids["managerB"], models.CodeForbidden},
 			{"an admin into A", "managerA", w.teamA.ID, ids["admin"], models.CodeForbidden},
-			{"an unknown user", "managerA", w.teamA.ID, "nope", models.CodeNotFound},
+			{"an unknown user, like a stranger", "managerA", w.teamA.ID, "nope", models.CodeForbidden},
+			{"an unknown user, by the admin", "admin", w.teamA.ID, "nope", models.CodeNotFound},
 			{"into a team not managed", "managerA", w.teamB.ID, ids["memberA"], models.CodeForbidden},
 			{"B's manager into A, by the admin", "admin", w.teamA.ID, ids["managerB"], ""},
 		} {

@@ -483,10 +483,8 @@ func (r *mutationResolver) AddTeamMember(ctx context.Context, teamID string, use
 		return nil, models.Forbidden()
 	}
 	if !p.IsAdmin() {
-		// A manager moves people between the teams they manage; anyone else is an admin's to add.
-		if _, err := r.Store.FindUserByID(ctx, userID); err != nil {
-			return nil, err
-		}
+		// A manager moves people between the teams they manage; anyone else is an admin's to
+		// add, and an unknown id answers the same (a manager learns nothing of other users).
 		ours, err := r.Store.InTeams(ctx, userID, p.TeamIDs())
 		if err != nil {
 			return nil, err
