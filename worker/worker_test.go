@@ -1022,14 +1022,25 @@ func TestDrain(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	})
 	hook := newHook(t, s, rc.URL, nil)
-	w, err := worker.New(worker.Config{Store: s, AllowPrivateTargets: true, PollInterval: 20 * time.Millisecond})
+	id := stopWhileSending(t, worker.Config{Store: s}, hook, entered)
+	if d := deliveryOf(t, s, id); d.Status != models.DeliverySucceeded || d.LeaseToken != nil {
+		t.Errorf("after drain: %s, lease %v", d.Status, d.LeaseToken)
+	}
+}
+
+// stopWhileSending runs a worker with cfg, queues one delivery of hook, stops the worker once
+// the receiver signals entered, and returns the delivery's id after Run has returned.
+func stopWhileSending(t *testing.T, cfg worker.Config, hook *models.Webhook, entered <-chan struct{}) string {
+	t.Helper()
+	cfg.AllowPrivateTargets, cfg.PollInterval = true, 20*time.Millisecond
+	w, err := worker.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	id := newDeliveries(t, s, hook, 1)[0]
+	id := newDeliveries(t, cfg.Store, hook, 1)[0]
 	<-entered
 	cancel()
 	select {
@@ -1040,9 +1051,7 @@ func TestDrain(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return")
 	}
-	if d := deliveryOf(t, s, id); d.Status != models.DeliverySucceeded || d.LeaseToken != nil {
-		t.Errorf("after drain: %s, lease %v", d.Status, d.LeaseToken)
-	}
+	return id
 }
 
 // TestAbandonedAtGraceEnd: an attempt still waiting for its response when the grace period
@@ -1061,24 +1070,7 @@ func TestAbandonedAtGraceEnd(t *testing.T) {
 		}
 	})
 	hook := newHook(t, s, rc.URL, func(h *models.Webhook) { h.TimeoutSeconds = 30 })
-	w, err := worker.New(worker.Config{Store: s, AllowPrivateTargets: true, PollInterval: 20 * time.Millisecond, Grace: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	id := newDeliveries(t, s, hook, 1)[0]
-	<-entered
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return")
-	}
+	id := stopWhileSending(t, worker.Config{Store: s, Grace: 100 * time.Millisecond}, hook, entered)
 	as := attemptsOf(t, s, id)
 	if len(as) != 1 || as[0].Outcome != models.AttemptFailed || as[0].Error == nil || !strings.Contains(*as[0].Error, "abandoned") {
 		t.Fatalf("attempts after the grace period: %+v, want one FAILED attempt saying it was abandoned", as)
