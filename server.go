@@ -99,23 +99,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		bad("HERALD_ADDR", "port %q is not a number from 0 to 65535", port)
 	}
-	isPostgres := strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://")
-	switch {
-	case isPostgres:
-		if _, err := url.Parse(c.DatabaseURL); err != nil {
-			// url.Error repeats the URL, password included: only its reason is shown.
-			var uerr *url.Error
-			if errors.As(err, &uerr) {
-				err = uerr.Err
-			}
-			bad("HERALD_DATABASE_URL", "not a URL: %v", err)
-		}
-		if c.SecretKey == "" {
-			bad("HERALD_SECRET_KEY", "required with PostgreSQL (32 bytes, hex or base64)")
-		}
-	case strings.HasPrefix(c.DatabaseURL, "sqlite:") && len(c.DatabaseURL) > len("sqlite:"):
-	default:
-		bad("HERALD_DATABASE_URL", "%q is neither sqlite:PATH nor postgres://…", c.DatabaseURL)
+	// The store's own reading of the URL, so that the two cannot disagree.
+	if dialect, err := models.DatabaseDialect(c.DatabaseURL); err != nil {
+		errs = append(errs, err)
+	} else if dialect == models.DialectPostgres && c.SecretKey == "" {
+		bad("HERALD_SECRET_KEY", "required with PostgreSQL (32 bytes, hex or base64)")
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		bad("HERALD_ADMIN_TOKEN", "must be at least 16 characters")

@@ -168,6 +168,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// DatabaseDialect checks a HERALD_DATABASE_URL as Open reads it and returns its dialect; the
+// error names the variable and never shows the URL's password.
+func DatabaseDialect(raw string) (string, error) {
+	dialect, _, _, err := parseDatabaseURL(raw)
+	return dialect, err
+}
+
 // parseDatabaseURL returns the dialect, the driver DSN and, for SQLite, the key file path.
 func parseDatabaseURL(raw string) (dialect, dsn, keyPath string, err error) {
 	switch {
