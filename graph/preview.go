@@ -2,8 +2,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
-	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -21,13 +19,19 @@ const previewDeliveryID = "00000000-0000-0000-0000-000000000000"
 // point; what the input gives replaces them (an editor previews unsaved changes). A template
 // the send mode does not use (bodyTemplate with QUERY_PARAMS, queryParams with BODY) is not
 // rendered and gets a warning. Templates over the limits of a saved webhook are refused with
-// VALIDATION (previewLimits).
+// VALIDATION (models.CheckTemplateSizes).
 func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInput) (*model.RenderPreview, error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := previewLimits(in); err != nil {
+	// Any reader may ask for a preview: templates over the save limits are refused before
+	// they are parsed (whether or not the send mode uses them).
+	values := make([]string, len(in.QueryParams))
+	for i, q := range in.QueryParams {
+		values[i] = q.Value
+	}
+	if err := models.CheckTemplateSizes(in.BodyTemplate, values); err != nil {
 		return nil, err
 	}
 	pin := render.PreviewInput{SendDataUsing: render.SendBody, ContentType: render.JSON}
@@ -101,27 +105,6 @@ func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInpu
 		out.Errors[i] = &model.TemplateError{Message: e.Message, Line: e.Line, Column: e.Column}
 	}
 	return out, nil
-}
-
-// previewLimits refuses the templates of a preview input over the limits saving a webhook
-// enforces (models.ValidateWebhook), with VALIDATION naming the input field at fault: any
-// reader may ask for a preview, and parsing and rendering take time and memory that grow with
-// the template. Lengths are counted in characters, as a save counts them; the limits hold
-// whether or not the send mode uses the template. Saved templates passed these limits when
-// they were saved.
-func previewLimits(in model.RenderPreviewInput) error {
-	if in.BodyTemplate != nil && utf8.RuneCountInString(*in.BodyTemplate) > models.MaxWebhookTemplateChars {
-		return models.Invalid("bodyTemplate", "template is longer than %d characters", models.MaxWebhookTemplateChars)
-	}
-	if len(in.QueryParams) > models.MaxWebhookQueryParams {
-		return models.Invalid("queryParams", "at most %d query parameters are allowed", models.MaxWebhookQueryParams)
-	}
-	for i, q := range in.QueryParams {
-		if utf8.RuneCountInString(q.Value) > models.MaxWebhookTemplateChars {
-			return models.Invalid(fmt.Sprintf("queryParams[%d].value", i), "template is longer than %d characters", models.MaxWebhookTemplateChars)
-		}
-	}
-	return nil
 }
 
 // placeholders lists what templates may use for an event (all events when nil).

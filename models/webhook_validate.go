@@ -527,8 +527,8 @@ func validateWebhookPayload(spec *WebhookSpec) error {
 		if len(spec.QueryParams) == 0 {
 			return Invalid("queryParams", "sendDataUsing QUERY_PARAMS needs at least one query parameter")
 		}
-		if len(spec.QueryParams) > MaxWebhookQueryParams {
-			return Invalid("queryParams", "at most %d query parameters are allowed", MaxWebhookQueryParams)
+		if err := queryParamCount(len(spec.QueryParams)); err != nil {
+			return err
 		}
 		if spec.BodyTemplate != nil {
 			return Invalid("bodyTemplate", "sendDataUsing QUERY_PARAMS sends no body: leave bodyTemplate empty")
@@ -567,10 +567,46 @@ func validateWebhookPayload(spec *WebhookSpec) error {
 	return nil
 }
 
-// validateTemplate parses a template and refuses it with its first error's line and column.
-func validateTemplate(field, src string) error {
+// CheckTemplateSizes refuses templates over the limits of a webhook, with VALIDATION naming the
+// field (bodyTemplate, queryParams, queryParams[i].value), without parsing them: a preview of
+// unsaved input checks them first, as parsing and rendering cost grows with their size.
+func CheckTemplateSizes(bodyTemplate *string, queryValues []string) error {
+	if bodyTemplate != nil {
+		if err := templateSize("bodyTemplate", *bodyTemplate); err != nil {
+			return err
+		}
+	}
+	if err := queryParamCount(len(queryValues)); err != nil {
+		return err
+	}
+	for i, v := range queryValues {
+		if err := templateSize(fmt.Sprintf("queryParams[%d].value", i), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// templateSize refuses a template longer than MaxWebhookTemplateChars characters.
+func templateSize(field, src string) error {
 	if utf8.RuneCountInString(src) > MaxWebhookTemplateChars {
 		return Invalid(field, "template is longer than %d characters", MaxWebhookTemplateChars)
+	}
+	return nil
+}
+
+// queryParamCount refuses more than MaxWebhookQueryParams query parameters.
+func queryParamCount(n int) error {
+	if n > MaxWebhookQueryParams {
+		return Invalid("queryParams", "at most %d query parameters are allowed", MaxWebhookQueryParams)
+	}
+	return nil
+}
+
+// validateTemplate parses a template and refuses it with its first error's line and column.
+func validateTemplate(field, src string) error {
+	if err := templateSize(field, src); err != nil {
+		return err
 	}
 	if _, errs := render.Parse(src); len(errs) > 0 {
 		e := errs[0]
