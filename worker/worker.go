@@ -188,7 +188,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for ctx.Err() == nil {
 		full, err := w.claim(ctx, sendCtx, &sends)
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case models.ErrorCode(err) == models.CodeUnavailable:
+			// The loop goes on polling and claims again once the database is back.
+			w.log.Warn("claim deliveries: database unavailable", "err", err)
+		default:
 			w.log.Error("claim deliveries", "err", err)
 		}
 		if full && err == nil {
