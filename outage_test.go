@@ -112,6 +112,55 @@ func TestBinaryRidesOutDatabaseOutage(t *testing.T) {
 	postMetricsAlert(t, p, integration, "after-the-restore")
 }
 
+// TestBinaryRecordsAttemptAnsweredDuringOutage: an attempt whose answer comes after the
+// database went away is recorded once it is back, without waiting for its lease (90 s) to run
+// out and without sending the receiver the same request again.
+func TestBinaryRecordsAttemptAnsweredDuringOutage(t *testing.T) {
+	t.Parallel()
+	proxy, via := storetest.NewProxy(t, storetest.URL(t, models.DialectPostgres))
+	arrived, release := make(chan struct{}, 8), make(chan struct{})
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		arrived <- struct{}{}
+		<-release
+	}))
+	defer receiver.Close()
+	const token = "outage-admin-token-0123456789"
+	p := startHerald(t, map[string]string{
+		"HERALD_DATABASE_URL":          via,
+		"HERALD_SECRET_KEY":            storetest.Key,
+		"HERALD_ADMIN_TOKEN":           token,
+		"HERALD_ALLOW_PRIVATE_TARGETS": "true",
+	})
+	team := mustGQL(t, p, token, `mutation { createTeam(name: "Ops") { id } }`, nil)["createTeam"].(map[string]any)["id"].(string)
+	service := mustGQL(t, p, token, `mutation($t: ID!) { createService(teamId: $t, name: "api") { id } }`,
+		map[string]any{"t": team})["createService"].(map[string]any)["id"].(string)
+	hook := mustGQL(t, p, token, `mutation($s: ID!, $u: String!) { createWebhook(input: {
+		name: "receiver", scope: SERVICE, serviceId: $s, events: [INCIDENT_CREATED], urls: [$u]
+	}) { webhook { id } } }`, map[string]any{"s": service, "u": receiver.URL})
+	hookID := hook["createWebhook"].(map[string]any)["webhook"].(map[string]any)["id"].(string)
+	integration := mustGQL(t, p, token, `mutation($s: ID!) { createIntegration(serviceId: $s, name: "alertmanager") { token } }`,
+		map[string]any{"s": service})["createIntegration"].(map[string]any)["token"].(string)
+
+	postMetricsAlert(t, p, integration, "answered-during-the-cut")
+	select {
+	case <-arrived:
+	case <-time.After(metricsWait):
+		t.Fatal("the webhook never arrived")
+	}
+	proxy.Cut()
+	close(release) // the 200 comes back with the database away
+	pollMetrics(t, p, metricDatabaseUp+" = 0", func(m metricSet) bool {
+		up, _ := m.value(metricDatabaseUp)
+		return up == 0
+	})
+	proxy.Restore()
+	waitDeliveryStatus(t, p, token, hookID, models.DeliverySucceeded, 1)
+	if n := len(arrived); n != 0 {
+		t.Errorf("the receiver got the request %d more times", n)
+	}
+}
+
 // rawAnswer is an answer of the incoming API.
 type rawAnswer struct {
 	status int

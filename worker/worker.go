@@ -43,7 +43,10 @@ const (
 	holdPerWebhook = 2
 	holdFor        = time.Second
 	// storeTimeout bounds a bookkeeping statement that must run even while draining.
-	storeTimeout    = 15 * time.Second
+	storeTimeout = 15 * time.Second
+	// recordRetry is how long a worker waits before trying again to record an attempt while
+	// the database cannot be reached.
+	recordRetry     = time.Second
 	janitorInterval = 10 * time.Minute
 	vacuumInterval  = 20 * time.Second
 	janitorBatch    = 1000
