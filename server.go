@@ -49,6 +49,13 @@ const (
 // bodyTimeout bounds reading a request's body (see withBodyDeadline).
 const bodyTimeout = 10 * time.Second
 
+// databasePingInterval is how often a process pings its database for herald_database_up, and
+// databasePingTimeout how long a ping may take before the database counts as down.
+const (
+	databasePingInterval = 2 * time.Second
+	databasePingTimeout  = 2 * time.Second
+)
+
 // config is Herald's configuration, read from the environment once at start (SPEC §2).
 type config struct {
 	Addr                string
@@ -265,6 +272,13 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		Name: "herald_live_subscriptions",
 		Help: "deliveryLog subscriptions open on this process.",
 	}, func() float64 { return float64(store.Hub().Len()) }))
+	dbUp := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "herald_database_up",
+		Help: "1 while the database answers this process's pings (every 2 s, and each /readyz), 0 while it does not.",
+	})
+	dbUp.Set(1) // Open has just reached it
+	reg.MustRegister(dbUp)
+	go watchDatabase(listenCtx, store, dbUp, logger)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -278,13 +292,17 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 			return
 		}
-		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		pctx, cancel := context.WithTimeout(r.Context(), databasePingTimeout)
 		defer cancel()
 		if err := store.Ping(pctx); err != nil {
+			if r.Context().Err() == nil {
+				dbUp.Set(0)
+			}
 			logger.WarnContext(r.Context(), "database not reachable", "err", err)
 			http.Error(w, "database not reachable", http.StatusServiceUnavailable)
 			return
 		}
+		dbUp.Set(1)
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	// A metric that cannot be read (the queue gauges while the database is down) is left out;
@@ -355,6 +373,40 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// watchDatabase pings the database every databasePingInterval until ctx is done, keeping up at
+// 1 while it answers and 0 while it does not, and logs each change.
+func watchDatabase(ctx context.Context, store *models.Store, up prometheus.Gauge, logger *slog.Logger) {
+	ticker := time.NewTicker(databasePingInterval)
+	defer ticker.Stop()
+	wasUp := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, databasePingTimeout)
+		err := store.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		isUp := err == nil
+		if isUp {
+			up.Set(1)
+		} else {
+			up.Set(0)
+		}
+		switch {
+		case wasUp && !isUp:
+			logger.Warn("database not reachable", "err", err)
+		case !wasUp && isUp:
+			logger.Info("database reachable again")
+		}
+		wasUp = isUp
+	}
 }
 
 // withBodyDeadline gives a request with a body bodyTimeout to deliver it: a client that sends

@@ -65,7 +65,8 @@ func (r *Resolver) authenticate(next http.Handler) http.Handler {
 
 // initWebsocket authenticates a websocket from its connection_init payload
 // ({"Authorization": "Bearer TOKEN"}) or, failing that, from the upgrade request's header. A
-// refused connection is closed with 4403 so that clients stop instead of reconnecting.
+// refused connection is closed with 4403 so that clients stop instead of reconnecting; while the
+// database cannot be reached it is closed with 4500 instead, and clients reconnect.
 //
 // The connection is authenticated once, here, and its operations trust the principal
 // afterwards (deliveryLog checks each attempt against it). What keeps that sound is a watch
@@ -77,13 +78,20 @@ func (r *Resolver) authenticate(next http.Handler) http.Handler {
 func (r *Resolver) initWebsocket(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	if h := payload.Authorization(); h != "" {
 		p, err := r.Store.Authenticate(ctx, bearerToken(h))
-		if err != nil {
+		switch {
+		case models.ErrorCode(err) == models.CodeUnavailable:
+			// Not a refusal: the client is to reconnect later, not give up (closed with 4500).
+			return ctx, nil, err
+		case err != nil:
 			return gorillaws.Forbidden(ctx, "invalid API token")
 		}
 		ctx = withPrincipal(ctx, p)
 	}
 	p, err := principal(ctx)
-	if err != nil {
+	switch {
+	case models.ErrorCode(err) == models.CodeUnavailable:
+		return ctx, nil, err
+	case err != nil:
 		return gorillaws.Forbidden(ctx, "missing API token")
 	}
 	watch, err := r.Store.WatchAPIToken(ctx, p.TokenID, func() { gorillaws.Forbid(ctx, "API token revoked") })

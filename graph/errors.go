@@ -22,7 +22,7 @@ import (
 
 // presentError maps errors once for the whole API, so that a client only ever sees the codes of
 // SPEC §8 (and INTERNAL): domain errors keep their message and get extensions.code (and
-// extensions.field); every error of gqlgen itself is VALIDATION (see gqlgenError); anything
+// extensions.field), a database that cannot be reached is UNAVAILABLE (logged at WARN); every error of gqlgen itself is VALIDATION (see gqlgenError); anything
 // else is logged and shown as "internal error".
 //
 // It never changes the error it is given: transports read gqlgen's own code from it after
@@ -31,18 +31,21 @@ import (
 func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		out := *graphql.DefaultErrorPresenter(ctx, err)
-		var de *models.Error
+		de := models.DomainError(err)
 		var ge *gqlerror.Error
 		switch {
-		case errors.As(err, &de):
+		case de != nil:
 			out.Message = de.Message
 			out.Extensions = map[string]any{"code": de.Code}
 			if de.Field != "" {
 				out.Extensions["field"] = de.Field
 			}
-			if de.Code == models.CodeInternal {
+			switch de.Code {
+			case models.CodeInternal:
 				logger.ErrorContext(ctx, "internal error", "err", err, "path", out.Path.String())
 				out.Message = "internal error"
+			case models.CodeUnavailable:
+				logger.WarnContext(ctx, "database unavailable", "err", err, "path", out.Path.String())
 			}
 		case errors.As(err, &ge):
 			out.Extensions = gqlgenError(ctx, ge)
@@ -80,7 +83,8 @@ func gqlgenError(ctx context.Context, ge *gqlerror.Error) map[string]any {
 		ext = map[string]any{}
 	}
 	switch ext["code"] {
-	case models.CodeUnauthenticated, models.CodeForbidden, models.CodeNotFound, models.CodeValidation, models.CodeLimitExceeded:
+	case models.CodeUnauthenticated, models.CodeForbidden, models.CodeNotFound, models.CodeValidation, models.CodeLimitExceeded,
+		models.CodeUnavailable:
 		return ext
 	}
 	ext["code"] = models.CodeValidation

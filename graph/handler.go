@@ -76,20 +76,19 @@ func NewHandler(r *Resolver, allowedOrigins []string) *Handler {
 	srv.Use(&costLimit{max: MaxComplexity})
 	srv.SetErrorPresenter(presentError(r.Logger))
 	srv.SetRecoverFunc(recoverPanic(r.Logger))
-	srv.AroundOperations(requireCaller)
+	srv.AroundOperations(requireCaller(presentError(r.Logger)))
 	return &Handler{Handler: r.authenticate(http.MaxBytesHandler(withLiteralMemo(srv), MaxRequestBytes)), ws: ws}
 }
 
-// requireCaller refuses every operation that has no authenticated caller.
-func requireCaller(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	if _, err := principal(ctx); err != nil {
-		code := models.ErrorCode(err)
-		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
-			Message:    err.Error(),
-			Extensions: map[string]any{"code": code},
-		}}})
+// requireCaller refuses every operation that has no authenticated caller, with the error
+// presented as any other (a database that cannot be reached is UNAVAILABLE).
+func requireCaller(present graphql.ErrorPresenterFunc) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if _, err := principal(ctx); err != nil {
+			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{present(ctx, err)}})
+		}
+		return next(ctx)
 	}
-	return next(ctx)
 }
 
 // depthLimit refuses operations nested deeper than max fields.

@@ -30,6 +30,9 @@ const (
 	// client hammering with a wrong token or far over its rate must not flood the log.
 	refusalLogRate  = 10
 	refusalLogBurst = 20
+	// unavailableRetryAfter is the Retry-After, in seconds, of a 503 while the database cannot
+	// be reached.
+	unavailableRetryAfter = 5
 )
 
 // ingestStatus is the one table from domain error codes to HTTP statuses of the REST API.
@@ -39,6 +42,7 @@ var ingestStatus = map[string]int{
 	models.CodeNotFound:        http.StatusNotFound,
 	models.CodeValidation:      http.StatusBadRequest,
 	models.CodeLimitExceeded:   http.StatusTooManyRequests,
+	models.CodeUnavailable:     http.StatusServiceUnavailable,
 	models.CodeInternal:        http.StatusInternalServerError,
 }
 
@@ -63,7 +67,8 @@ type ingestHandler struct {
 // 201 or 200 with {"action","incidentId"} (or {"action","requestId"}); errors
 // {"error":{"code","message"}} with 401 (missing, unknown or revoked token), 405 (not POST),
 // 413 (body over 1 MiB), 400 (unreadable body), 429 with Retry-After (over 50 requests a
-// second per integration), 404 for another path. Each refused request is logged at INFO with
+// second per integration), 503 with Retry-After while the database cannot be reached (the
+// request was not stored: send it again), 404 for another path. Each refused request is logged at INFO with
 // its reason, each accepted one at DEBUG; never the token.
 func (r *Resolver) IngestHandler() http.Handler {
 	return newIngestHandler(r, IngestRate, IngestBurst)
@@ -164,17 +169,23 @@ func (h *ingestHandler) allow(integrationID string) (time.Duration, bool) {
 	return 0, true
 }
 
-// fail answers a domain error with its status (see refuse), and an internal one as 500 after
-// logging it at ERROR. integrationID is empty until the token is known.
+// fail answers a domain error with its status (see refuse), UNAVAILABLE with a Retry-After,
+// and an internal error as 500 after logging it at ERROR. integrationID is empty until the
+// token is known.
 func (h *ingestHandler) fail(w http.ResponseWriter, req *http.Request, integrationID string, err error) {
-	code := models.ErrorCode(err)
-	if code == models.CodeInternal {
+	de := models.DomainError(err)
+	switch {
+	case de == nil || de.Code == models.CodeInternal:
 		h.r.Logger.LogAttrs(req.Context(), slog.LevelError, "ingest failed",
 			append(requestAttrs(req, integrationID), slog.Any("err", err))...)
 		writeIngestError(w, models.Errorf(models.CodeInternal, "internal error"))
 		return
+	case de.Code == models.CodeUnavailable:
+		// err is the driver's: the caller is told the domain error's message only.
+		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
+		err = de
 	}
-	h.refuse(w, req, integrationID, ingestStatus[code], code, err.Error())
+	h.refuse(w, req, integrationID, ingestStatus[de.Code], de.Code, err.Error())
 }
 
 // refuse answers a refused request and logs it at INFO with the reason: an operator whose

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -118,7 +119,7 @@ func TestIngestREST(t *testing.T) {
 func TestIngestStatusTable(t *testing.T) {
 	t.Parallel()
 	for _, code := range []string{models.CodeUnauthenticated, models.CodeForbidden, models.CodeNotFound, models.CodeValidation,
-		models.CodeLimitExceeded, models.CodeInternal} {
+		models.CodeLimitExceeded, models.CodeUnavailable, models.CodeInternal} {
 		rec := httptest.NewRecorder()
 		writeIngestError(rec, models.Errorf(code, "x"))
 		if rec.Code < 400 || rec.Code > 599 {
@@ -126,7 +127,7 @@ func TestIngestStatusTable(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
-	writeIngestError(rec, io.ErrUnexpectedEOF)
+	writeIngestError(rec, errors.New("plain"))
 	if rec.Code != 500 {
 		t.Errorf("a plain error → %d, want 500", rec.Code)
 	}

@@ -865,3 +865,43 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestGraphQLWhileDatabaseCut: with the connection to PostgreSQL cut, an operation over HTTP
+// and one on a websocket opened before the cut answer UNAVAILABLE, and a websocket opened
+// during the cut is closed with 4500 (an error on the server: reconnect later), not refused
+// with 4403 (give up).
+func TestGraphQLWhileDatabaseCut(t *testing.T) {
+	t.Parallel()
+	proxy, via := storetest.NewProxy(t, storetest.URL(t, models.DialectPostgres))
+	w := setupLogWorld(t, storetest.OpenURL(t, via))
+	open := w.connect(t, "graphql-transport-ws", nil, w.admin)
+
+	proxy.Cut()
+	const query = `query($t: ID!) { services(teamId: $t) { name } }`
+	if _, codes := w.post(t, w.admin, query, map[string]any{"t": w.teamA}); !slices.Equal(codes, []string{models.CodeUnavailable}) {
+		t.Errorf("over HTTP: codes %v, want UNAVAILABLE", codes)
+	}
+	if _, codes := execute(t, open, "1", query, map[string]any{"t": w.teamA}); !slices.Equal(codes, []string{models.CodeUnavailable}) {
+		t.Errorf("on the open websocket: codes %v, want UNAVAILABLE", codes)
+	}
+	for name, header := range map[string]http.Header{"connection_init": nil, "upgrade header": {"Authorization": {"Bearer " + w.admin}}} {
+		c, _, err := (&websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}).Dial(w.url, header)
+		must(t, err)
+		var init json.RawMessage
+		if header == nil {
+			init, _ = json.Marshal(map[string]any{"Authorization": "Bearer " + w.admin})
+		}
+		must(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: init}))
+		_, err = readUntilClosed(c)
+		var ce *websocket.CloseError
+		if !asCloseError(err, &ce) || ce.Code != 4500 {
+			t.Errorf("%s during the cut: ended with %v, want close 4500", name, err)
+		}
+		_ = c.Close()
+	}
+
+	proxy.Restore()
+	if _, codes := w.post(t, w.admin, query, map[string]any{"t": w.teamA}); len(codes) > 0 {
+		t.Errorf("after the restore: codes %v", codes)
+	}
+}

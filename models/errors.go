@@ -12,7 +12,10 @@ const (
 	CodeNotFound        = "NOT_FOUND"
 	CodeValidation      = "VALIDATION"
 	CodeLimitExceeded   = "LIMIT_EXCEEDED"
-	CodeInternal        = "INTERNAL"
+	// CodeUnavailable says the database cannot be reached now: the same request may succeed
+	// when retried later (REST answers 503 with Retry-After).
+	CodeUnavailable = "UNAVAILABLE"
+	CodeInternal    = "INTERNAL"
 )
 
 // Error is Herald's one domain error: a code of the SPEC, a message safe to show to the caller
@@ -21,7 +24,12 @@ type Error struct {
 	Code    string
 	Message string
 	Field   string
+	// cause is the driver error an UNAVAILABLE error stands for, kept for the log.
+	cause error
 }
+
+// Unwrap returns the driver error an UNAVAILABLE error stands for, nil for the others.
+func (e *Error) Unwrap() error { return e.cause }
 
 // Error implements error.
 func (e *Error) Error() string {
@@ -51,10 +59,24 @@ func Forbidden() *Error {
 	return &Error{Code: CodeForbidden, Message: "not allowed"}
 }
 
-// ErrorCode returns the code of a domain error, and INTERNAL for anything else.
-func ErrorCode(err error) string {
+// DomainError returns the domain error err is or wraps. An error of the database driver or
+// pool saying the database cannot be reached (connection refused or lost, pool wait or answer
+// past its deadline, SQLite busy beyond its timeout) is UNAVAILABLE, wrapping it. Anything else
+// is internal: DomainError returns nil.
+func DomainError(err error) *Error {
 	var e *Error
-	if errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+		return e
+	case err != nil && unavailable(err):
+		return &Error{Code: CodeUnavailable, Message: unavailableMessage, cause: err}
+	}
+	return nil
+}
+
+// ErrorCode returns the code of DomainError(err), and INTERNAL when it is nil.
+func ErrorCode(err error) string {
+	if e := DomainError(err); e != nil {
 		return e.Code
 	}
 	return CodeInternal

@@ -217,7 +217,7 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	out, err := w.complete(bctx, comp)
+	out, err := w.recordAttempt(ctx, log, d, comp)
 	if errors.Is(err, models.ErrLeaseLost) {
 		log.Warn("lease lost before the attempt was recorded", "outcome", a.Outcome)
 		return
@@ -263,6 +263,32 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 		n.kind, n.subject = models.NoticeFailed, fmt.Sprintf("Herald webhook %q: a delivery failed", hook.Name)
 		n.what = fmt.Sprintf("A delivery of the webhook %q (%s), event %s, failed after %s and will not be retried.", hook.Name, hook.ID, models.EventWireName(d.Event), tries)
 		w.notify(bctx, hook, n)
+	}
+}
+
+// recordAttempt stores the outcome of an attempt. While the database cannot be reached it
+// tries again every recordRetry (jittered), for as long as the delivery's lease lasts and ctx
+// is not done: the request was sent, and recording it once the database is back spares the
+// receiver the same request again when the lease runs out. Errors: models.ErrLeaseLost,
+// UNAVAILABLE, INTERNAL.
+func (w *Worker) recordAttempt(ctx context.Context, log *slog.Logger, d *models.Delivery, comp *models.AttemptCompletion) (*models.CompletionResult, error) {
+	for logged := false; ; {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		out, err := w.complete(bctx, comp)
+		cancel()
+		wait := jitter(recordRetry)
+		if models.ErrorCode(err) != models.CodeUnavailable || d.LeaseExpiresAt == nil || !w.now().Add(wait).Before(*d.LeaseExpiresAt) {
+			return out, err
+		}
+		if !logged {
+			log.Warn("record attempt: database unavailable, trying again while the lease lasts", "err", err)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return out, err
+		case <-time.After(wait):
+		}
 	}
 }
 

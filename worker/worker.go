@@ -43,7 +43,10 @@ const (
 	holdPerWebhook = 2
 	holdFor        = time.Second
 	// storeTimeout bounds a bookkeeping statement that must run even while draining.
-	storeTimeout    = 15 * time.Second
+	storeTimeout = 15 * time.Second
+	// recordRetry is how long a worker waits before trying again to record an attempt while
+	// the database cannot be reached.
+	recordRetry     = time.Second
 	janitorInterval = 10 * time.Minute
 	vacuumInterval  = 20 * time.Second
 	janitorBatch    = 1000
@@ -188,7 +191,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for ctx.Err() == nil {
 		full, err := w.claim(ctx, sendCtx, &sends)
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case models.ErrorCode(err) == models.CodeUnavailable:
+			// The loop goes on polling and claims again once the database is back.
+			w.log.Warn("claim deliveries: database unavailable", "err", err)
+		default:
 			w.log.Error("claim deliveries", "err", err)
 		}
 		if full && err == nil {
