@@ -221,6 +221,8 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		BaseURL:     cfg.BaseURL,
 		Language:    cfg.Language,
 		Logger:      logger,
+
+		AllowPrivateTargets: cfg.AllowPrivateTargets,
 	})
 	if err != nil {
 		return err
