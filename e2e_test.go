@@ -282,3 +282,53 @@ func startWithService(t *testing.T, dialect string) (p *process, env map[string]
 	data := mustGQL(t, p, token, `mutation($t: ID!) { createService(teamId: $t, name: "api") { id } }`, map[string]any{"t": team})
 	return p, env, token, data["createService"].(map[string]any)["id"].(string)
 }
+
+// TestBinaryIngestRateIsConfigured: with HERALD_INGEST_BURST=3 and a rate too slow to refill
+// within the test, the real program accepts three alerts of one integration at once and answers
+// the fourth 429 with Retry-After, while another integration still gets through.
+func TestBinaryIngestRateIsConfigured(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"HERALD_DATABASE_URL": storetest.URL(t, models.DialectSQLite),
+		"HERALD_SECRET_KEY":   storetest.Key,
+		"HERALD_ADMIN_TOKEN":  "e2e-admin-token-0123456789",
+		"HERALD_INGEST_RATE":  "0.001",
+		"HERALD_INGEST_BURST": "3",
+	}
+	p := startHerald(t, env)
+	token := env["HERALD_ADMIN_TOKEN"]
+	team := mustGQL(t, p, token, `mutation { createTeam(name: "Ops") { id } }`, nil)["createTeam"].(map[string]any)["id"].(string)
+	service := mustGQL(t, p, token, `mutation($t: ID!) { createService(teamId: $t, name: "api") { id } }`,
+		map[string]any{"t": team})["createService"].(map[string]any)["id"].(string)
+	integration := func(name string) string {
+		t.Helper()
+		data := mustGQL(t, p, token, `mutation($s: ID!, $n: String!) { createIntegration(serviceId: $s, name: $n) { token } }`,
+			map[string]any{"s": service, "n": name})
+		return data["createIntegration"].(map[string]any)["token"].(string)
+	}
+	post := func(tok string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, p.base+"/v1/request?from=test", strings.NewReader("disk full"))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	first := integration("first")
+	for i := range 3 {
+		if resp := post(first); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("request %d: %d, want 201", i+1, resp.StatusCode)
+		}
+	}
+	resp := post(first)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("request 4: %d (Retry-After %q), want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if resp := post(integration("second")); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("another integration: %d, want 201", resp.StatusCode)
+	}
+}

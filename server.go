@@ -74,6 +74,10 @@ type config struct {
 	AllowedOrigins      []string
 	LogLevel            slog.Level
 	LogFormat           string
+
+	// IngestRate and IngestBurst bound the incoming API requests of one integration.
+	IngestRate  float64
+	IngestBurst int
 }
 
 // loadConfig reads and validates every variable; the error names the variable at fault.
@@ -140,6 +144,22 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("HERALD_ALLOW_PRIVATE_TARGETS", "%q is not true or false", v)
 		}
 		c.AllowPrivateTargets = b
+	}
+	c.IngestRate = graph.IngestRate
+	if v := get("HERALD_INGEST_RATE", ""); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0 && f <= 1e6) {
+			bad("HERALD_INGEST_RATE", "%q is not a number of requests a second above 0 and at most 1000000", v)
+		}
+		c.IngestRate = f
+	}
+	c.IngestBurst = graph.IngestBurst
+	if v := get("HERALD_INGEST_BURST", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1e6 {
+			bad("HERALD_INGEST_BURST", "%q is not a whole number from 1 to 1000000", v)
+		}
+		c.IngestBurst = n
 	}
 	if c.SMTPURL != "" {
 		u, err := url.Parse(c.SMTPURL)
@@ -228,6 +248,8 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		BaseURL:     cfg.BaseURL,
 		Language:    cfg.Language,
 		Logger:      logger,
+
+		AllowPrivateTargets: cfg.AllowPrivateTargets,
 	})
 	if err != nil {
 		return err
@@ -318,7 +340,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		res := &graph.Resolver{Store: store, Worker: wrk, Logger: logger.With("component", "graphql")}
 		gql = graph.NewHandler(res, cfg.AllowedOrigins)
 		mux.Handle("/query", withBodyDeadline(gql))
-		ingest := res.IngestHandler()
+		ingest := res.IngestHandler(cfg.IngestRate, cfg.IngestBurst)
 		mux.Handle("/v1/process", withBodyDeadline(ingest))
 		mux.Handle("/v1/request", withBodyDeadline(ingest))
 		pages := web.Handler()

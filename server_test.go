@@ -33,7 +33,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if c.Addr != ":8080" || c.DatabaseURL != "sqlite:herald.db" || c.Role != roleAll || c.WorkerConcurrency != 64 ||
 		c.RetryUnit != time.Minute || c.LogRetention != 720*time.Hour || c.BaseURL != "http://localhost:8080" ||
-		c.Language != "en" || c.AllowPrivateTargets || c.LogFormat != "text" {
+		c.Language != "en" || c.AllowPrivateTargets || c.LogFormat != "text" || c.IngestRate != 50 || c.IngestBurst != 100 {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 }
@@ -55,6 +55,9 @@ func TestLoadConfigRefusesBadValues(t *testing.T) {
 		"concurrency":        {map[string]string{"HERALD_WORKER_CONCURRENCY": "0"}, "HERALD_WORKER_CONCURRENCY"},
 		"concurrency text":   {map[string]string{"HERALD_WORKER_CONCURRENCY": "many"}, "HERALD_WORKER_CONCURRENCY"},
 		"private targets":    {map[string]string{"HERALD_ALLOW_PRIVATE_TARGETS": "sure"}, "HERALD_ALLOW_PRIVATE_TARGETS"},
+		"ingest rate":        {map[string]string{"HERALD_INGEST_RATE": "0"}, "HERALD_INGEST_RATE"},
+		"ingest rate text":   {map[string]string{"HERALD_INGEST_RATE": "NaN"}, "HERALD_INGEST_RATE"},
+		"ingest burst":       {map[string]string{"HERALD_INGEST_BURST": "2.5"}, "HERALD_INGEST_BURST"},
 		"smtp url":           {map[string]string{"HERALD_SMTP_URL": "http://mail", "HERALD_SMTP_FROM": "a@b.c"}, "HERALD_SMTP_URL"},
 		"smtp from missing":  {map[string]string{"HERALD_SMTP_URL": "smtp://mail:25"}, "HERALD_SMTP_FROM"},
 		"smtp from":          {map[string]string{"HERALD_SMTP_FROM": "nobody"}, "HERALD_SMTP_FROM"},
@@ -99,14 +102,14 @@ func TestLoadConfigAcceptsGoodValues(t *testing.T) {
 		"HERALD_SECRET_KEY": storetest.Key, "HERALD_ROLE": "worker", "HERALD_WORKER_CONCURRENCY": "8",
 		"HERALD_ALLOW_PRIVATE_TARGETS": "true", "HERALD_SMTP_URL": "smtp://u:p@mail:587", "HERALD_SMTP_FROM": "herald@example.com",
 		"HERALD_LANGUAGE": "de", "HERALD_RETRY_UNIT": "50ms", "HERALD_ALLOWED_ORIGINS": "https://ops.example.com, http://localhost:3000",
-		"HERALD_LOG_LEVEL": "debug", "HERALD_LOG_FORMAT": "json",
+		"HERALD_LOG_LEVEL": "debug", "HERALD_LOG_FORMAT": "json", "HERALD_INGEST_RATE": "2.5", "HERALD_INGEST_BURST": "7",
 	}
 	c, err := loadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.WorkerConcurrency != 8 || !c.AllowPrivateTargets || c.RetryUnit != 50*time.Millisecond ||
-		len(c.AllowedOrigins) != 2 || c.AllowedOrigins[1] != "http://localhost:3000" {
+		len(c.AllowedOrigins) != 2 || c.AllowedOrigins[1] != "http://localhost:3000" || c.IngestRate != 2.5 || c.IngestBurst != 7 {
 		t.Errorf("unexpected config: %+v", c)
 	}
 }

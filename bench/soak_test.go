@@ -81,11 +81,32 @@ func TestReadSample(t *testing.T) {
 		fmt.Fprint(w, "go_goroutines 81\nherald_delivery_queue_depth 7\n")
 	}))
 	defer srv.Close()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	// The server's end of a connection is a descriptor of this process only once Accept has
+	// returned it, so the test holds both ends itself before reading /proc.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	serverConn, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	defer serverConn.Close()
 	sm, err := readSample(context.Background(), srv.Client(), srv.URL, fs, os.Getpid())
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ func attemptToModel(a *models.Attempt) *model.DeliveryAttempt {
 		Truncated:   a.Truncated,
 	}
 	if r := a.Response.V; r != nil {
-		m.Response = &model.HTTPResponseLog{Status: r.Status, Headers: webhookKVToModel(r.Headers), Body: optional(r.Body)}
+		m.Response = &model.HTTPResponseLog{Status: r.Status, Headers: webhookKVToModel(r.Headers), Body: optional(r.Body), Truncated: a.ResponseTruncated}
 	}
 	if a.ErrorKind != nil {
 		k := model.AttemptErrorKind(*a.ErrorKind)

@@ -98,3 +98,39 @@ func TestTruncatedThroughGraphQL(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseTruncatedThroughGraphQL: testWebhook against a real receiver answering more than
+// 16 KiB shows response.truncated: true with the first 16 KiB of the body.
+func TestResponseTruncatedThroughGraphQL(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, models.DialectSQLite)
+	receiver := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(rw, strings.Repeat("a", 20000))
+	}))
+	defer receiver.Close()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	wrk, err := worker.New(worker.Config{Store: s, Logger: logger, AllowPrivateTargets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := setupWebhookWorld(t, s)
+	w.c = client.New(NewHandler(&Resolver{Store: s, Worker: wrk, Logger: logger}, nil))
+	in := w.webhookInput(models.ScopeService)
+	in["urls"] = []string{receiver.URL}
+	data, errs := w.do(t, "managerA", `mutation($input: WebhookInput!) { testWebhook(input: $input) { response { body truncated } } }`, map[string]any{"input": in})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var got struct {
+		TestWebhook struct {
+			Response struct {
+				Body      string
+				Truncated bool
+			}
+		}
+	}
+	_ = json.Unmarshal(data, &got)
+	if r := got.TestWebhook.Response; len(r.Body) != 16<<10 || !r.Truncated {
+		t.Errorf("response body %d bytes, truncated %v; want 16 KiB, true", len(r.Body), r.Truncated)
+	}
+}

@@ -140,9 +140,10 @@ type ComplexityRoot struct {
 	}
 
 	HttpResponseLog struct {
-		Body    func(childComplexity int) int
-		Headers func(childComplexity int) int
-		Status  func(childComplexity int) int
+		Body      func(childComplexity int) int
+		Headers   func(childComplexity int) int
+		Status    func(childComplexity int) int
+		Truncated func(childComplexity int) int
 	}
 
 	Incident struct {
@@ -822,6 +823,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HttpResponseLog.Status(childComplexity), true
+	case "HttpResponseLog.truncated":
+		if e.ComplexityRoot.HttpResponseLog.Truncated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HttpResponseLog.Truncated(childComplexity), true
 
 	case "Incident.acknowledgedAt":
 		if e.ComplexityRoot.Incident.AcknowledgedAt == nil {
@@ -2018,7 +2025,10 @@ type Incident {
 }
 
 type HttpRequestLog { method: HttpMethod! url: String! headers: [KeyValue!]! body: String }
-type HttpResponseLog { status: Int! headers: [KeyValue!]! body: String }
+type HttpResponseLog {
+  status: Int! headers: [KeyValue!]! body: String
+  truncated: Boolean!          # body is shorter than what the receiver sent or meant to send (16 KiB cap, or cut by the timeout)
+}
 
 type Delivery {
   id: ID!
@@ -2466,6 +2476,8 @@ func (ec *executionContext) childFields_HttpResponseLog(ctx context.Context, fie
 		return ec.fieldContext_HttpResponseLog_headers(ctx, field)
 	case "body":
 		return ec.fieldContext_HttpResponseLog_body(ctx, field)
+	case "truncated":
+		return ec.fieldContext_HttpResponseLog_truncated(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HttpResponseLog", field.Name)
 }
@@ -5256,6 +5268,29 @@ func (ec *executionContext) _HttpResponseLog_body(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_HttpResponseLog_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("HttpResponseLog", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _HttpResponseLog_truncated(ctx context.Context, field graphql.CollectedField, obj *model.HTTPResponseLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HttpResponseLog_truncated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Truncated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HttpResponseLog_truncated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HttpResponseLog", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _Incident_id(ctx context.Context, field graphql.CollectedField, obj *model.Incident) (ret graphql.Marshaler) {
@@ -12154,6 +12189,11 @@ func (ec *executionContext) _HttpResponseLog(ctx context.Context, sel ast.Select
 		case "body":
 			out.Values[i] = ec._HttpResponseLog_body(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "truncated":
+			out.Values[i] = ec._HttpResponseLog_truncated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:

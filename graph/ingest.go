@@ -21,7 +21,8 @@ import (
 const (
 	// MaxIngestBytes is the largest body /v1/process and /v1/request accept (413 beyond).
 	MaxIngestBytes = 1 << 20
-	// IngestRate and IngestBurst bound the requests of one integration per second.
+	// IngestRate and IngestBurst are the defaults of HERALD_INGEST_RATE (requests a second of
+	// one integration) and HERALD_INGEST_BURST (how many of them may come at once).
 	IngestRate  = 50
 	IngestBurst = 100
 	// maxIngestLimiters bounds the per-integration limiter map; when full it starts afresh.
@@ -66,12 +67,13 @@ type ingestHandler struct {
 // `Authorization: Bearer TOKEN` or `?token=`, the alert source as `?from=`. Answers are JSON:
 // 201 or 200 with {"action","incidentId"} (or {"action","requestId"}); errors
 // {"error":{"code","message"}} with 401 (missing, unknown or revoked token), 405 (not POST),
-// 413 (body over 1 MiB), 400 (unreadable body), 429 with Retry-After (over 50 requests a
-// second per integration), 503 with Retry-After while the database cannot be reached (the
-// request was not stored: send it again), 404 for another path. Each refused request is logged at INFO with
-// its reason, each accepted one at DEBUG; never the token.
-func (r *Resolver) IngestHandler() http.Handler {
-	return newIngestHandler(r, IngestRate, IngestBurst)
+// 413 (body over 1 MiB), 400 (unreadable body), 429 with Retry-After (over perSecond requests
+// a second per integration, in bursts of at most burst), 503 with Retry-After while the
+// database cannot be reached (the request was not stored: send it again), 404 for another
+// path. Each refused request is logged at INFO with its reason, each accepted one at DEBUG;
+// never the token.
+func (r *Resolver) IngestHandler(perSecond float64, burst int) http.Handler {
+	return newIngestHandler(r, rate.Limit(perSecond), burst)
 }
 
 func newIngestHandler(r *Resolver, limit rate.Limit, burst int) *ingestHandler {

@@ -324,4 +324,7 @@ type Attempt struct {
 	NextRetryAt *time.Time
 	// Truncated reports that the rendered body or query string was cut at its limit.
 	Truncated bool `gorm:"not null;default:false"`
+	// ResponseTruncated reports that Response's body is shorter than what the receiver sent or
+	// meant to send: cut at 16 KiB, or ended by the timeout or a broken connection.
+	ResponseTruncated bool `gorm:"not null;default:false"`
 }

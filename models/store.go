@@ -41,6 +41,11 @@ type Options struct {
 	// means English.
 	Language string
 	Logger   *slog.Logger
+
+	// AllowPrivateTargets (HERALD_ALLOW_PRIVATE_TARGETS) lets webhooks be saved with a URL
+	// whose host is localhost or an address literal the egress guard refuses; without it such
+	// a URL is refused with VALIDATION.
+	AllowPrivateTargets bool
 }
 
 // Store is the one place that talks SQL.
@@ -62,6 +67,8 @@ type Store struct {
 	dsn      string
 	// autovacuum says whether PostgreSQL's autovacuum is on (see NeedsVacuum).
 	autovacuum bool
+	// allowPrivate is Options.AllowPrivateTargets.
+	allowPrivate bool
 	// notifier sends PostgreSQL notifications after commit; nil on SQLite.
 	notifier *notifier
 	// NowFunc is the clock; tests replace it.
@@ -149,6 +156,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		hub:      NewHub(),
 		dsn:      dsn,
 		NowFunc:  func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+
+		allowPrivate: opts.AllowPrivateTargets,
 	}
 	if err := s.migrate(ctx); err != nil {
 		_ = s.closeDBs()

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/herald-hq/herald/worker/egress"
 	"github.com/herald-hq/herald/worker/sign"
 )
 
@@ -125,7 +127,35 @@ func (s *Store) ValidateWebhookSpec(ctx context.Context, spec *WebhookSpec) erro
 	if err := ValidateWebhook(spec); err != nil {
 		return err
 	}
+	if err := s.checkTargets(spec, nil); err != nil {
+		return err
+	}
 	return resolveWebhookScope(s.db.WithContext(ctx), spec)
+}
+
+// checkTargets refuses, unless private targets are allowed, a URL of spec that is not in kept
+// (the URLs already saved) and whose host the egress guard refuses before any lookup
+// (localhost, a loopback, private or link-local literal): VALIDATION on that URL naming
+// HERALD_ALLOW_PRIVATE_TARGETS. Other names are checked when they are connected to.
+func (s *Store) checkTargets(spec *WebhookSpec, kept []string) error {
+	if s.allowPrivate {
+		return nil
+	}
+	for i, raw := range spec.URLs {
+		if slices.Contains(kept, raw) {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			continue // ValidateWebhook has refused it already
+		}
+		var blocked *egress.BlockedError
+		if errors.As(egress.CheckHost(u.Hostname()), &blocked) {
+			return Invalid(fmt.Sprintf("urls[%d]", i), "host %s is not allowed (%s): %s",
+				u.Hostname(), blocked.Reason, egress.AllowHint)
+		}
+	}
+	return nil
 }
 
 // resolveWebhookScope checks that the scope target exists and gives a SERVICE webhook the
@@ -162,6 +192,9 @@ func resolveWebhookScope(db *gorm.DB, spec *WebhookSpec) error {
 // LIMIT_EXCEEDED when the scope target already has MaxWebhooksPerTarget webhooks.
 func (s *Store) CreateWebhook(ctx context.Context, spec WebhookSpec) (*Webhook, Secret, error) {
 	if err := ValidateWebhook(&spec); err != nil {
+		return nil, "", err
+	}
+	if err := s.checkTargets(&spec, nil); err != nil {
 		return nil, "", err
 	}
 	secret, err := generateSigningSecret(spec.Signing.Scheme)
@@ -274,6 +307,9 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, patch WebhookPatch
 		oldScheme, oldURLs := spec.Signing.Scheme, spec.URLs
 		patch.apply(&spec)
 		if err := ValidateWebhook(&spec); err != nil {
+			return err
+		}
+		if err := s.checkTargets(&spec, oldURLs); err != nil {
 			return err
 		}
 		if spec.Signing.Scheme != oldScheme {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -895,4 +897,59 @@ func TestListWebhooks(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestPrivateTargetsBlocked saves and drafts webhooks on a store opened without
+// AllowPrivateTargets: a URL whose host is localhost or a refused address literal is refused on
+// that URL, naming the setting; names are left to the connect-time guard, and URLs saved while
+// private targets were allowed are kept through later updates.
+func TestPrivateTargetsBlocked(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			dbURL := storetest.URL(t, dialect)
+			allowing := storetest.OpenURL(t, dbURL)
+			s, err := models.Open(ctx, models.Options{DatabaseURL: dbURL, SecretKey: storetest.Key, BaseURL: "http://herald.test",
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatalf("open store: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			f := setupWebhooks(t, s)
+
+			for _, raw := range []string{"http://127.0.0.1:8080/x", "http://localhost/x", "https://LOCALHOST./x",
+				"http://10.1.2.3/", "http://192.168.0.7/", "http://169.254.169.254/latest", "http://[::1]:9/",
+				"http://[fe80::1%25eth0]/", "http://0x7f.1/", "http://0.0.0.0/"} {
+				spec := validWebhookSpec(f.team.ID)
+				spec.URLs = []string{raw}
+				_, _, err := s.CreateWebhook(ctx, spec)
+				wantWebhookErr(t, err, models.CodeValidation, "urls[0]")
+				if !strings.Contains(err.Error(), "HERALD_ALLOW_PRIVATE_TARGETS") {
+					t.Errorf("create %s: %q does not name HERALD_ALLOW_PRIVATE_TARGETS", raw, err)
+				}
+				spec.URLs = []string{"https://example.com/a", raw}
+				_, _, _, err = s.DraftWebhook(ctx, spec)
+				wantWebhookErr(t, err, models.CodeValidation, "urls[1]")
+			}
+
+			spec := validWebhookSpec(f.team.ID)
+			spec.URLs = []string{"https://example.com/a", "http://intranet.example:8080/b", "http://8.8.8.8/"}
+			if _, _, err := s.CreateWebhook(ctx, spec); err != nil {
+				t.Fatalf("create with public targets and names: %v", err)
+			}
+
+			spec.URLs = []string{"http://10.0.0.1/saved"}
+			saved, _, err := allowing.CreateWebhook(ctx, spec)
+			if err != nil {
+				t.Fatalf("create with private targets allowed: %v", err)
+			}
+			if _, _, err := s.UpdateWebhook(ctx, saved.ID, models.WebhookPatch{Name: whPtr("Renamed")}); err != nil {
+				t.Fatalf("rename a webhook saved with a private URL: %v", err)
+			}
+			_, _, err = s.UpdateWebhook(ctx, saved.ID, models.WebhookPatch{URLs: []string{"http://10.0.0.1/saved", "http://10.0.0.2/new"}})
+			wantWebhookErr(t, err, models.CodeValidation, "urls[1]")
+		})
+	}
 }

@@ -82,7 +82,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Web
 	ctx, remoteIP := egress.WithTrace(ctx)
 
 	began := time.Now()
-	resp, err := w.send(ctx, req)
+	resp, cut, err := w.send(ctx, req)
 	elapsed := time.Since(began)
 	a.DurationMs = int(elapsed / time.Millisecond)
 	if ip := remoteIP(); ip != "" {
@@ -97,7 +97,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Web
 		a.Error = ptr(sendError(err, req))
 	} else {
 		res.status = resp.Status
-		a.Response = models.NewJSON(resp)
+		a.Response, a.ResponseTruncated = models.NewJSON(resp), cut
 		if resp.Status >= 200 && resp.Status < 300 {
 			a.Outcome = models.AttemptSucceeded
 		} else {
@@ -126,31 +126,32 @@ func sendError(err error, req *Request) string {
 }
 
 // send performs req and reads the response's first 16 KiB, with the request's credentials
-// hidden wherever the receiver sent them back.
-func (w *Worker) send(ctx context.Context, r *Request) (*models.ResponseLog, error) {
+// hidden wherever the receiver sent them back. The bool reports that the body kept is shorter
+// than what the receiver sent or meant to send.
+func (w *Worker) send(ctx context.Context, r *Request) (*models.ResponseLog, bool, error) {
 	var body io.Reader = http.NoBody
 	if r.Body != nil {
 		body = bytes.NewReader(r.Body)
 	}
 	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, body)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	req.Header = r.Header.Clone()
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer resp.Body.Close()
 	// Read as far as a credential starting just before the cut could reach, so that it is
 	// hidden whole before the body is cut.
-	b, more := egress.ReadBody(resp.Body, egress.MaxResponseBody+r.longestEcho())
+	b, cut := egress.ReadBody(resp.Body, egress.MaxResponseBody+r.longestEcho())
 	shown := r.hideCredentials(string(b))
-	if more {
+	if cut {
 		shown = r.hideCredentialStart(shown)
 	}
 	if len(shown) > egress.MaxResponseBody {
-		shown = shown[:egress.MaxResponseBody]
+		shown, cut = shown[:egress.MaxResponseBody], true
 	}
 	names := make([]string, 0, len(resp.Header))
 	for name := range resp.Header {
@@ -163,7 +164,7 @@ func (w *Worker) send(ctx context.Context, r *Request) (*models.ResponseLog, err
 			headers = append(headers, models.KV{Name: name, Value: r.hideCredentials(v)})
 		}
 	}
-	return &models.ResponseLog{Status: resp.StatusCode, Headers: headers, Body: shown}, nil
+	return &models.ResponseLog{Status: resp.StatusCode, Headers: headers, Body: shown}, cut, nil
 }
 
 // deliver runs one claimed delivery to its end: format, send, complete, notify. Once the

@@ -161,3 +161,56 @@ func TestTruncatedAttempts(t *testing.T) {
 		t.Errorf("test send: %d warnings, want 1", len(got))
 	}
 }
+
+// TestResponseTruncated sends test requests to real receivers and reads the attempts back: the
+// response body is marked cut when it passed 16 KiB, when a 2xx body was still arriving at the
+// timeout, and when the connection ended before the declared length; a whole body, 16 KiB
+// exactly included, is not.
+func TestResponseTruncated(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		respond  http.HandlerFunc
+		wantBody int
+		wantCut  bool
+	}{
+		"short": {func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }, 2, false},
+		"exactly 16 KiB": {func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write(bytes.Repeat([]byte("a"), 16<<10))
+		}, 16 << 10, false},
+		"over 16 KiB": {func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write(bytes.Repeat([]byte("a"), 20000))
+		}, 16 << 10, true},
+		"still arriving at the timeout": {func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte("partial"))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // the rest never comes; Herald hangs up at its timeout
+		}, 7, true},
+		"shorter than its Content-Length": {func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Length", "100")
+			_, _ = w.Write([]byte("ten bytes!"))
+		}, 10, true},
+	}
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := start(t, worker.Config{Store: s})
+		for name, tc := range tests {
+			t.Run(name, func(t *testing.T) {
+				rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) { tc.respond(w, r) })
+				hook := newHook(t, s, rc.URL, func(h *models.Webhook) { h.TimeoutSeconds = 1 })
+				a, err := w.Test(context.Background(), hook, nil, models.EventCreated)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var stored models.Attempt
+				if err := s.DB().Where("id = ?", a.ID).Take(&stored).Error; err != nil {
+					t.Fatal(err)
+				}
+				if stored.Outcome != models.AttemptSucceeded || stored.Response.V == nil {
+					t.Fatalf("attempt %s, response %v; want SUCCEEDED with a response (%v)", stored.Outcome, stored.Response.V, stored.Error)
+				}
+				if n := len(stored.Response.V.Body); n != tc.wantBody || stored.ResponseTruncated != tc.wantCut || a.ResponseTruncated != tc.wantCut {
+					t.Errorf("body %d bytes, truncated %v (answered %v); want %d, %v", n, stored.ResponseTruncated, a.ResponseTruncated, tc.wantBody, tc.wantCut)
+				}
+			})
+		}
+	})
+}

@@ -101,9 +101,10 @@ type HTTPRequestLog struct {
 }
 
 type HTTPResponseLog struct {
-	Status  int         `json:"status"`
-	Headers []*KeyValue `json:"headers"`
-	Body    *string     `json:"body,omitempty"`
+	Status    int         `json:"status"`
+	Headers   []*KeyValue `json:"headers"`
+	Body      *string     `json:"body,omitempty"`
+	Truncated bool        `json:"truncated"`
 }
 
 type IncidentInput struct {

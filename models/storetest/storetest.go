@@ -110,6 +110,8 @@ func OpenURL(t testing.TB, dbURL string) *models.Store {
 		SecretKey:   Key,
 		BaseURL:     "http://herald.test",
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Test receivers listen on loopback.
+		AllowPrivateTargets: true,
 	})
 	if err != nil {
 		t.Fatalf("open store: %v", err)

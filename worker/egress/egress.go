@@ -134,16 +134,19 @@ func checkLiteral(address string) error {
 }
 
 // ReadBody reads at most limit bytes of r (MaxResponseBody when limit is
-// zero or less) and reports whether r held more. Past the limit it reads and
-// drops a bounded amount more so the connection can be reused; the caller
-// still closes the body. A read error ends the body early: what was read is
-// returned, not truncated.
+// zero or less) and reports whether it is cut: r held more, or a read error
+// (the request's deadline, a broken connection) ended it before its end. Past
+// the limit it reads and drops a bounded amount more so the connection can be
+// reused; the caller still closes the body.
 func ReadBody(r io.Reader, limit int) (body []byte, truncated bool) {
 	if limit <= 0 {
 		limit = MaxResponseBody
 	}
 	body, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
-	if err != nil || len(body) <= limit {
+	if err != nil {
+		return body, true
+	}
+	if len(body) <= limit {
 		return body, false
 	}
 	_, _ = io.CopyN(io.Discard, r, maxDrain)

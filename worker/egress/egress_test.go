@@ -112,10 +112,22 @@ func TestGuardRefusesNonPublicTargets(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			_, err := get(t, client, fmt.Sprintf("http://%s:%d/", tc.host, port))
+			target := fmt.Sprintf("http://%s:%d/", tc.host, port)
+			_, err := get(t, client, target)
 			var blocked *egress.BlockedError
 			if !errors.As(err, &blocked) {
 				t.Fatalf("err = %v, want a *BlockedError", err)
+			}
+			if !strings.Contains(err.Error(), "HERALD_ALLOW_PRIVATE_TARGETS") {
+				t.Errorf("err = %q, want it to name HERALD_ALLOW_PRIVATE_TARGETS", err)
+			}
+			// Every host here is refused as written, before any lookup.
+			u, perr := url.Parse(target)
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			if err := egress.CheckHost(u.Hostname()); !errors.As(err, new(*egress.BlockedError)) {
+				t.Errorf("CheckHost(%q) = %v, want a *BlockedError", u.Hostname(), err)
 			}
 			if got := egress.Classify(err); got != egress.KindBlocked {
 				t.Errorf("Classify = %q, want %q (%v)", got, egress.KindBlocked, err)
@@ -164,6 +176,17 @@ func TestAllowPrivate(t *testing.T) {
 				t.Errorf("remote IP = %q, want 127.0.0.1", got)
 			}
 		})
+	}
+}
+
+// TestCheckHostLeavesNames checks that CheckHost refuses nothing that needs a lookup or is
+// public: names are checked when they are connected to.
+func TestCheckHostLeavesNames(t *testing.T) {
+	t.Parallel()
+	for _, host := range []string{"example.com", "localhost.example", "intranet", "8.8.8.8", "2606:4700::1111"} {
+		if err := egress.CheckHost(host); err != nil {
+			t.Errorf("CheckHost(%q) = %v, want nil", host, err)
+		}
 	}
 }
 

@@ -19,9 +19,29 @@ type BlockedError struct {
 	Reason string
 }
 
-// Error says which address was refused and why.
+// Error says which address was refused, why, and the setting that allows it.
 func (e *BlockedError) Error() string {
-	return "egress: destination " + e.IP.String() + " is not allowed (" + e.Reason + ")"
+	return "egress: destination " + e.IP.String() + " is not allowed (" + e.Reason + "): " + AllowHint
+}
+
+// AllowHint names the setting that lets webhooks reach the addresses the guard refuses.
+const AllowHint = "set HERALD_ALLOW_PRIVATE_TARGETS=true to allow private targets"
+
+// CheckHost returns a *BlockedError when host, as written in a URL (brackets removed), is
+// refused whatever DNS says: "localhost", an IP literal CheckAddr refuses, or a non-canonical
+// IPv4 literal. It returns nil for any other name, which is checked when it is connected to.
+func CheckHost(host string) error {
+	host = strings.TrimSuffix(host, ".")
+	if strings.EqualFold(host, "localhost") {
+		return &BlockedError{IP: netip.AddrFrom4([4]byte{127, 0, 0, 1}), Reason: "localhost"}
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return CheckAddr(ip)
+	}
+	if ip, ok := legacyIPv4(host); ok {
+		return &BlockedError{IP: ip, Reason: "non-canonical IPv4 literal"}
+	}
+	return nil
 }
 
 // CheckAddr returns a *BlockedError when ip is not a public unicast address:
