@@ -232,8 +232,8 @@ func TestPresentErrorNamesAnUndecodableArgument(t *testing.T) {
 		path  ast.Path
 		field string
 	}{
-		"argument":       {ast.Path{ast.PathName("recent"), ast.PathName("first")}, "first"},
-		"inside input":   {ast.Path{ast.PathName("recent"), ast.PathName("input"), ast.PathName("headers"), ast.PathIndex(2), ast.PathName("value")}, "headers[2].value"},
+		"argument":     {ast.Path{ast.PathName("recent"), ast.PathName("first")}, "first"},
+		"inside input": {ast.Path{ast.PathName("recent"), ast.PathName("input"), ast.PathName("headers"), ast.PathIndex(2), ast.PathName("value")}, "headers[2].value"},
 	}
 	for name, tc := range tests {
 		out := present(ctx, gqlerror.WrapPath(tc.path, errors.New("not an int")))
