@@ -149,22 +149,13 @@ func validateWebhookBasics(spec *WebhookSpec) error {
 	if spec.Name == "" {
 		return Invalid("name", "name is required")
 	}
-	if utf8.RuneCountInString(spec.Name) > MaxWebhookNameChars {
-		return Invalid("name", "name is longer than %d characters", MaxWebhookNameChars)
-	}
-	if strings.ContainsFunc(spec.Name, unicode.IsControl) {
-		return Invalid("name", "name must not contain control characters (tab, newline and the like)")
+	if err := CheckLine("name", spec.Name, MaxWebhookNameChars); err != nil {
+		return err
 	}
 	if spec.Description == nil {
 		return nil
 	}
-	if utf8.RuneCountInString(*spec.Description) > MaxWebhookDescriptionChars {
-		return Invalid("description", "description is longer than %d characters", MaxWebhookDescriptionChars)
-	}
-	if strings.ContainsFunc(*spec.Description, func(r rune) bool { return unicode.IsControl(r) && !strings.ContainsRune("\n\r\t", r) }) {
-		return Invalid("description", "description must not contain control characters other than newline and tab")
-	}
-	return nil
+	return CheckText("description", *spec.Description, MaxWebhookDescriptionChars)
 }
 
 func validateWebhookScope(spec *WebhookSpec) error {
@@ -608,6 +599,9 @@ func validateTemplate(field, src string) error {
 	if err := templateSize(field, src); err != nil {
 		return err
 	}
+	if err := CheckText(field, src, MaxWebhookTemplateChars); err != nil {
+		return err
+	}
 	if _, errs := render.Parse(src); len(errs) > 0 {
 		e := errs[0]
 		return Invalid(field, "line %d, column %d: %s", e.Line, e.Column, e.Message)
@@ -626,8 +620,8 @@ func validateWebhookDelivery(spec *WebhookSpec) error {
 		return Invalid("timeoutSeconds", "timeoutSeconds must be from %d to %d", MinTimeoutSeconds, MaxTimeoutSeconds)
 	}
 	if spec.FailureNotificationEmail != nil {
-		if err := ValidateEmail(*spec.FailureNotificationEmail); err != nil {
-			return Invalid("failureNotificationEmail", "%v", err)
+		if err := CheckEmail("failureNotificationEmail", *spec.FailureNotificationEmail); err != nil {
+			return err
 		}
 	}
 	return nil
