@@ -25,10 +25,10 @@ const (
 
 // Limits of the incoming API's generated values.
 const (
-	maxPathLen       = 256
-	maxTitleRunes    = 500
-	maxSourceRunes   = 200
-	maxMappingLen    = 200
+	maxPathLen         = 256
+	maxTitleRunes      = 500
+	maxSourceRunes     = 200
+	maxMappingLen      = 200
 	maxMatchValueChars = 1000
 )
 
