@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -706,4 +707,31 @@ func isHTTPToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// jsonSampleTime is the clock of the sample incidents a JSON body template is checked against:
+// whether a body is JSON does not depend on it.
+var jsonSampleTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// ValidateJSONBody refuses, with VALIDATION on bodyTemplate, a JSON body template whose
+// rendering for the sample incident of one of the webhook's events (render.Sample), whole,
+// before the body limit cuts it, is not valid JSON: the message gives the line and column of
+// the rendered body where it stops being JSON and what to write instead. Other specifications
+// pass; spec is one ValidateWebhook accepted.
+func ValidateJSONBody(spec *WebhookSpec) error {
+	if spec.SendDataUsing != SendBody || spec.ContentType != ContentJSON || spec.BodyTemplate == nil {
+		return nil
+	}
+	t, errs := render.Parse(*spec.BodyTemplate)
+	if len(errs) > 0 {
+		return nil
+	}
+	for _, e := range spec.Events {
+		d := render.Sample(EventWireName(e), jsonSampleTime)
+		if je := render.CheckJSON(t, &d); je != nil {
+			return Invalid("bodyTemplate", "with contentType JSON the body must be JSON, but for the sample %s incident it is not: line %d, column %d of the rendered body: %s; %s",
+				e, je.Line, je.Column, je.Message, je.Hint)
+		}
+	}
+	return nil
 }
