@@ -22,8 +22,9 @@ import (
 
 // presentError maps errors once for the whole API, so that a client only ever sees the codes of
 // SPEC §8 (and INTERNAL): domain errors keep their message and get extensions.code (and
-// extensions.field), a database that cannot be reached is UNAVAILABLE (logged at WARN); every error of gqlgen itself is VALIDATION (see gqlgenError); anything
-// else is logged and shown as "internal error".
+// extensions.field), a database that cannot be reached is UNAVAILABLE (logged at WARN); every
+// error of gqlgen itself is VALIDATION (see gqlgenError); anything else, a resolver's error
+// that is not a domain error above all (resolverError), is logged and shown as "internal error".
 //
 // It never changes the error it is given: transports read gqlgen's own code from it after
 // presenting it (GRAPHQL_VALIDATION_FAILED and GRAPHQL_PARSE_FAILED answer HTTP 422 and a
@@ -47,7 +48,7 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			case models.CodeUnavailable:
 				logger.WarnContext(ctx, "database unavailable", "err", err, "path", out.Path.String())
 			}
-		case errors.As(err, &ge):
+		case errors.As(err, &ge) && !resolverError(ctx, ge):
 			out.Extensions = gqlgenError(ctx, ge)
 			// A variable's error does not say which field it is about; the document validation's
 			// messages about a literal name the type and field in their own way and stay as they are.
@@ -61,6 +62,19 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		return &out
 	}
+}
+
+// resolverError reports whether ge is gqlgen's wrapping of an error a resolver returned: a Go
+// error (not one of gqlgen's own) that is not about the input, so that its text (a driver's
+// message, say) is logged and never shown. gqlgen wraps every error on its way to the
+// presenter; the errors it makes itself carry no other error, or point below the field at the
+// argument it could not decode, or at a variable.
+func resolverError(ctx context.Context, ge *gqlerror.Error) bool {
+	var inner *gqlerror.Error
+	if ge.Err == nil || errors.As(ge.Err, &inner) {
+		return false
+	}
+	return inputField(ctx, ge.Path) == ""
 }
 
 // gqlgenError returns the extensions of an error made by gqlgen, or by one of our handler

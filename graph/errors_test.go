@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -231,14 +232,32 @@ func TestPresentErrorNamesAnUndecodableArgument(t *testing.T) {
 		path  ast.Path
 		field string
 	}{
-		"argument":       {ast.Path{ast.PathName("recent"), ast.PathName("first")}, "first"},
-		"inside input":   {ast.Path{ast.PathName("recent"), ast.PathName("input"), ast.PathName("headers"), ast.PathIndex(2), ast.PathName("value")}, "headers[2].value"},
-		"the field only": {ast.Path{ast.PathName("recent")}, ""},
+		"argument":     {ast.Path{ast.PathName("recent"), ast.PathName("first")}, "first"},
+		"inside input": {ast.Path{ast.PathName("recent"), ast.PathName("input"), ast.PathName("headers"), ast.PathIndex(2), ast.PathName("value")}, "headers[2].value"},
 	}
 	for name, tc := range tests {
 		out := present(ctx, gqlerror.WrapPath(tc.path, errors.New("not an int")))
 		if got, _ := out.Extensions["field"].(string); out.Extensions["code"] != models.CodeValidation || got != tc.field {
 			t.Errorf("%s: presented %+v, want VALIDATION on %q", name, out, tc.field)
+		}
+	}
+}
+
+// An error a resolver returns that is not a domain error (a driver's, say) reaches gqlgen's
+// presenter wrapped at the field's path: it is INTERNAL, and its text is never shown.
+func TestPresentErrorHidesAResolverError(t *testing.T) {
+	t.Parallel()
+	present := presentError(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	field := &ast.Field{Alias: "recent", Name: "deliveries"}
+	ctx := graphql.WithFieldContext(context.Background(), &graphql.FieldContext{Field: graphql.CollectedField{Field: field}})
+	driver := errors.New(`ERROR: invalid byte sequence for encoding "UTF8": 0x00 (SQLSTATE 22021)`)
+	for name, err := range map[string]error{
+		"plain":   driver,
+		"wrapped": fmt.Errorf("create team: %w", driver),
+	} {
+		out := present(ctx, gqlerror.WrapPath(ast.Path{ast.PathName("recent")}, err))
+		if _, ok := out.Extensions["field"]; out.Extensions["code"] != models.CodeInternal || out.Message != "internal error" || ok {
+			t.Errorf("%s: presented %+v, want INTERNAL \"internal error\" without a field", name, out)
 		}
 	}
 }

@@ -140,6 +140,9 @@ func (s *Store) CreateTeam(ctx context.Context, name string) (*Team, error) {
 	if name == "" {
 		return nil, Invalid("name", "name is required")
 	}
+	if err := CheckLine("name", name, MaxNameChars); err != nil {
+		return nil, err
+	}
 	t := Team{ID: newID(), Name: name}
 	if err := s.db.WithContext(ctx).Create(&t).Error; err != nil {
 		return nil, translate(err, "team")
@@ -175,6 +178,9 @@ func (s *Store) CreateService(ctx context.Context, teamID, name string) (*Servic
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return nil, Invalid("name", "name is required")
+	}
+	if err := CheckLine("name", name, MaxNameChars); err != nil {
+		return nil, err
 	}
 	if _, err := s.FindTeamByID(ctx, teamID); err != nil {
 		return nil, err
@@ -219,9 +225,12 @@ func (s *Store) CreateUser(ctx context.Context, name string, email *string, role
 	if name == "" {
 		return nil, Invalid("name", "name is required")
 	}
+	if err := CheckLine("name", name, MaxNameChars); err != nil {
+		return nil, err
+	}
 	if email != nil {
-		if err := ValidateEmail(*email); err != nil {
-			return nil, Invalid("email", "%v", err)
+		if err := CheckEmail("email", *email); err != nil {
+			return nil, err
 		}
 	}
 	if !ValidRole(role) {
@@ -314,6 +323,9 @@ func (s *Store) CreateAPIToken(ctx context.Context, userID, name string) (string
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return "", Invalid("name", "name is required")
+	}
+	if err := CheckLine("name", name, MaxNameChars); err != nil {
+		return "", err
 	}
 	if _, err := s.FindUserByID(ctx, userID); err != nil {
 		return "", err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -54,10 +53,9 @@ func (s *Store) CreateIncident(ctx context.Context, actor string, in NewIncident
 	switch {
 	case title == "":
 		return nil, Invalid("title", "title is required")
-	case utf8.RuneCountInString(title) > maxTitleRunes:
-		return nil, Invalid("title", "title is longer than %d characters", maxTitleRunes)
-	case !utf8.ValidString(title) || strings.ContainsRune(title, 0):
-		return nil, Invalid("title", "title must be valid UTF-8 text")
+	}
+	if err := CheckLine("title", title, MaxTitleChars); err != nil {
+		return nil, err
 	}
 	urgency := strings.ToUpper(strings.TrimSpace(in.Urgency))
 	if urgency == "" {
@@ -68,7 +66,10 @@ func (s *Store) CreateIncident(ctx context.Context, actor string, in NewIncident
 	}
 	var mapped *string
 	if in.MappedWith != nil && strings.TrimSpace(*in.MappedWith) != "" {
-		m := cleanText(strings.TrimSpace(*in.MappedWith))
+		m := strings.TrimSpace(*in.MappedWith)
+		if err := CheckLine("mappedWith", m, maxMappingLen); err != nil {
+			return nil, err
+		}
 		if len(m) > maxMappingLen {
 			return nil, Invalid("mappedWith", "mappedWith is longer than %d bytes", maxMappingLen)
 		}
@@ -76,8 +77,10 @@ func (s *Store) CreateIncident(ctx context.Context, actor string, in NewIncident
 	}
 	var description *string
 	if in.Description != nil {
-		d := cleanText(*in.Description)
-		description = &d
+		if err := CheckText("description", *in.Description, MaxDescriptionChars); err != nil {
+			return nil, err
+		}
+		description = in.Description
 	}
 	var source *string
 	if in.AlertSource != nil {
@@ -85,7 +88,7 @@ func (s *Store) CreateIncident(ctx context.Context, actor string, in NewIncident
 	}
 	inc := &Incident{
 		ServiceID:   in.ServiceID,
-		Title:       cleanText(title),
+		Title:       title,
 		Description: description,
 		Urgency:     urgency,
 		MappedWith:  mapped,

@@ -25,11 +25,11 @@ const (
 
 // Limits of the incoming API's generated values.
 const (
-	maxPathLen       = 256
-	maxTitleRunes    = 500
-	maxSourceRunes   = 200
-	maxMappingLen    = 200
-	maxMatchValueLen = 1000
+	maxPathLen         = 256
+	maxTitleRunes      = 500
+	maxSourceRunes     = 200
+	maxMappingLen      = 200
+	maxMatchValueChars = 1000
 )
 
 // IngestResult tells what a payload sent to /v1/process did.
@@ -78,8 +78,8 @@ func ValidateAPIFilter(f APIFilter) error {
 		if strings.TrimSpace(m.m.Value) == "" {
 			return Invalid(m.field+".value", "value is required")
 		}
-		if len(m.m.Value) > maxMatchValueLen || !utf8.ValidString(m.m.Value) {
-			return Invalid(m.field+".value", "value must be valid text of at most %d bytes", maxMatchValueLen)
+		if err := CheckLine(m.field+".value", m.m.Value, maxMatchValueChars); err != nil {
+			return err
 		}
 	}
 	// A resolve or acknowledge payload acts on the open incident its mapping value finds:
@@ -268,8 +268,8 @@ func (s *Store) CreateIntegration(ctx context.Context, serviceID, name string, f
 	if name == "" {
 		return nil, "", Invalid("name", "name is required")
 	}
-	if utf8.RuneCountInString(name) > maxSourceRunes {
-		return nil, "", Invalid("name", "name is longer than %d characters", maxSourceRunes)
+	if err := CheckLine("name", name, MaxNameChars); err != nil {
+		return nil, "", err
 	}
 	if err := ValidateAPIFilter(f); err != nil {
 		return nil, "", err
@@ -298,8 +298,8 @@ func (s *Store) UpdateIntegration(ctx context.Context, id string, name *string, 
 		if n == "" {
 			return nil, Invalid("name", "name is required")
 		}
-		if utf8.RuneCountInString(n) > maxSourceRunes {
-			return nil, Invalid("name", "name is longer than %d characters", maxSourceRunes)
+		if err := CheckLine("name", n, MaxNameChars); err != nil {
+			return nil, err
 		}
 		changes["name"] = n
 	}

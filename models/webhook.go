@@ -187,7 +187,7 @@ func resolveWebhookScope(db *gorm.DB, spec *WebhookSpec) error {
 	return nil
 }
 
-// CreateWebhook validates and saves a new ACTIVE webhook and returns it with its signing
+// CreateWebhook validates (ValidateWebhook, ValidateJSONBody) and saves a new ACTIVE webhook and returns it with its signing
 // secret ("" for signing NONE), which is shown once. VALIDATION names the field at fault;
 // LIMIT_EXCEEDED when the scope target already has MaxWebhooksPerTarget webhooks.
 func (s *Store) CreateWebhook(ctx context.Context, spec WebhookSpec) (*Webhook, Secret, error) {
@@ -195,6 +195,9 @@ func (s *Store) CreateWebhook(ctx context.Context, spec WebhookSpec) (*Webhook, 
 		return nil, "", err
 	}
 	if err := s.checkTargets(&spec, nil); err != nil {
+		return nil, "", err
+	}
+	if err := ValidateJSONBody(&spec); err != nil {
 		return nil, "", err
 	}
 	secret, err := generateSigningSecret(spec.Signing.Scheme)
@@ -231,6 +234,9 @@ func (s *Store) CreateWebhook(ctx context.Context, spec WebhookSpec) (*Webhook, 
 // secret ("" for NONE). Errors: VALIDATION naming the field, INTERNAL.
 func (s *Store) DraftWebhook(ctx context.Context, spec WebhookSpec) (*Webhook, Secret, Secret, error) {
 	if err := s.ValidateWebhookSpec(ctx, &spec); err != nil {
+		return nil, "", "", err
+	}
+	if err := ValidateJSONBody(&spec); err != nil {
 		return nil, "", "", err
 	}
 	signing, err := generateSigningSecret(spec.Signing.Scheme)
@@ -287,7 +293,9 @@ func describeTarget(scope string) string {
 	return "global scope"
 }
 
-// UpdateWebhook applies a patch, validates the whole result and saves it with a new Revision.
+// UpdateWebhook applies a patch, validates the whole result and saves it with a new Revision;
+// when the patch changes what the body renders to (template, content type, send mode, events)
+// the JSON body is checked too (ValidateJSONBody).
 // It returns the webhook and, when a change of signing scheme needed a new secret, that
 // secret (else ""). NOT_FOUND for an unknown id; VALIDATION naming the field, also when the
 // auth type changes without the new type's credentials.
@@ -305,12 +313,20 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, patch WebhookPatch
 			return err
 		}
 		oldScheme, oldURLs := spec.Signing.Scheme, spec.URLs
+		oldBody := bodyOf(spec)
 		patch.apply(&spec)
 		if err := ValidateWebhook(&spec); err != nil {
 			return err
 		}
 		if err := s.checkTargets(&spec, oldURLs); err != nil {
 			return err
+		}
+		// A stored template is checked again only when what it renders to changes: one saved
+		// before the JSON check keeps working until then.
+		if !bodyOf(spec).equal(oldBody) {
+			if err := ValidateJSONBody(&spec); err != nil {
+				return err
+			}
 		}
 		if spec.Signing.Scheme != oldScheme {
 			if secret, err = s.resetSigningSecret(w, spec.Signing.Scheme); err != nil {
@@ -332,6 +348,24 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, patch WebhookPatch
 	}
 	s.countCancelled(cancelled)
 	return w, secret, nil
+}
+
+// bodySettings are the settings of a webhook that decide what its body renders to.
+type bodySettings struct {
+	template, contentType, sendDataUsing string
+	events                               []string
+}
+
+func bodyOf(spec WebhookSpec) bodySettings {
+	b := bodySettings{contentType: spec.ContentType, sendDataUsing: spec.SendDataUsing, events: slices.Clone(spec.Events)}
+	if spec.BodyTemplate != nil {
+		b.template = *spec.BodyTemplate
+	}
+	return b
+}
+
+func (b bodySettings) equal(o bodySettings) bool {
+	return b.template == o.template && b.contentType == o.contentType && b.sendDataUsing == o.sendDataUsing && slices.Equal(b.events, o.events)
 }
 
 // cancelRemovedURLs cancels, inside tx, the PENDING deliveries of the URLs an update removed

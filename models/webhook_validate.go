@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -149,22 +150,13 @@ func validateWebhookBasics(spec *WebhookSpec) error {
 	if spec.Name == "" {
 		return Invalid("name", "name is required")
 	}
-	if utf8.RuneCountInString(spec.Name) > MaxWebhookNameChars {
-		return Invalid("name", "name is longer than %d characters", MaxWebhookNameChars)
-	}
-	if strings.ContainsFunc(spec.Name, unicode.IsControl) {
-		return Invalid("name", "name must not contain control characters (tab, newline and the like)")
+	if err := CheckLine("name", spec.Name, MaxWebhookNameChars); err != nil {
+		return err
 	}
 	if spec.Description == nil {
 		return nil
 	}
-	if utf8.RuneCountInString(*spec.Description) > MaxWebhookDescriptionChars {
-		return Invalid("description", "description is longer than %d characters", MaxWebhookDescriptionChars)
-	}
-	if strings.ContainsFunc(*spec.Description, func(r rune) bool { return unicode.IsControl(r) && !strings.ContainsRune("\n\r\t", r) }) {
-		return Invalid("description", "description must not contain control characters other than newline and tab")
-	}
-	return nil
+	return CheckText("description", *spec.Description, MaxWebhookDescriptionChars)
 }
 
 func validateWebhookScope(spec *WebhookSpec) error {
@@ -608,6 +600,9 @@ func validateTemplate(field, src string) error {
 	if err := templateSize(field, src); err != nil {
 		return err
 	}
+	if err := CheckText(field, src, MaxWebhookTemplateChars); err != nil {
+		return err
+	}
 	if _, errs := render.Parse(src); len(errs) > 0 {
 		e := errs[0]
 		return Invalid(field, "line %d, column %d: %s", e.Line, e.Column, e.Message)
@@ -626,8 +621,8 @@ func validateWebhookDelivery(spec *WebhookSpec) error {
 		return Invalid("timeoutSeconds", "timeoutSeconds must be from %d to %d", MinTimeoutSeconds, MaxTimeoutSeconds)
 	}
 	if spec.FailureNotificationEmail != nil {
-		if err := ValidateEmail(*spec.FailureNotificationEmail); err != nil {
-			return Invalid("failureNotificationEmail", "%v", err)
+		if err := CheckEmail("failureNotificationEmail", *spec.FailureNotificationEmail); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -712,4 +707,31 @@ func isHTTPToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// jsonSampleTime is the clock of the sample incidents a JSON body template is checked against:
+// whether a body is JSON does not depend on it.
+var jsonSampleTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// ValidateJSONBody refuses, with VALIDATION on bodyTemplate, a JSON body template whose
+// rendering for the sample incident of one of the webhook's events (render.Sample), whole,
+// before the body limit cuts it, is not valid JSON: the message gives the line and column of
+// the rendered body where it stops being JSON and what to write instead. Other specifications
+// pass; spec is one ValidateWebhook accepted.
+func ValidateJSONBody(spec *WebhookSpec) error {
+	if spec.SendDataUsing != SendBody || spec.ContentType != ContentJSON || spec.BodyTemplate == nil {
+		return nil
+	}
+	t, errs := render.Parse(*spec.BodyTemplate)
+	if len(errs) > 0 {
+		return nil
+	}
+	for _, e := range spec.Events {
+		d := render.Sample(EventWireName(e), jsonSampleTime)
+		if je := render.CheckJSON(t, &d); je != nil {
+			return Invalid("bodyTemplate", "with contentType JSON the body must be JSON, but for the sample %s incident it is not: line %d, column %d of the rendered body: %s; %s",
+				e, je.Line, je.Column, je.Message, je.Hint)
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package render
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -146,6 +147,7 @@ func jsonWarnings(l *locator, t *Template, warnings []string) []string {
 
 type warner struct {
 	found []posError
+	bare  string // the first placeholder put outside a JSON string, "" when there is none
 }
 
 func (w *warner) add(off int, msg string) {
@@ -167,6 +169,9 @@ func (w *warner) walk(nodes []node, s jsonState) jsonState {
 			}
 		case n.field != fieldNone:
 			if !s.inString {
+				if w.bare == "" {
+					w.bare = fieldInfos[n.field].name
+				}
 				w.add(n.off, "{{"+fieldInfos[n.field].name+"}} is outside a JSON string, so its value is inserted without quotes; write \"{{"+fieldInfos[n.field].name+"}}\"")
 			}
 			s.escaped = false
@@ -175,4 +180,47 @@ func (w *warner) walk(nodes []node, s jsonState) jsonState {
 		}
 	}
 	return s
+}
+
+// JSONError says where a body rendered as JSON content stops being JSON, and what to write
+// instead.
+type JSONError struct {
+	Line, Column int    // in the rendered body, from 1; the column counts characters
+	Message      string // the JSON parser's
+	Hint         string
+}
+
+// CheckJSON renders t as JSON content for d, whole (before the MaxBodyChars cut, which may end
+// any body mid-string), and returns nil when the result is valid JSON, else where it is not.
+// The hint names the first placeholder the template puts outside a JSON string, if any.
+func CheckJSON(t *Template, d *Data) *JSONError {
+	body := t.AppendRender(make([]byte, 0, t.sizeHint(d)), d, JSON)
+	var v any
+	err := json.Unmarshal(body, &v)
+	if err == nil {
+		return nil
+	}
+	off := len(body)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		off = int(se.Offset)
+	}
+	e := &JSONError{Line: 1, Column: 1, Message: err.Error(), Hint: "write valid JSON, or set contentType: TEXT for a text body"}
+	if off > 0 {
+		// The offset is just past the byte at fault: point at that byte.
+		off--
+	}
+	for _, r := range string(body[:min(off, len(body))]) {
+		if r == '\n' {
+			e.Line, e.Column = e.Line+1, 1
+		} else {
+			e.Column++
+		}
+	}
+	var w warner
+	w.walk(t.nodes, jsonState{})
+	if w.bare != "" {
+		e.Hint = "quote the placeholder: \"{{" + w.bare + "}}\", or set contentType: TEXT for a text body"
+	}
+	return e
 }
