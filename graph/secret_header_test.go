@@ -21,7 +21,8 @@ import (
 // TestSecretHeadersNeverShown follows secret header values from createWebhook to the
 // receiver: the receiver gets them, while the API's answers (to a member and to the manager),
 // the attempt log with the receiver's echo of them, the live log and the database's raw
-// bytes never hold them. An update that gives a secret header the value "" keeps it.
+// bytes never hold them. An update that gives a secret header the value "" keeps it; a test of
+// an unsaved webhook sends its secret headers too.
 func TestSecretHeadersNeverShown(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
@@ -129,6 +130,14 @@ func TestSecretHeadersNeverShown(t *testing.T) {
 			<-got
 		}
 		send()
+		data, errs = w.do(t, "managerA", `mutation($input: WebhookInput!) { testWebhook(input: $input) { request { headers { name value } } response { body } } }`, map[string]any{"input": in})
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		hide("testWebhook(input:)'s attempt", data)
+		if h := <-got; h.Get("X-Api-Key") != apiKey || h.Get("X-Tenant") != tenant {
+			t.Errorf("the receiver of an unsaved webhook's test got %v", h)
+		}
 
 		for _, q := range []string{"SELECT headers FROM webhooks", "SELECT request FROM attempts", "SELECT response FROM attempts"} {
 			var cols []string
