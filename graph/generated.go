@@ -182,8 +182,9 @@ type ComplexityRoot struct {
 	}
 
 	KeyValue struct {
-		Name  func(childComplexity int) int
-		Value func(childComplexity int) int
+		Name   func(childComplexity int) int
+		Secret func(childComplexity int) int
+		Value  func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -1000,6 +1001,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.KeyValue.Name(childComplexity), true
+	case "KeyValue.secret":
+		if e.ComplexityRoot.KeyValue.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KeyValue.Secret(childComplexity), true
 	case "KeyValue.value":
 		if e.ComplexityRoot.KeyValue.Value == nil {
 			break
@@ -1962,7 +1969,7 @@ enum FilterJoin { AND OR }
 type Team { id: ID! name: String! services: [Service!]! }
 type Service { id: ID! name: String! team: Team! }
 type User { id: ID! name: String! email: String role: Role! teams: [Team!]! }
-type KeyValue { name: String! value: String! }
+type KeyValue { name: String! value: String! secret: Boolean! }   # a secret header's value reads ""
 
 type AuthInfo {
   type: AuthType!
@@ -2075,7 +2082,7 @@ type Integration { id: ID! name: String! service: Service! }
 type Request { id: ID! title: String! description: String service: Service! alertSource: String createdAt: Time! }
 type IntegrationWithToken { integration: Integration! token: String! processUrl: String! requestUrl: String! }
 
-input KeyValueInput { name: String! value: String! }
+input KeyValueInput { name: String! value: String! secret: Boolean = false }   # secret: headers only
 input AuthInput {
   type: AuthType!
   username: String
@@ -2558,6 +2565,8 @@ func (ec *executionContext) childFields_KeyValue(ctx context.Context, field grap
 		return ec.fieldContext_KeyValue_name(ctx, field)
 	case "value":
 		return ec.fieldContext_KeyValue_value(ctx, field)
+	case "secret":
+		return ec.fieldContext_KeyValue_secret(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type KeyValue", field.Name)
 }
@@ -6010,6 +6019,29 @@ func (ec *executionContext) _KeyValue_value(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_KeyValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("KeyValue", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _KeyValue_secret(ctx context.Context, field graphql.CollectedField, obj *model.KeyValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KeyValue_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KeyValue_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KeyValue", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _Mutation_createTeam(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -10762,7 +10794,11 @@ func (ec *executionContext) unmarshalInputKeyValueInput(ctx context.Context, obj
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "value"}
+	if _, present := asMap["secret"]; !present {
+		asMap["secret"] = false
+	}
+
+	fieldsInOrder := [...]string{"name", "value", "secret"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -10783,6 +10819,13 @@ func (ec *executionContext) unmarshalInputKeyValueInput(ctx context.Context, obj
 				return it, err
 			}
 			it.Value = data
+		case "secret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secret"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Secret = data
 		}
 	}
 	return it, nil
@@ -12630,6 +12673,11 @@ func (ec *executionContext) _KeyValue(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "value":
 			out.Values[i] = ec._KeyValue_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secret":
+			out.Values[i] = ec._KeyValue_secret(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -29,6 +30,9 @@ func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInpu
 	// they are parsed (whether or not the send mode uses them).
 	values := make([]string, len(in.QueryParams))
 	for i, q := range in.QueryParams {
+		if q.Secret != nil && *q.Secret {
+			return nil, models.Invalid(fmt.Sprintf("queryParams[%d].secret", i), "only headers can be secret")
+		}
 		values[i] = q.Value
 	}
 	if err := models.CheckTemplateSizes(in.BodyTemplate, values); err != nil {

@@ -349,6 +349,9 @@ func (r *mutationResolver) TestWebhook(ctx context.Context, id *string, input *m
 			return nil, err
 		}
 		secrets = &worker.Secrets{Auth: auth}
+		if secrets.Headers, err = r.Store.WebhookHeaderSecrets(hook); err != nil {
+			return nil, err
+		}
 		if signing != "" {
 			secrets.Signing = []models.Secret{signing}
 		}

@@ -67,7 +67,7 @@ func webhookWithSecret(w *models.Webhook, secret models.Secret) *model.WebhookWi
 func webhookKVToModel(kvs []models.KV) []*model.KeyValue {
 	out := make([]*model.KeyValue, len(kvs))
 	for i, kv := range kvs {
-		out[i] = &model.KeyValue{Name: kv.Name, Value: kv.Value}
+		out[i] = &model.KeyValue{Name: kv.Name, Value: kv.Value, Secret: kv.Secret}
 	}
 	return out
 }
@@ -191,7 +191,7 @@ func webhookKVFromInput(kvs []*model.KeyValueInput) []models.KV {
 	}
 	out := make([]models.KV, len(kvs))
 	for i, kv := range kvs {
-		out[i] = models.KV{Name: kv.Name, Value: kv.Value}
+		out[i] = models.KV{Name: kv.Name, Value: kv.Value, Secret: kv.Secret != nil && *kv.Secret}
 	}
 	return out
 }

@@ -106,10 +106,13 @@ type APIToken struct {
 	LastUsedAt *time.Time
 }
 
-// KV is a name/value pair (headers, query parameters, extra fields).
+// KV is a name/value pair (headers, query parameters, extra fields). Secret marks a header
+// holding a credential: in a stored webhook its Value is empty and Sealed holds it (Cipher).
 type KV struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Secret bool   `json:"secret,omitempty"`
+	Sealed []byte `json:"sealed,omitempty"`
 }
 
 // Condition is one test of a webhook filter.

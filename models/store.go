@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -243,7 +244,58 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate: %w", err)
 		}
 	}
-	return s.migrateIncidentSequence(ctx)
+	if err := s.migrateIncidentSequence(ctx); err != nil {
+		return err
+	}
+	return s.migrateSecretHeaders(ctx)
+}
+
+// migrateSecretHeaders seals the header values an older Herald stored in clear: those of
+// headers marked secret and those whose names look like credentials (SecretHeaderName), which
+// it marks secret. On SQLite it then rewrites the file (VACUUM) and empties the write-ahead
+// log, so that no page left over from before holds the old text.
+func (s *Store) migrateSecretHeaders(ctx context.Context) error {
+	var hooks []Webhook
+	if err := s.db.WithContext(ctx).Select("id", "headers").Find(&hooks).Error; err != nil {
+		return fmt.Errorf("migrate secret headers: %w", err)
+	}
+	sealed := 0
+	for _, w := range hooks {
+		headers, changed := slices.Clone(w.Headers.V), false
+		for i, h := range headers {
+			if !h.Secret && !SecretHeaderName(h.Name) || h.Secret && h.Value == "" {
+				continue
+			}
+			if h.Value != "" {
+				c, err := s.cipher.Seal(Secret(h.Value))
+				if err != nil {
+					return fmt.Errorf("migrate secret headers: %w", err)
+				}
+				headers[i].Sealed, headers[i].Value = c, ""
+			}
+			headers[i].Secret, changed = true, true
+		}
+		if !changed {
+			continue
+		}
+		if err := s.db.WithContext(ctx).Model(&Webhook{}).Where("id = ?", w.ID).UpdateColumn("headers", NewJSON(headers)).Error; err != nil {
+			return fmt.Errorf("migrate secret headers: %w", err)
+		}
+		sealed++
+	}
+	if sealed == 0 {
+		return nil
+	}
+	s.logger.Info("sealed the secret header values of webhooks stored in clear", "webhooks", sealed)
+	if s.dialect != DialectSQLite {
+		return nil
+	}
+	for _, stmt := range []string{"VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"} {
+		if err := s.db.WithContext(ctx).Exec(stmt).Error; err != nil {
+			return fmt.Errorf("migrate secret headers: %w", err)
+		}
+	}
+	return nil
 }
 
 // lockMigration takes the migration lock, a session-level advisory lock held by one connection

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -434,10 +435,13 @@ func (p *WebhookPatch) apply(spec *WebhookSpec) {
 	for _, c := range []struct {
 		dst *[]KV
 		src []KV
-	}{{&spec.Headers, p.Headers}, {&spec.QueryParams, p.QueryParams}, {&spec.ExtraFields, p.ExtraFields}} {
+	}{{&spec.QueryParams, p.QueryParams}, {&spec.ExtraFields, p.ExtraFields}} {
 		if c.src != nil {
 			*c.dst = c.src
 		}
+	}
+	if p.Headers != nil {
+		spec.Headers = keepSecretHeaderValues(p.Headers, spec.Headers)
 	}
 	for _, c := range []struct {
 		dst **string
@@ -469,6 +473,21 @@ func (p *WebhookPatch) apply(spec *WebhookSpec) {
 		}
 		spec.Auth = next
 	}
+}
+
+// keepSecretHeaderValues returns next with each secret header given the value "" holding the
+// value of the stored header of the same name (in any case), if there is one.
+func keepSecretHeaderValues(next, stored []KV) []KV {
+	out := slices.Clone(next)
+	for i, h := range out {
+		if h.Value != "" || !(h.Secret || SecretHeaderName(h.Name)) {
+			continue
+		}
+		if j := slices.IndexFunc(stored, func(o KV) bool { return strings.EqualFold(o.Name, h.Name) }); j >= 0 {
+			out[i].Value = stored[j].Value
+		}
+	}
+	return out
 }
 
 func setIf[T any](dst *T, src *T) {
@@ -642,6 +661,23 @@ func (s *Store) ListWebhooks(ctx context.Context, f WebhookFilter) ([]*Webhook, 
 	return out, nil
 }
 
+// WebhookHeaderSecrets opens the values of a webhook's secret headers for sending, by header
+// name as stored.
+func (s *Store) WebhookHeaderSecrets(w *Webhook) (map[string]Secret, error) {
+	out := map[string]Secret{}
+	for _, h := range w.Headers.V {
+		if !h.Secret {
+			continue
+		}
+		v, err := s.cipher.Open(h.Sealed)
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s header %s: %w", w.ID, h.Name, err)
+		}
+		out[h.Name] = v
+	}
+	return out, nil
+}
+
 // WebhookSecrets opens a webhook's credentials for sending: the auth secret (password, API-key
 // value or bearer token; "" for NONE) and the signing secrets, current first, then the
 // retired ones that have not expired, newest first.
@@ -715,7 +751,17 @@ func (s *Store) fillWebhook(w *Webhook, spec *WebhookSpec) error {
 		return err
 	}
 	w.AuthSecret = sealed
-	w.Headers = NewJSON(nonNilKV(spec.Headers))
+	headers := make([]KV, len(spec.Headers))
+	for i, h := range spec.Headers {
+		headers[i] = KV{Name: h.Name, Value: h.Value, Secret: h.Secret}
+		if h.Secret {
+			if headers[i].Sealed, err = s.cipher.Seal(Secret(h.Value)); err != nil {
+				return err
+			}
+			headers[i].Value = ""
+		}
+	}
+	w.Headers = NewJSON(headers)
 	w.SigningScheme, w.SigningHeader = spec.Signing.Scheme, optional(spec.Signing.HeaderName)
 	w.SendDataUsing, w.ContentType = spec.SendDataUsing, spec.ContentType
 	w.BodyTemplate = spec.BodyTemplate
@@ -731,6 +777,17 @@ func (s *Store) specOf(w *Webhook) (WebhookSpec, error) {
 	secret, err := s.cipher.Open(w.AuthSecret)
 	if err != nil {
 		return WebhookSpec{}, fmt.Errorf("webhook %s auth secret: %w", w.ID, err)
+	}
+	headerSecrets, err := s.WebhookHeaderSecrets(w)
+	if err != nil {
+		return WebhookSpec{}, err
+	}
+	headers := make([]KV, len(w.Headers.V))
+	for i, h := range w.Headers.V {
+		headers[i] = KV{Name: h.Name, Value: h.Value, Secret: h.Secret}
+		if h.Secret {
+			headers[i].Value = headerSecrets[h.Name].Reveal()
+		}
 	}
 	a := AuthSpec{Type: w.AuthType, Username: deref(w.AuthUsername), Key: deref(w.AuthKey), Placement: deref(w.AuthPlacement)}
 	switch w.AuthType {
@@ -751,7 +808,7 @@ func (s *Store) specOf(w *Webhook) (WebhookSpec, error) {
 		URLs:                     w.URLs.V,
 		Method:                   w.Method,
 		Auth:                     a,
-		Headers:                  w.Headers.V,
+		Headers:                  headers,
 		Signing:                  SigningSpec{Scheme: w.SigningScheme, HeaderName: deref(w.SigningHeader)},
 		SendDataUsing:            w.SendDataUsing,
 		ContentType:              w.ContentType,

@@ -112,7 +112,7 @@ func ValidateWebhook(spec *WebhookSpec) error {
 	spec.normalize()
 	checks := []func(*WebhookSpec) error{
 		validateWebhookBasics, validateWebhookScope, validateWebhookEvents, validateWebhookURLs,
-		validateWebhookAuth, validateWebhookSigning, validateWebhookHeaders,
+		validateWebhookAuth, validateWebhookSigning, validateWebhookHeaders, validateSecretFlags,
 		validateWebhookPayload, validateWebhookDelivery, validateWebhookFilter,
 	}
 	for _, check := range checks {
@@ -144,6 +144,36 @@ func (spec *WebhookSpec) normalize() {
 			*p = nil
 		}
 	}
+	spec.Headers = slices.Clone(spec.Headers)
+	for i, h := range spec.Headers {
+		spec.Headers[i].Secret = h.Secret || SecretHeaderName(h.Name)
+	}
+}
+
+// credentialWords are the parts of a header name that make it secret whatever the input says.
+var credentialWords = []string{"key", "token", "secret", "password", "signature", "auth", "cookie", "session"}
+
+// SecretHeaderName reports whether a header name looks like it carries a credential (it
+// contains, in any case, one of credentialWords): such a header is always secret.
+func SecretHeaderName(name string) bool {
+	lower := strings.ToLower(name)
+	return slices.ContainsFunc(credentialWords, func(w string) bool { return strings.Contains(lower, w) })
+}
+
+// validateSecretFlags refuses secret on query parameters and extra fields: only a header's
+// value is kept sealed and redacted.
+func validateSecretFlags(spec *WebhookSpec) error {
+	for _, l := range []struct {
+		field string
+		kvs   []KV
+	}{{"queryParams", spec.QueryParams}, {"extraFields", spec.ExtraFields}} {
+		for i, kv := range l.kvs {
+			if kv.Secret {
+				return Invalid(fmt.Sprintf("%s[%d].secret", l.field, i), "only headers can be secret: put the credential in a secret header or in auth")
+			}
+		}
+	}
+	return nil
 }
 
 func validateWebhookBasics(spec *WebhookSpec) error {

@@ -299,7 +299,11 @@ func (w *Worker) secrets(ctx context.Context, hook *models.Webhook) (Secrets, er
 	if err != nil {
 		return Secrets{}, err
 	}
-	return Secrets{Auth: auth, Signing: signing}, nil
+	headers, err := w.store.WebhookHeaderSecrets(hook)
+	if err != nil {
+		return Secrets{}, err
+	}
+	return Secrets{Auth: auth, Signing: signing, Headers: headers}, nil
 }
 
 func headerValue(h []models.KV, name string) string {

@@ -31,6 +31,8 @@ type Secrets struct {
 	// Signing lists the current signing secret first, then the retired ones still inside
 	// their 24-hour overlap, newest first.
 	Signing []models.Secret
+	// Headers are the values of the secret headers, by name (models.KV.Secret).
+	Headers map[string]models.Secret
 }
 
 // Request is a formatted webhook request, ready to send, with its redacted log form.
@@ -197,10 +199,17 @@ func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache
 		}
 	}
 
-	for _, h := range w.Headers.V {
-		r.Header.Set(h.Name, h.Value)
-	}
 	redact := []string{"Authorization"}
+	for _, h := range w.Headers.V {
+		if !h.Secret {
+			r.Header.Set(h.Name, h.Value)
+			continue
+		}
+		v := sec.Headers[h.Name].Reveal()
+		r.Header.Set(h.Name, v)
+		redact = append(redact, h.Name)
+		r.addEchoes(v)
+	}
 	logQuery := slices.Clone(query)
 	switch w.AuthType {
 	case models.AuthBasic:

@@ -124,13 +124,15 @@ type IntegrationWithToken struct {
 }
 
 type KeyValue struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Secret bool   `json:"secret"`
 }
 
 type KeyValueInput struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Secret *bool  `json:"secret,omitempty"`
 }
 
 type MatchInput struct {
