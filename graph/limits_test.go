@@ -443,3 +443,92 @@ func TestWebsocketOperationsLimit(t *testing.T) {
 		})
 	}
 }
+
+// repeatedFieldDocuments are documents that cost gqlparser's field-merging rule pairs of
+// same-named fields by the million (`{ me { id id … } }` with 4,000 ids: 9 s), each within the
+// 1 MiB body limit.
+func repeatedFieldDocuments() map[string]string {
+	return map[string]string{
+		"one field 4,000 times":            "{ me { " + strings.Repeat("id ", 4000) + "} }",
+		"one object 2,000 times":           "{ " + strings.Repeat("me { id } ", 2000) + "}",
+		"nested repeats":                   "{ " + strings.Repeat("teams { services { team { "+strings.Repeat("id ", 20)+"} } } ", 200) + "}",
+		"one field in 500 fragments":       "{ me { " + fragmentSpreads(500) + "} }" + fragmentDefinitions(500, "User", "id"),
+		"1 MiB of one field (token limit)": "{ me { " + strings.Repeat("id ", MaxRequestBytes/3-20) + "} }",
+	}
+}
+
+func fragmentSpreads(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "...F%d ", i)
+	}
+	return b.String()
+}
+
+func fragmentDefinitions(n int, on, selection string) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, " fragment F%d on %s { %s }", i, on, selection)
+	}
+	return b.String()
+}
+
+// TestRepeatedFieldsRefusedBeforeValidation checks that documents repeating a field by the
+// thousand are refused with LIMIT_EXCEEDED before gqlparser's validation compares them pair
+// by pair, while a field repeated a few times, as clients do, is answered.
+func TestRepeatedFieldsRefusedBeforeValidation(t *testing.T) {
+	t.Parallel()
+	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
+	h := w.newHandler()
+	for name, query := range repeatedFieldDocuments() {
+		t.Run(name, func(t *testing.T) {
+			errs := answerWithin(t, h, w.tokens["memberA"], query)
+			if len(errs) == 0 {
+				t.Fatal("answered")
+			}
+			if name == "1 MiB of one field (token limit)" {
+				if !strings.Contains(errs[0].Message, "token limit") {
+					t.Fatalf("want the parser's token limit, got %.300v", errs)
+				}
+				return
+			}
+			if webhookErrCode(t, errs) != models.CodeLimitExceeded {
+				t.Fatalf("want LIMIT_EXCEEDED, got %.300v", errs)
+			}
+		})
+	}
+	data, errs := w.do(t, "memberA", "{ me { id id name ... on User { id } } a: me { id } }", nil)
+	if len(errs) > 0 || !strings.Contains(string(data), `"a":{"id"`) {
+		t.Fatalf("a field repeated a few times: %s %v", data, errs)
+	}
+}
+
+// BenchmarkWorstDocuments measures how long the handler takes to refuse each of
+// repeatedFieldDocuments, and to answer the most repeated field it accepts (the README
+// quotes it).
+func BenchmarkWorstDocuments(b *testing.B) {
+	s := storetest.Open(b, models.DialectSQLite)
+	user, err := s.CreateUser(context.Background(), "member", nil, models.RoleGlobalAdmin, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	token, err := s.CreateAPIToken(context.Background(), user.ID, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := NewHandler(&Resolver{Store: s, Logger: slog.New(slog.DiscardHandler)}, nil)
+	documents := repeatedFieldDocuments()
+	documents["one field 220 times (answered)"] = "{ me { " + strings.Repeat("id ", 220) + "} }"
+	for name, query := range documents {
+		body, _ := json.Marshal(map[string]string{"query": query})
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+token)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+			}
+		})
+	}
+}
