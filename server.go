@@ -78,6 +78,10 @@ type config struct {
 	// IngestRate and IngestBurst bound the incoming API requests of one integration.
 	IngestRate  float64
 	IngestBurst int
+	// WebsocketMaxPerToken and WebsocketMaxConnections bound the websocket connections open at
+	// once with one API token and in the whole process.
+	WebsocketMaxPerToken    int
+	WebsocketMaxConnections int
 }
 
 // loadConfig reads and validates every variable; the error names the variable at fault.
@@ -160,6 +164,22 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("HERALD_INGEST_BURST", "%q is not a whole number from 1 to 1000000", v)
 		}
 		c.IngestBurst = n
+	}
+	c.WebsocketMaxPerToken = graph.DefaultWebsocketMaxPerToken
+	if v := get("HERALD_WS_MAX_PER_TOKEN", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1e6 {
+			bad("HERALD_WS_MAX_PER_TOKEN", "%q is not a whole number from 1 to 1000000", v)
+		}
+		c.WebsocketMaxPerToken = n
+	}
+	c.WebsocketMaxConnections = graph.DefaultWebsocketMaxConnections
+	if v := get("HERALD_WS_MAX_CONNECTIONS", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1e7 {
+			bad("HERALD_WS_MAX_CONNECTIONS", "%q is not a whole number from 1 to 10000000", v)
+		}
+		c.WebsocketMaxConnections = n
 	}
 	if c.SMTPURL != "" {
 		u, err := url.Parse(c.SMTPURL)
@@ -337,8 +357,15 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	var gql *graph.Handler
 	if cfg.Role != roleWorker {
 		// An API-only process still sends test webhooks itself: the worker is built, not run.
-		res := &graph.Resolver{Store: store, Worker: wrk, Logger: logger.With("component", "graphql")}
+		res := &graph.Resolver{
+			Store: store, Worker: wrk, Logger: logger.With("component", "graphql"),
+			WebsocketMaxPerToken: cfg.WebsocketMaxPerToken, WebsocketMaxConnections: cfg.WebsocketMaxConnections,
+		}
 		gql = graph.NewHandler(res, cfg.AllowedOrigins)
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "herald_websocket_connections",
+			Help: "GraphQL websocket connections open on this process.",
+		}, func() float64 { return float64(gql.WebsocketConnections()) }))
 		mux.Handle("/query", withBodyDeadline(gql))
 		ingest := res.IngestHandler(cfg.IngestRate, cfg.IngestBurst)
 		mux.Handle("/v1/process", withBodyDeadline(ingest))

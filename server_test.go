@@ -33,7 +33,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if c.Addr != ":8080" || c.DatabaseURL != "sqlite:herald.db" || c.Role != roleAll || c.WorkerConcurrency != 64 ||
 		c.RetryUnit != time.Minute || c.LogRetention != 720*time.Hour || c.BaseURL != "http://localhost:8080" ||
-		c.Language != "en" || c.AllowPrivateTargets || c.LogFormat != "text" || c.IngestRate != 50 || c.IngestBurst != 100 {
+		c.Language != "en" || c.AllowPrivateTargets || c.LogFormat != "text" || c.IngestRate != 50 || c.IngestBurst != 100 ||
+		c.WebsocketMaxPerToken != 100 || c.WebsocketMaxConnections != 10000 {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 }
@@ -58,6 +59,8 @@ func TestLoadConfigRefusesBadValues(t *testing.T) {
 		"ingest rate":        {map[string]string{"HERALD_INGEST_RATE": "0"}, "HERALD_INGEST_RATE"},
 		"ingest rate text":   {map[string]string{"HERALD_INGEST_RATE": "NaN"}, "HERALD_INGEST_RATE"},
 		"ingest burst":       {map[string]string{"HERALD_INGEST_BURST": "2.5"}, "HERALD_INGEST_BURST"},
+		"ws per token":       {map[string]string{"HERALD_WS_MAX_PER_TOKEN": "0"}, "HERALD_WS_MAX_PER_TOKEN"},
+		"ws connections":     {map[string]string{"HERALD_WS_MAX_CONNECTIONS": "many"}, "HERALD_WS_MAX_CONNECTIONS"},
 		"smtp url":           {map[string]string{"HERALD_SMTP_URL": "http://mail", "HERALD_SMTP_FROM": "a@b.c"}, "HERALD_SMTP_URL"},
 		"smtp from missing":  {map[string]string{"HERALD_SMTP_URL": "smtp://mail:25"}, "HERALD_SMTP_FROM"},
 		"smtp from":          {map[string]string{"HERALD_SMTP_FROM": "nobody"}, "HERALD_SMTP_FROM"},
@@ -103,13 +106,15 @@ func TestLoadConfigAcceptsGoodValues(t *testing.T) {
 		"HERALD_ALLOW_PRIVATE_TARGETS": "true", "HERALD_SMTP_URL": "smtp://u:p@mail:587", "HERALD_SMTP_FROM": "herald@example.com",
 		"HERALD_LANGUAGE": "de", "HERALD_RETRY_UNIT": "50ms", "HERALD_ALLOWED_ORIGINS": "https://ops.example.com, http://localhost:3000",
 		"HERALD_LOG_LEVEL": "debug", "HERALD_LOG_FORMAT": "json", "HERALD_INGEST_RATE": "2.5", "HERALD_INGEST_BURST": "7",
+		"HERALD_WS_MAX_PER_TOKEN": "3", "HERALD_WS_MAX_CONNECTIONS": "9",
 	}
 	c, err := loadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.WorkerConcurrency != 8 || !c.AllowPrivateTargets || c.RetryUnit != 50*time.Millisecond ||
-		len(c.AllowedOrigins) != 2 || c.AllowedOrigins[1] != "http://localhost:3000" || c.IngestRate != 2.5 || c.IngestBurst != 7 {
+		len(c.AllowedOrigins) != 2 || c.AllowedOrigins[1] != "http://localhost:3000" || c.IngestRate != 2.5 || c.IngestBurst != 7 ||
+		c.WebsocketMaxPerToken != 3 || c.WebsocketMaxConnections != 9 {
 		t.Errorf("unexpected config: %+v", c)
 	}
 }

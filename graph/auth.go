@@ -1,9 +1,11 @@
 package graph
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
@@ -102,5 +104,38 @@ func (r *Resolver) initWebsocket(ctx context.Context, payload transport.InitPayl
 		return ctx, nil, err
 	}
 	context.AfterFunc(ctx, watch.Stop) // ctx ends with the connection
+	if !r.tokenConns.acquire(p.TokenID, cmp.Or(r.WebsocketMaxPerToken, DefaultWebsocketMaxPerToken)) {
+		return gorillaws.TooMany(ctx, "too many websocket connections open with this API token (HERALD_WS_MAX_PER_TOKEN)")
+	}
+	context.AfterFunc(ctx, func() { r.tokenConns.release(p.TokenID) })
 	return ctx, nil, nil
+}
+
+// tokenConns counts the websocket connections open with each API token.
+type tokenConns struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// acquire counts one more connection of token and reports true, unless max are open already.
+func (t *tokenConns) acquire(token string, max int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n[token] >= max {
+		return false
+	}
+	if t.n == nil {
+		t.n = map[string]int{}
+	}
+	t.n[token]++
+	return true
+}
+
+// release counts one connection of token fewer.
+func (t *tokenConns) release(token string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n[token]--; t.n[token] <= 0 {
+		delete(t.n, token)
+	}
 }

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strings"
@@ -38,6 +39,13 @@ const keepAlive = 15 * time.Second
 // (gorillaws.Transport.MaxOperations): the dashboard and the incident page run one or two.
 const MaxWebsocketOperations = 100
 
+// Default bounds of the websocket connections open at once (HERALD_WS_MAX_PER_TOKEN and
+// HERALD_WS_MAX_CONNECTIONS): the dashboard opens one per tab.
+const (
+	DefaultWebsocketMaxPerToken    = 100
+	DefaultWebsocketMaxConnections = 10000
+)
+
 // Handler is the GraphQL endpoint.
 type Handler struct {
 	http.Handler
@@ -48,6 +56,9 @@ type Handler struct {
 // server is shutting down and subscribers should reconnect elsewhere.
 func (h *Handler) GoingAway() { h.ws.GoingAway("server shutting down") }
 
+// WebsocketConnections returns how many websocket connections are open.
+func (h *Handler) WebsocketConnections() int { return h.ws.Connections() }
+
 // NewHandler returns the GraphQL endpoint (`/query`): POST, GET and websockets (both
 // subscription protocols, browser origins limited to the same origin and allowedOrigins),
 // bounded in size, depth, complexity and introspection (and websockets in operations at once),
@@ -55,11 +66,13 @@ func (h *Handler) GoingAway() { h.ws.GoingAway("server shutting down") }
 func NewHandler(r *Resolver, allowedOrigins []string) *Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Complexity: fieldCosts()}))
 	ws := &gorillaws.Transport{
-		Origins:       allowedOrigins,
-		InitFunc:      r.initWebsocket,
-		KeepAlive:     keepAlive,
-		ReadLimit:     MaxRequestBytes,
-		MaxOperations: MaxWebsocketOperations,
+		Origins:              allowedOrigins,
+		InitFunc:             r.initWebsocket,
+		KeepAlive:            keepAlive,
+		ReadLimit:            MaxRequestBytes,
+		MaxOperations:        MaxWebsocketOperations,
+		MaxConnections:       cmp.Or(r.WebsocketMaxConnections, DefaultWebsocketMaxConnections),
+		MaxConnectionsReason: "too many websocket connections open on this server (HERALD_WS_MAX_CONNECTIONS)",
 		ErrorFunc: func(ctx context.Context, err error) {
 			r.Logger.InfoContext(ctx, "websocket connection failed", "err", err)
 		},

@@ -13,7 +13,14 @@ type Resolver struct {
 	Store  *models.Store
 	Logger *slog.Logger
 	Worker *worker.Worker
+	// WebsocketMaxPerToken bounds the websocket connections open at once with one API token,
+	// WebsocketMaxConnections those of the whole process; zero means
+	// DefaultWebsocketMaxPerToken and DefaultWebsocketMaxConnections.
+	WebsocketMaxPerToken    int
+	WebsocketMaxConnections int
 
 	// attempts shares the loading of announced attempts among deliveryLog subscribers.
 	attempts attemptLoader
+	// tokenConns counts each API token's websocket connections.
+	tokenConns tokenConns
 }

@@ -104,7 +104,8 @@ func benchFanout(b *testing.B, dialect string, n int) {
 		b.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(NewHandler(&Resolver{Store: s, Logger: logger}, nil))
+	// All n subscribers use one token: the per-token cap is raised to let them in.
+	srv := httptest.NewServer(NewHandler(&Resolver{Store: s, Logger: logger, WebsocketMaxPerToken: n}, nil))
 	b.Cleanup(srv.Close)
 
 	before, goroutines := memInUse(), runtime.NumGoroutine()

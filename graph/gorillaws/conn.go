@@ -114,9 +114,9 @@ func (c *conn) init(raw json.RawMessage) {
 	}
 	ctx, ack, err := c.runInit(payload)
 	if err != nil {
-		var forbidden *forbiddenError
-		if errors.As(err, &forbidden) {
-			c.fail(CloseForbidden, forbidden.reason)
+		var refused *refusal
+		if errors.As(err, &refused) {
+			c.fail(refused.code, refused.reason)
 			return
 		}
 		c.report(fmt.Errorf("websocket connection_init: %w", err))

@@ -11,13 +11,22 @@ import (
 // graphql-transport-ws has no such message) and closes with CloseForbidden (4403) and reason,
 // which the graphql-ws npm client takes as final instead of reconnecting without limit.
 func Forbidden(ctx context.Context, reason string) (context.Context, *transport.InitPayload, error) {
-	return ctx, nil, &forbiddenError{reason: reason}
+	return ctx, nil, &refusal{code: CloseForbidden, reason: reason}
 }
 
-// forbiddenError is Forbidden's refusal.
-type forbiddenError struct{ reason string }
+// TooMany refuses a connection_init as Forbidden does, but with CloseTooManyConnections
+// (4429): the caller has too many connections open, and may connect again once one closes.
+func TooMany(ctx context.Context, reason string) (context.Context, *transport.InitPayload, error) {
+	return ctx, nil, &refusal{code: CloseTooManyConnections, reason: reason}
+}
 
-func (e *forbiddenError) Error() string { return "connection refused: " + e.reason }
+// refusal is Forbidden's and TooMany's refusal: the close code and its reason.
+type refusal struct {
+	code   int
+	reason string
+}
+
+func (e *refusal) Error() string { return "connection refused: " + e.reason }
 
 // Forbid closes the connection whose InitFunc was given ctx (ctx, or a context derived from it
 // such as one of the connection's operations'), and with it every operation on it, as

@@ -4,8 +4,9 @@
 // Transport speaks graphql-transport-ws (preferred) and the legacy graphql-ws protocol of
 // subscriptions-transport-ws, refuses browser origins outside its allow-list with 403 before
 // upgrading, authenticates connection_init through an InitFunc (Forbidden refuses with close
-// code 4403), keeps connections alive with timers, bounds each write with a deadline and the
-// operations running on a connection with MaxOperations.
+// code 4403, TooMany with 4429), keeps connections alive with timers, bounds each write with a
+// deadline, the operations running on a connection with MaxOperations and the connections
+// open at once with MaxConnections (4429).
 // Wiring:
 //
 //	srv.AddTransport(&gorillaws.Transport{
@@ -88,6 +89,11 @@ type Transport struct {
 	// it ends or the client completes (stops) it, which frees its place. Zero means
 	// DefaultMaxOperations.
 	MaxOperations int
+	// MaxConnections bounds the connections open at once: one more is closed at once with
+	// CloseTooManyConnections (4429) and MaxConnectionsReason. Zero means no bound.
+	MaxConnections int
+	// MaxConnectionsReason is the close reason of a connection refused by MaxConnections.
+	MaxConnectionsReason string
 	// ErrorFunc, when set, is told why a connection failed: read and write errors, a peer that
 	// stopped answering pings, an InitFunc error other than Forbidden's. Peers closing
 	// normally, going away or breaking the protocol are not reported.
@@ -106,18 +112,29 @@ type liveConns struct {
 	gone  string // GoingAway's reason, once called
 }
 
-// add records c and returns "", or the reason the transport is going away.
-func (l *liveConns) add(c *conn) string {
+// add records c and returns 0, or the close code and reason of its refusal: the transport is
+// going away, or max connections (when above 0) are open already.
+func (l *liveConns) add(c *conn, max int, tooMany string) (int, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.gone != "" {
-		return l.gone
+		return websocket.CloseGoingAway, l.gone
+	}
+	if max > 0 && len(l.conns) >= max {
+		return CloseTooManyConnections, tooMany
 	}
 	if l.conns == nil {
 		l.conns = map[*conn]struct{}{}
 	}
 	l.conns[c] = struct{}{}
-	return ""
+	return 0, ""
+}
+
+// Connections returns how many connections are open.
+func (t *Transport) Connections() int {
+	t.live.mu.Lock()
+	defer t.live.mu.Unlock()
+	return len(t.live.conns)
 }
 
 func (l *liveConns) remove(c *conn) {
@@ -176,8 +193,8 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	c := &conn{t: t, ws: ws, exec: exec, proto: protocolOf(ws.Subprotocol())}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	c.ctx, c.cancel = context.WithValue(ctx, connKey{}, c), cancel
-	if reason := t.live.add(c); reason != "" {
-		c.close(websocket.CloseGoingAway, reason)
+	if code, reason := t.live.add(c, t.MaxConnections, cmp.Or(t.MaxConnectionsReason, "too many connections")); code != 0 {
+		c.close(code, reason)
 	}
 	go c.serve()
 }

@@ -10,6 +10,10 @@ import (
 // connection_init refused through Forbidden.
 const CloseForbidden = 4403
 
+// CloseTooManyConnections is the close code of a connection refused because too many are open
+// (Transport.MaxConnections, or an InitFunc's TooMany): 4429, after HTTP's 429.
+const CloseTooManyConnections = 4429
+
 // The other close codes of the graphql-transport-ws protocol (github.com/enisdenjo/graphql-ws,
 // PROTOCOL.md), used for the legacy graphql-ws protocol too, which has none of its own.
 const (
