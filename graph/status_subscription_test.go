@@ -155,57 +155,70 @@ func TestWebhookStatusChangedRefusals(t *testing.T) {
 	}
 }
 
-// TestWebhookStatusChangedOnGone: a receiver answering 410 makes the running worker deactivate
-// the webhook; the change is streamed with its reason and no actor to its team's manager, and
-// not to another team's member.
-func TestWebhookStatusChangedOnGone(t *testing.T) {
+// TestWebhookStatusChangedAutomatic: a receiver answering 410 once, or 500 six times in a
+// row, makes the running worker deactivate the webhook; the change is streamed with its
+// reason and no actor to its team's manager, and not to another team's member.
+func TestWebhookStatusChangedAutomatic(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, s *models.Store) {
-		ctx := context.Background()
-		receiver := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
-			rw.WriteHeader(http.StatusGone)
-		}))
-		defer receiver.Close()
-		w := setupLogWorld(t, s)
-		svc, err := s.CreateService(ctx, w.teamA, "api")
-		must(t, err)
-		h, _, err := s.CreateWebhook(ctx, models.WebhookSpec{
-			Name: "gone", Scope: models.ScopeTeam, TeamID: &w.teamA, Events: []string{models.EventCreated},
-			URLs: []string{receiver.URL}, Method: "POST", Auth: models.AuthSpec{Type: "NONE"},
-			Signing: models.SigningSpec{Scheme: "NONE"}, SendDataUsing: "BODY", ContentType: "JSON",
-			RetryCount: 3, RetryIntervalMinutes: 1, TimeoutSeconds: 3,
+	for name, tc := range map[string]struct {
+		status, incidents int
+		reason            string
+	}{
+		"410":          {http.StatusGone, 1, "410"},
+		"six failures": {http.StatusInternalServerError, 6, "6 consecutive"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			storetest.Each(t, func(t *testing.T, s *models.Store) {
+				ctx := context.Background()
+				receiver := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+					rw.WriteHeader(tc.status)
+				}))
+				defer receiver.Close()
+				w := setupLogWorld(t, s)
+				svc, err := s.CreateService(ctx, w.teamA, "api")
+				must(t, err)
+				h, _, err := s.CreateWebhook(ctx, models.WebhookSpec{
+					Name: "failing", Scope: models.ScopeTeam, TeamID: &w.teamA, Events: []string{models.EventCreated},
+					URLs: []string{receiver.URL}, Method: "POST", Auth: models.AuthSpec{Type: "NONE"},
+					Signing: models.SigningSpec{Scheme: "NONE"}, SendDataUsing: "BODY", ContentType: "JSON",
+					RetryCount: 0, RetryIntervalMinutes: 1, TimeoutSeconds: 3,
+				})
+				must(t, err)
+				logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+				wrk, err := worker.New(worker.Config{Store: s, Logger: logger, AllowPrivateTargets: true, PollInterval: 50 * time.Millisecond})
+				must(t, err)
+				runCtx, cancel := context.WithCancel(ctx)
+				done := make(chan error, 1)
+				go func() { done <- wrk.Run(runCtx) }()
+				defer func() {
+					cancel()
+					if err := <-done; err != nil {
+						t.Errorf("run: %v", err)
+					}
+				}()
+				go s.Listen(runCtx)
+				w.waitListening(t)
+
+				manager := w.subscribeStatus(t, w.managerA, map[string]any{"w": h.ID})
+				member := w.subscribeStatus(t, w.memberB, nil)
+				waitFor(t, func() bool { return s.StatusHub().Len() == 2 })
+				for range tc.incidents {
+					_, err = s.CreateIncident(ctx, "test", models.NewIncident{ServiceID: svc.ID, Title: "Disk full"})
+					must(t, err)
+				}
+
+				got := statusChanges(t, manager, 5*time.Second)
+				if len(got) != 1 || got[0].Webhook.ID != h.ID || got[0].Status != models.WebhookInactive ||
+					got[0].Reason == nil || !strings.Contains(*got[0].Reason, tc.reason) || got[0].Actor != nil {
+					t.Fatalf("manager got %+v, want one deactivation (%s) without actor", got, tc.reason)
+				}
+				if got := statusChanges(t, member, 500*time.Millisecond); len(got) > 0 {
+					t.Errorf("member of B got %+v, want nothing", got)
+				}
+			})
 		})
-		must(t, err)
-		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-		wrk, err := worker.New(worker.Config{Store: s, Logger: logger, AllowPrivateTargets: true, PollInterval: 50 * time.Millisecond})
-		must(t, err)
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- wrk.Run(runCtx) }()
-		defer func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("run: %v", err)
-			}
-		}()
-		go s.Listen(runCtx)
-		w.waitListening(t)
-
-		manager := w.subscribeStatus(t, w.managerA, map[string]any{"w": h.ID})
-		member := w.subscribeStatus(t, w.memberB, nil)
-		waitFor(t, func() bool { return s.StatusHub().Len() == 2 })
-		_, err = s.CreateIncident(ctx, "test", models.NewIncident{ServiceID: svc.ID, Title: "Disk full"})
-		must(t, err)
-
-		got := statusChanges(t, manager, 5*time.Second)
-		if len(got) != 1 || got[0].Webhook.ID != h.ID || got[0].Status != models.WebhookInactive ||
-			got[0].Reason == nil || !strings.Contains(*got[0].Reason, "410") || got[0].Actor != nil {
-			t.Fatalf("manager got %+v, want one deactivation for 410 without actor", got)
-		}
-		if got := statusChanges(t, member, 500*time.Millisecond); len(got) > 0 {
-			t.Errorf("member of B got %+v, want nothing", got)
-		}
-	})
+	}
 }
 
 // TestWebhookStatusChangedAcrossReplicas: on PostgreSQL, a deactivation made through a second
