@@ -229,8 +229,9 @@ func (s *Store) announceAttempts(ids ...string) {
 }
 
 // Listen follows PostgreSQL's notifications until ctx ends: new deliveries wake the worker,
-// completed attempts reach the hub, webhook status changes the status hub and revoked tokens end their watches. It reconnects after a
-// lost connection and returns at once on SQLite, where everything happens in one process.
+// completed attempts reach the hub, webhook status changes the status hub and revoked tokens
+// end their watches. It reconnects after a lost connection and returns at once on SQLite,
+// where everything happens in one process.
 func (s *Store) Listen(ctx context.Context) {
 	if s.dialect != DialectPostgres {
 		return

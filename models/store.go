@@ -64,9 +64,10 @@ type Store struct {
 	logger   *slog.Logger
 	wake     chan struct{}
 	hub      *Hub
+	dsn      string
+
 	// statusHub fans out webhook status changes (StatusHub).
 	statusHub *Hub
-	dsn       string
 	// autovacuum says whether PostgreSQL's autovacuum is on (see NeedsVacuum).
 	autovacuum bool
 	// allowPrivate is Options.AllowPrivateTargets.
@@ -146,21 +147,21 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("HERALD_DATABASE_URL: %w", err)
 	}
 	s := &Store{
-		db:        db,
-		bk:        bk,
-		writer:    writer,
-		dialect:   dialect,
-		cipher:    c,
-		baseURL:   strings.TrimRight(opts.BaseURL, "/"),
-		language:  strings.ToLower(strings.TrimSpace(opts.Language)),
-		logger:    opts.Logger,
-		wake:      make(chan struct{}, 1),
-		hub:       NewHub(),
-		statusHub: NewHub(),
-		dsn:       dsn,
-		NowFunc:   func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		db:       db,
+		bk:       bk,
+		writer:   writer,
+		dialect:  dialect,
+		cipher:   c,
+		baseURL:  strings.TrimRight(opts.BaseURL, "/"),
+		language: strings.ToLower(strings.TrimSpace(opts.Language)),
+		logger:   opts.Logger,
+		wake:     make(chan struct{}, 1),
+		hub:      NewHub(),
+		dsn:      dsn,
+		NowFunc:  func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 
 		allowPrivate: opts.AllowPrivateTargets,
+		statusHub:    NewHub(),
 	}
 	if err := s.migrate(ctx); err != nil {
 		_ = s.closeDBs()
