@@ -272,7 +272,8 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		DeliveryLog func(childComplexity int, webhookID *string, teamID *string, serviceID *string) int
+		DeliveryLog          func(childComplexity int, webhookID *string, teamID *string, serviceID *string) int
+		WebhookStatusChanged func(childComplexity int, webhookID *string, teamID *string, serviceID *string) int
 	}
 
 	Team struct {
@@ -326,6 +327,14 @@ type ComplexityRoot struct {
 		TimeoutSeconds           func(childComplexity int) int
 		UpdatedAt                func(childComplexity int) int
 		Urls                     func(childComplexity int) int
+	}
+
+	WebhookStatusChange struct {
+		Actor   func(childComplexity int) int
+		At      func(childComplexity int) int
+		Reason  func(childComplexity int) int
+		Status  func(childComplexity int) int
+		Webhook func(childComplexity int) int
 	}
 
 	WebhookWithSecret struct {
@@ -408,6 +417,7 @@ type ServiceResolver interface {
 }
 type SubscriptionResolver interface {
 	DeliveryLog(ctx context.Context, webhookID *string, teamID *string, serviceID *string) (<-chan *model.DeliveryAttempt, error)
+	WebhookStatusChanged(ctx context.Context, webhookID *string, teamID *string, serviceID *string) (<-chan *model.WebhookStatusChange, error)
 }
 type TeamResolver interface {
 	Services(ctx context.Context, obj *model.Team) ([]*model.Service, error)
@@ -1564,6 +1574,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.DeliveryLog(childComplexity, args["webhookId"].(*string), args["teamId"].(*string), args["serviceId"].(*string)), true
+	case "Subscription.webhookStatusChanged":
+		if e.ComplexityRoot.Subscription.WebhookStatusChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_webhookStatusChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.WebhookStatusChanged(childComplexity, args["webhookId"].(*string), args["teamId"].(*string), args["serviceId"].(*string)), true
 
 	case "Team.id":
 		if e.ComplexityRoot.Team.ID == nil {
@@ -1819,6 +1840,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Webhook.Urls(childComplexity), true
+
+	case "WebhookStatusChange.actor":
+		if e.ComplexityRoot.WebhookStatusChange.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookStatusChange.Actor(childComplexity), true
+	case "WebhookStatusChange.at":
+		if e.ComplexityRoot.WebhookStatusChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookStatusChange.At(childComplexity), true
+	case "WebhookStatusChange.reason":
+		if e.ComplexityRoot.WebhookStatusChange.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookStatusChange.Reason(childComplexity), true
+	case "WebhookStatusChange.status":
+		if e.ComplexityRoot.WebhookStatusChange.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookStatusChange.Status(childComplexity), true
+	case "WebhookStatusChange.webhook":
+		if e.ComplexityRoot.WebhookStatusChange.Webhook == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookStatusChange.Webhook(childComplexity), true
 
 	case "WebhookWithSecret.signingSecret":
 		if e.ComplexityRoot.WebhookWithSecret.SigningSecret == nil {
@@ -2246,6 +2298,24 @@ extend type DeliveryAttempt {
   remoteIp: String
   "The rendered body (over 20,000 characters) or query string (over 10,000) was cut before sending."
   truncated: Boolean!
+}
+
+"One change of a webhook's status, streamed by webhookStatusChanged."
+type WebhookStatusChange {
+  "The webhook as read when the change is sent: its status may already have changed again."
+  webhook: Webhook!
+  "The status the webhook took."
+  status: WebhookStatus!
+  "Why it became INACTIVE (for example after six consecutive failures, or a 410 Gone); null for ACTIVE."
+  reason: String
+  "The name of the user who activated or deactivated it; null when Herald deactivated it."
+  actor: String
+  at: Time!
+}
+
+extend type Subscription {
+  "Every status change (activateWebhook, deactivateWebhook, automatic deactivation) of the webhooks the caller may see that the filter selects, authorised like deliveryLog; the filter's team and service match the webhook's own."
+  webhookStatusChanged(webhookId: ID, teamId: ID, serviceId: ID): WebhookStatusChange!
 }
 
 extend type Webhook {
@@ -2757,6 +2827,22 @@ func (ec *executionContext) childFields_Webhook(ctx context.Context, field graph
 		return ec.fieldContext_Webhook_newSigningSecret(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Webhook", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookStatusChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "webhook":
+		return ec.fieldContext_WebhookStatusChange_webhook(ctx, field)
+	case "status":
+		return ec.fieldContext_WebhookStatusChange_status(ctx, field)
+	case "reason":
+		return ec.fieldContext_WebhookStatusChange_reason(ctx, field)
+	case "actor":
+		return ec.fieldContext_WebhookStatusChange_actor(ctx, field)
+	case "at":
+		return ec.fieldContext_WebhookStatusChange_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookStatusChange", field.Name)
 }
 
 func (ec *executionContext) childFields_WebhookWithSecret(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3590,6 +3676,36 @@ func (ec *executionContext) field_Query_webhooks_args(ctx context.Context, rawAr
 }
 
 func (ec *executionContext) field_Subscription_deliveryLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "webhookId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["webhookId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "serviceId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["serviceId"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_webhookStatusChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "webhookId",
@@ -8312,6 +8428,50 @@ func (ec *executionContext) fieldContext_Subscription_deliveryLog(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_webhookStatusChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_webhookStatusChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().WebhookStatusChanged(ctx, fc.Args["webhookId"].(*string), fc.Args["teamId"].(*string), fc.Args["serviceId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WebhookStatusChange) graphql.Marshaler {
+			return ec.marshalNWebhookStatusChange2ᚖgithubᚗcomᚋheraldᚑhqᚋheraldᚋgraphᚋmodelᚐWebhookStatusChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_webhookStatusChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WebhookStatusChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_webhookStatusChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Team_id(ctx context.Context, field graphql.CollectedField, obj *model.Team) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9373,6 +9533,130 @@ func (ec *executionContext) _Webhook_newSigningSecret(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_Webhook_newSigningSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Webhook", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _WebhookStatusChange_webhook(ctx context.Context, field graphql.CollectedField, obj *model.WebhookStatusChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookStatusChange_webhook(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Webhook, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Webhook) graphql.Marshaler {
+			return ec.marshalNWebhook2ᚖgithubᚗcomᚋheraldᚑhqᚋheraldᚋgraphᚋmodelᚐWebhook(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookStatusChange_webhook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WebhookStatusChange",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Webhook(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WebhookStatusChange_status(ctx context.Context, field graphql.CollectedField, obj *model.WebhookStatusChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookStatusChange_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.WebhookStatus) graphql.Marshaler {
+			return ec.marshalNWebhookStatus2githubᚗcomᚋheraldᚑhqᚋheraldᚋgraphᚋmodelᚐWebhookStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookStatusChange_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookStatusChange", field, false, false, errors.New("field of type WebhookStatus does not have child fields"))
+}
+
+func (ec *executionContext) _WebhookStatusChange_reason(ctx context.Context, field graphql.CollectedField, obj *model.WebhookStatusChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookStatusChange_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookStatusChange_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookStatusChange", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _WebhookStatusChange_actor(ctx context.Context, field graphql.CollectedField, obj *model.WebhookStatusChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookStatusChange_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookStatusChange_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookStatusChange", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _WebhookStatusChange_at(ctx context.Context, field graphql.CollectedField, obj *model.WebhookStatusChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookStatusChange_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookStatusChange_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookStatusChange", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _WebhookWithSecret_webhook(ctx context.Context, field graphql.CollectedField, obj *model.WebhookWithSecret) (ret graphql.Marshaler) {
@@ -13676,6 +13960,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "deliveryLog":
 		return ec._Subscription_deliveryLog(ctx, fields[0])
+	case "webhookStatusChanged":
+		return ec._Subscription_webhookStatusChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -14194,6 +14480,64 @@ func (ec *executionContext) _Webhook(ctx context.Context, sel ast.SelectionSet, 
 			out.Values[i] = ec._Webhook_newSigningSecret(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var webhookStatusChangeImplementors = []string{"WebhookStatusChange"}
+
+func (ec *executionContext) _WebhookStatusChange(ctx context.Context, sel ast.SelectionSet, obj *model.WebhookStatusChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, webhookStatusChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WebhookStatusChange")
+		case "webhook":
+			out.Values[i] = ec._WebhookStatusChange_webhook(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._WebhookStatusChange_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._WebhookStatusChange_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "actor":
+			out.Values[i] = ec._WebhookStatusChange_actor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._WebhookStatusChange_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -15458,6 +15802,16 @@ func (ec *executionContext) unmarshalNWebhookStatus2githubᚗcomᚋheraldᚑhq�
 
 func (ec *executionContext) marshalNWebhookStatus2githubᚗcomᚋheraldᚑhqᚋheraldᚋgraphᚋmodelᚐWebhookStatus(ctx context.Context, sel ast.SelectionSet, v model.WebhookStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNWebhookStatusChange2ᚖgithubᚗcomᚋheraldᚑhqᚋheraldᚋgraphᚋmodelᚐWebhookStatusChange(ctx context.Context, sel ast.SelectionSet, v *model.WebhookStatusChange) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._WebhookStatusChange(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNWebhookWithSecret2ᚖgithubᚗcomᚋheraldᚑhqᚋheraldᚋgraphᚋmodelᚐWebhookWithSecret(ctx context.Context, sel ast.SelectionSet, v *model.WebhookWithSecret) graphql.Marshaler {

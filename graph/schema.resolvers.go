@@ -279,7 +279,7 @@ func (r *mutationResolver) ActivateWebhook(ctx context.Context, id string) (*mod
 	if _, err := r.managedWebhook(ctx, p, id); err != nil {
 		return nil, err
 	}
-	w, err := r.Store.ActivateWebhook(ctx, id)
+	w, err := r.Store.ActivateWebhook(ctx, id, p.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +294,7 @@ func (r *mutationResolver) DeactivateWebhook(ctx context.Context, id string) (*m
 	if _, err := r.managedWebhook(ctx, p, id); err != nil {
 		return nil, err
 	}
-	w, err := r.Store.DeactivateWebhook(ctx, id, "deactivated by "+p.Name)
+	w, err := r.Store.DeactivateWebhook(ctx, id, "deactivated by "+p.Name, p.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -737,6 +737,10 @@ func (r *serviceResolver) Team(ctx context.Context, obj *model.Service) (*model.
 
 func (r *subscriptionResolver) DeliveryLog(ctx context.Context, webhookID *string, teamID *string, serviceID *string) (<-chan *model.DeliveryAttempt, error) {
 	return r.deliveryLog(ctx, logFilter{webhookID: webhookID, teamID: teamID, serviceID: serviceID})
+}
+
+func (r *subscriptionResolver) WebhookStatusChanged(ctx context.Context, webhookID *string, teamID *string, serviceID *string) (<-chan *model.WebhookStatusChange, error) {
+	return r.webhookStatusChanged(ctx, logFilter{webhookID: webhookID, teamID: teamID, serviceID: serviceID})
 }
 
 func (r *teamResolver) Services(ctx context.Context, obj *model.Team) ([]*model.Service, error) {

@@ -192,3 +192,72 @@ func (r *Resolver) visibleAttempt(ctx context.Context, p *models.Principal, f lo
 func matchesID(want string, webhookTarget *string, incidentTarget string) bool {
 	return (webhookTarget != nil && *webhookTarget == want) || incidentTarget == want
 }
+
+// webhookStatusChanged streams every status change of a webhook the caller may see and the
+// filter selects, authorised like deliveryLog (authorizeLogFilter, canReadWebhook) on the
+// same connection-level principal. Change ids arrive from the store's status hub (fed across
+// processes by LISTEN/NOTIFY); each change and its webhook are re-read and re-checked here.
+// The filter's team and service match the webhook's own team and service.
+func (r *Resolver) webhookStatusChanged(ctx context.Context, f logFilter) (<-chan *model.WebhookStatusChange, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.authorizeLogFilter(ctx, p, f); err != nil {
+		return nil, err
+	}
+	stream := gorillaws.StreamFrom(ctx)
+	if stream == nil {
+		return nil, models.Errorf(models.CodeValidation, "webhookStatusChanged is served over websockets only")
+	}
+	out := make(chan *model.WebhookStatusChange, 1)
+	sub := r.Store.StatusHub().Subscribe(stream.Wake)
+	context.AfterFunc(ctx, sub.Close)
+	stream.Start(func() bool {
+		for {
+			id, err := sub.Next()
+			if err != nil {
+				stream.Fail(err)
+				close(out)
+				return true
+			}
+			if id == "" {
+				return false
+			}
+			if c, ok := r.visibleStatusChange(ctx, p, f, id); ok {
+				out <- c
+				return true
+			}
+		}
+	})
+	return out, nil
+}
+
+// visibleStatusChange loads an announced status change and its webhook and says whether this
+// subscriber gets it.
+func (r *Resolver) visibleStatusChange(ctx context.Context, p *models.Principal, f logFilter, id string) (*model.WebhookStatusChange, bool) {
+	c, err := r.Store.FindWebhookStatusChange(ctx, id)
+	var w *models.Webhook
+	if err == nil {
+		w, err = r.Store.FindWebhookByID(ctx, c.WebhookID)
+	}
+	if err != nil {
+		if models.ErrorCode(err) != models.CodeNotFound {
+			r.Logger.WarnContext(ctx, "load announced status change", "change_id", id, "err", err)
+		}
+		return nil, false
+	}
+	if !canReadWebhook(p, w) ||
+		f.webhookID != nil && *f.webhookID != w.ID ||
+		f.teamID != nil && !matchesID(*f.teamID, w.TeamID, "") ||
+		f.serviceID != nil && !matchesID(*f.serviceID, w.ServiceID, "") {
+		return nil, false
+	}
+	return &model.WebhookStatusChange{
+		Webhook: webhookToModel(w),
+		Status:  model.WebhookStatus(c.Status),
+		Reason:  c.Reason,
+		Actor:   c.Actor,
+		At:      c.At,
+	}, true
+}

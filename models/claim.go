@@ -187,10 +187,12 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 	results := make([]*CompletionResult, len(cs))
 	var logged []*Attempt
 	var cancelled int64
+	var changes []string
 	err := s.bk.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		clear(results)
 		logged = logged[:0]
 		cancelled = 0
+		changes = changes[:0]
 		now := s.now()
 		// Lock the webhooks whose counter changes (a failure, or a success resetting a non-zero
 		// count) before any delivery, in the order fan-out locks them (created_at, id): every
@@ -306,11 +308,14 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 				if res.Status == DeliveryCancelled {
 					cancelled++
 				}
-				n, err := deactivateWebhookTx(tx, *a.WebhookID, reason, now)
+				n, changeID, err := deactivateWebhookTx(tx, *a.WebhookID, reason, now)
 				if err != nil {
 					return err
 				}
 				cancelled += n
+				if changeID != "" {
+					changes = append(changes, changeID)
+				}
 				st.status = WebhookInactive
 				res.Deactivated, res.Reason = true, reason
 			}
@@ -341,6 +346,7 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 		ids[i] = a.ID
 	}
 	s.announceAttempts(ids...)
+	s.announceStatusChanges(changes...)
 	s.countCancelled(cancelled)
 	return results, nil
 }
@@ -410,15 +416,24 @@ func (s *Store) updateDeliveries(tx *gorm.DB, cs []*AttemptCompletion, now time.
 	return updated, nil
 }
 
-// deactivateWebhookTx makes the webhook INACTIVE with reason and cancels its PENDING
-// deliveries, inside tx; it returns how many it cancelled.
-func deactivateWebhookTx(tx *gorm.DB, webhookID, reason string, now time.Time) (int64, error) {
-	err := tx.Model(&Webhook{}).Where("id = ? AND status = ?", webhookID, WebhookActive).
-		Updates(map[string]any{"status": WebhookInactive, "inactive_reason": reason, "updated_at": now}).Error
-	if err != nil {
-		return 0, fmt.Errorf("deactivate webhook: %w", err)
+// deactivateWebhookTx makes the webhook INACTIVE with reason, records the change (by no
+// actor) and cancels its PENDING deliveries, inside tx; it returns how many it cancelled and
+// the change's id ("" when the webhook was no longer ACTIVE).
+func deactivateWebhookTx(tx *gorm.DB, webhookID, reason string, now time.Time) (int64, string, error) {
+	upd := tx.Model(&Webhook{}).Where("id = ? AND status = ?", webhookID, WebhookActive).
+		Updates(map[string]any{"status": WebhookInactive, "inactive_reason": reason, "updated_at": now})
+	if upd.Error != nil {
+		return 0, "", fmt.Errorf("deactivate webhook: %w", upd.Error)
 	}
-	return cancelPendingTx(tx, webhookID, now)
+	var changeID string
+	if upd.RowsAffected > 0 {
+		var err error
+		if changeID, err = recordStatusChangeTx(tx, webhookID, WebhookInactive, &reason, nil, now); err != nil {
+			return 0, "", err
+		}
+	}
+	n, err := cancelPendingTx(tx, webhookID, now)
+	return n, changeID, err
 }
 
 // cancelPendingTx makes the webhook's PENDING deliveries CANCELLED, inside tx, and returns how

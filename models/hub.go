@@ -229,8 +229,9 @@ func (s *Store) announceAttempts(ids ...string) {
 }
 
 // Listen follows PostgreSQL's notifications until ctx ends: new deliveries wake the worker,
-// completed attempts reach the hub and revoked tokens end their watches. It reconnects after a
-// lost connection and returns at once on SQLite, where everything happens in one process.
+// completed attempts reach the hub, webhook status changes the status hub and revoked tokens
+// end their watches. It reconnects after a lost connection and returns at once on SQLite,
+// where everything happens in one process.
 func (s *Store) Listen(ctx context.Context) {
 	if s.dialect != DialectPostgres {
 		return
@@ -252,7 +253,7 @@ func (s *Store) listenOnce(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.Background())
-	for _, ch := range []string{DeliveryChannel, AttemptChannel, RevocationChannel} {
+	for _, ch := range []string{DeliveryChannel, AttemptChannel, StatusChannel, RevocationChannel} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			return fmt.Errorf("listen %s: %w", ch, err)
 		}
@@ -274,6 +275,8 @@ func (s *Store) listenOnce(ctx context.Context) error {
 			// A payload carries the comma-separated ids of the attempts of one flush,
 			// published together so that each subscriber is notified once.
 			s.hub.Publish(slices.DeleteFunc(strings.Split(n.Payload, ","), func(id string) bool { return id == "" })...)
+		case StatusChannel:
+			s.statusHub.Publish(slices.DeleteFunc(strings.Split(n.Payload, ","), func(id string) bool { return id == "" })...)
 		case RevocationChannel:
 			s.hub.revokeTokens(n.Payload)
 		}

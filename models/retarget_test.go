@@ -158,7 +158,7 @@ func TestAbandonAttempt(t *testing.T) {
 		if err != nil || len(claimed) != 1 {
 			t.Fatalf("claim again: %d, %v", len(claimed), err)
 		}
-		if _, err := s.DeactivateWebhook(ctx, hook.ID, "test"); err != nil {
+		if _, err := s.DeactivateWebhook(ctx, hook.ID, "test", "test"); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.AbandonAttempt(ctx, "second", &models.Attempt{DeliveryID: &d.ID, WebhookID: &hook.ID, Event: d.Event, Number: 2, Outcome: models.AttemptFailed, StartedAt: time.Now()}); err != nil {

@@ -66,6 +66,9 @@ type Store struct {
 	wake     chan struct{}
 	hub      *Hub
 	dsn      string
+
+	// statusHub fans out webhook status changes (StatusHub).
+	statusHub *Hub
 	// autovacuum says whether PostgreSQL's autovacuum is on (see NeedsVacuum).
 	autovacuum bool
 	// allowPrivate is Options.AllowPrivateTargets.
@@ -159,6 +162,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		NowFunc:  func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 
 		allowPrivate: opts.AllowPrivateTargets,
+		statusHub:    NewHub(),
 	}
 	if err := s.migrate(ctx); err != nil {
 		_ = s.closeDBs()
@@ -231,7 +235,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	err := s.db.WithContext(ctx).AutoMigrate(
 		&Team{}, &Service{}, &User{}, &APIToken{}, &Webhook{}, &Integration{}, &Counter{},
-		&Incident{}, &Request{}, &Delivery{}, &Attempt{},
+		&Incident{}, &Request{}, &Delivery{}, &Attempt{}, &WebhookStatusChange{},
 	)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)

@@ -44,7 +44,7 @@ func (s *Store) Wakeups() <-chan struct{} { return s.wake }
 
 // notifier sends PostgreSQL notifications after commit, coalesced: announcements made within
 // notifyLinger of each other leave in one statement (one wake-up of the delivery channel and
-// the ids of all completed attempts, comma-separated, split into payloads under 8000 bytes).
+// the ids of all completed attempts and webhook status changes, comma-separated, split into payloads under 8000 bytes).
 // NOTIFY inside the writing transactions made PostgreSQL serialise their commits (a
 // database-wide lock held across the WAL flush); this one statement takes that lock alone.
 type notifier struct {
@@ -52,6 +52,7 @@ type notifier struct {
 	mu         sync.Mutex
 	deliveries bool
 	attempts   []string
+	statuses   []string
 	kick       chan struct{}
 	stop       chan struct{}
 	done       chan struct{}
@@ -69,6 +70,17 @@ func (n *notifier) add(deliveries bool, attempts []string) {
 	n.mu.Lock()
 	n.deliveries = n.deliveries || deliveries
 	n.attempts = append(n.attempts, attempts...)
+	n.mu.Unlock()
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// addStatusChanges queues webhook status change ids without blocking.
+func (n *notifier) addStatusChanges(ids []string) {
+	n.mu.Lock()
+	n.statuses = append(n.statuses, ids...)
 	n.mu.Unlock()
 	select {
 	case n.kick <- struct{}{}:
@@ -108,10 +120,10 @@ func (n *notifier) run() {
 // for due deliveries anyway, and attempt ids only feed live logs (best effort).
 func (n *notifier) flush() {
 	n.mu.Lock()
-	deliveries, attempts := n.deliveries, n.attempts
-	n.deliveries, n.attempts = false, nil
+	deliveries, attempts, statuses := n.deliveries, n.attempts, n.statuses
+	n.deliveries, n.attempts, n.statuses = false, nil, nil
 	n.mu.Unlock()
-	if !deliveries && len(attempts) == 0 {
+	if !deliveries && len(attempts) == 0 && len(statuses) == 0 {
 		return
 	}
 	var q strings.Builder
@@ -129,6 +141,9 @@ func (n *notifier) flush() {
 	}
 	for _, p := range joinPayloads(attempts, maxNotifyPayload) {
 		note(AttemptChannel, p)
+	}
+	for _, p := range joinPayloads(statuses, maxNotifyPayload) {
+		note(StatusChannel, p)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
 	defer cancel()

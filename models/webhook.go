@@ -515,19 +515,21 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 }
 
 // ActivateWebhook makes a webhook ACTIVE again and resets its consecutive failures and
-// inactive reason: NOT_FOUND for an unknown id.
-func (s *Store) ActivateWebhook(ctx context.Context, id string) (*Webhook, error) {
-	return s.setWebhookStatus(ctx, id, func(tx *gorm.DB, w *Webhook) error {
+// inactive reason: NOT_FOUND for an unknown id. actor names who did it; a change of status is
+// recorded and announced (StatusHub).
+func (s *Store) ActivateWebhook(ctx context.Context, id, actor string) (*Webhook, error) {
+	return s.setWebhookStatus(ctx, id, actor, func(tx *gorm.DB, w *Webhook) error {
 		w.Status, w.InactiveReason, w.ConsecutiveFailures = WebhookActive, nil, 0
 		return nil
 	})
 }
 
 // DeactivateWebhook makes a webhook INACTIVE with a reason and cancels its PENDING deliveries
-// in the same transaction: NOT_FOUND for an unknown id.
-func (s *Store) DeactivateWebhook(ctx context.Context, id, reason string) (*Webhook, error) {
+// in the same transaction: NOT_FOUND for an unknown id. actor names who did it; a change of
+// status is recorded and announced (StatusHub).
+func (s *Store) DeactivateWebhook(ctx context.Context, id, reason, actor string) (*Webhook, error) {
 	var cancelled int64
-	w, err := s.setWebhookStatus(ctx, id, func(tx *gorm.DB, w *Webhook) error {
+	w, err := s.setWebhookStatus(ctx, id, actor, func(tx *gorm.DB, w *Webhook) error {
 		w.Status, w.InactiveReason = WebhookInactive, &reason
 		var err error
 		cancelled, err = cancelPendingTx(tx, id, s.now())
@@ -540,14 +542,18 @@ func (s *Store) DeactivateWebhook(ctx context.Context, id, reason string) (*Webh
 	return w, nil
 }
 
-// setWebhookStatus locks a webhook, lets change alter it and saves it with a new Revision.
-func (s *Store) setWebhookStatus(ctx context.Context, id string, change func(tx *gorm.DB, w *Webhook) error) (*Webhook, error) {
+// setWebhookStatus locks a webhook, lets change alter it and saves it with a new Revision;
+// when its status changed, it records the change, by actor, and announces it after commit.
+func (s *Store) setWebhookStatus(ctx context.Context, id, actor string, change func(tx *gorm.DB, w *Webhook) error) (*Webhook, error) {
 	var w *Webhook
+	var changeID string
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		changeID = ""
 		var err error
 		if w, err = s.lockWebhook(tx, id); err != nil {
 			return err
 		}
+		before := w.Status
 		if err := change(tx, w); err != nil {
 			return err
 		}
@@ -557,10 +563,17 @@ func (s *Store) setWebhookStatus(ctx context.Context, id string, change func(tx 
 		if err != nil {
 			return fmt.Errorf("set webhook status: %w", err)
 		}
-		return nil
+		if w.Status == before {
+			return nil
+		}
+		changeID, err = recordStatusChangeTx(tx, id, w.Status, w.InactiveReason, &actor, s.now())
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	if changeID != "" {
+		s.announceStatusChanges(changeID)
 	}
 	return w, nil
 }

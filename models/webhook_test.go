@@ -724,7 +724,7 @@ func TestDeactivateWebhook(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		got, err := s.DeactivateWebhook(ctx, w.ID, "deactivated by admin")
+		got, err := s.DeactivateWebhook(ctx, w.ID, "deactivated by admin", "admin")
 		if err != nil {
 			t.Fatalf("deactivate: %v", err)
 		}
@@ -742,7 +742,7 @@ func TestDeactivateWebhook(t *testing.T) {
 			}
 		}
 
-		got, err = s.ActivateWebhook(ctx, w.ID)
+		got, err = s.ActivateWebhook(ctx, w.ID, "admin")
 		if err != nil {
 			t.Fatalf("activate: %v", err)
 		}
@@ -752,9 +752,9 @@ func TestDeactivateWebhook(t *testing.T) {
 				t.Errorf("after activate: %s %v %d", x.Status, x.InactiveReason, x.ConsecutiveFailures)
 			}
 		}
-		_, err = s.DeactivateWebhook(ctx, "nope", "x")
+		_, err = s.DeactivateWebhook(ctx, "nope", "x", "x")
 		wantWebhookErr(t, err, models.CodeNotFound, "")
-		_, err = s.ActivateWebhook(ctx, "nope")
+		_, err = s.ActivateWebhook(ctx, "nope", "x")
 		wantWebhookErr(t, err, models.CodeNotFound, "")
 
 		if err := s.DeleteWebhook(ctx, w.ID); err != nil {
@@ -862,7 +862,7 @@ func TestListWebhooks(t *testing.T) {
 		svc.Scope, svc.TeamID, svc.ServiceID = models.ScopeService, nil, &f.service.ID
 		sID := create(svc)
 		oID := create(validWebhookSpec(other.ID))
-		if _, err := s.DeactivateWebhook(ctx, oID, "x"); err != nil {
+		if _, err := s.DeactivateWebhook(ctx, oID, "x", "x"); err != nil {
 			t.Fatal(err)
 		}
 

@@ -850,7 +850,7 @@ func TestDeactivateAfterSix(t *testing.T) {
 
 		// Activated again and deactivated again within 10 minutes: no second deactivation
 		// e-mail (an automation re-activating a dead endpoint must not flood the inbox).
-		if _, err := s.ActivateWebhook(context.Background(), hook.ID); err != nil {
+		if _, err := s.ActivateWebhook(context.Background(), hook.ID, "test"); err != nil {
 			t.Fatal(err)
 		}
 		newDeliveries(t, s, hook, 6)

@@ -227,6 +227,19 @@ type WebhookInput struct {
 	Filter                   *FilterInput     `json:"filter,omitempty"`
 }
 
+// One change of a webhook's status, streamed by webhookStatusChanged.
+type WebhookStatusChange struct {
+	// The webhook as read when the change is sent: its status may already have changed again.
+	Webhook *Webhook `json:"webhook"`
+	// The status the webhook took.
+	Status WebhookStatus `json:"status"`
+	// Why it became INACTIVE (for example after six consecutive failures, or a 410 Gone); null for ACTIVE.
+	Reason *string `json:"reason,omitempty"`
+	// The name of the user who activated or deactivated it; null when Herald deactivated it.
+	Actor *string   `json:"actor,omitempty"`
+	At    time.Time `json:"at"`
+}
+
 type WebhookWithSecret struct {
 	Webhook       *Webhook `json:"webhook"`
 	SigningSecret *string  `json:"signingSecret,omitempty"`
