@@ -29,16 +29,9 @@ type logFilter struct {
 // once the token is revoked, the whole connection is closed before anything more is sent on
 // it.
 func (r *Resolver) deliveryLog(ctx context.Context, f logFilter) (<-chan *model.DeliveryAttempt, error) {
-	p, err := principal(ctx)
+	p, stream, err := r.authorizeStream(ctx, f, "deliveryLog")
 	if err != nil {
 		return nil, err
-	}
-	if err := r.authorizeLogFilter(ctx, p, f); err != nil {
-		return nil, err
-	}
-	stream := gorillaws.StreamFrom(ctx)
-	if stream == nil {
-		return nil, models.Errorf(models.CodeValidation, "deliveryLog is served over websockets only")
 	}
 	l := &logStream{r: r, ctx: ctx, p: p, f: f, stream: stream, out: make(chan *model.DeliveryAttempt, 1)}
 	l.share = !selectsCallerDependent(graphql.GetOperationContext(ctx).Operation.SelectionSet, map[string]bool{})
@@ -199,16 +192,9 @@ func matchesID(want string, webhookTarget *string, incidentTarget string) bool {
 // processes by LISTEN/NOTIFY); each change and its webhook are re-read and re-checked here.
 // The filter's team and service match the webhook's own team and service.
 func (r *Resolver) webhookStatusChanged(ctx context.Context, f logFilter) (<-chan *model.WebhookStatusChange, error) {
-	p, err := principal(ctx)
+	p, stream, err := r.authorizeStream(ctx, f, "webhookStatusChanged")
 	if err != nil {
 		return nil, err
-	}
-	if err := r.authorizeLogFilter(ctx, p, f); err != nil {
-		return nil, err
-	}
-	stream := gorillaws.StreamFrom(ctx)
-	if stream == nil {
-		return nil, models.Errorf(models.CodeValidation, "webhookStatusChanged is served over websockets only")
 	}
 	out := make(chan *model.WebhookStatusChange, 1)
 	sub := r.Store.StatusHub().Subscribe(stream.Wake)
@@ -260,4 +246,22 @@ func (r *Resolver) visibleStatusChange(ctx context.Context, p *models.Principal,
 		Actor:   c.Actor,
 		At:      c.At,
 	}, true
+}
+
+// authorizeStream returns the caller of subscription name and its websocket stream once the
+// caller may use filter f (authorizeLogFilter); VALIDATION when it is not served over a
+// websocket.
+func (r *Resolver) authorizeStream(ctx context.Context, f logFilter, name string) (*models.Principal, *gorillaws.Stream, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := r.authorizeLogFilter(ctx, p, f); err != nil {
+		return nil, nil, err
+	}
+	stream := gorillaws.StreamFrom(ctx)
+	if stream == nil {
+		return nil, nil, models.Errorf(models.CodeValidation, "%s is served over websockets only", name)
+	}
+	return p, stream, nil
 }
