@@ -41,6 +41,8 @@ func TestWebsocketConnectionCaps(t *testing.T) {
 	first := w.connect(t, "graphql-transport-ws", nil, w.managerA)
 	w.connect(t, "graphql-transport-ws", nil, w.managerA)
 	refusedWith(w.managerA, "HERALD_WS_MAX_PER_TOKEN")
+	// The refused connection counts until the server has finished closing it.
+	waitFor(t, func() bool { return h.WebsocketConnections() == 2 })
 	w.connect(t, "graphql-transport-ws", nil, w.admin)
 	w.connect(t, "graphql-transport-ws", nil, w.memberB)
 	waitFor(t, func() bool { return h.WebsocketConnections() == 4 })
