@@ -2,7 +2,8 @@
 // checking sink, posts alerts to /v1/process, and reports ingest rate, deliveries per second,
 // alert-to-arrival latency, duplicates and losses, beside the raw loopback rate of the sink.
 //
-//	go run ./bench -spawn -webhooks 10 -rate 0 -duration 20s
+//	go run ./bench -spawn -rate 0 -duration 20s
+//	go run ./bench -spawn -webhooks 10 -rate 0 -duration 20s   (fan-out: ten webhooks per alert)
 //	go run ./bench -herald http://127.0.0.1:8080 -token ADMIN_TOKEN -rate 500 -json
 //
 // All traffic stays on 127.0.0.1; every loop is bounded in count and time.
@@ -60,7 +61,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&o.Herald, "herald", "http://127.0.0.1:8080", "Herald base URL (loopback only; ignored with -spawn)")
 	fs.StringVar(&o.Token, "token", "", "GLOBAL_ADMIN API token (ignored with -spawn)")
-	fs.IntVar(&o.Webhooks, "webhooks", 10, "webhooks to create (5 TEAM-scoped, then 5 per service)")
+	fs.IntVar(&o.Webhooks, "webhooks", 1, "webhooks per alert (one alert, one receiver, is the headline case; above 1 a fan-out run): 5 TEAM-scoped, then 5 per service")
 	fs.IntVar(&o.Integrations, "integrations", 0, "integrations to post through (each is limited to 50 alerts/s); 0 sizes them from -rate")
 	fs.Float64Var(&o.Rate, "rate", 0, "alerts per second; 0 posts as fast as -posters allow")
 	fs.DurationVar(&o.Duration, "duration", 20*time.Second, "how long to post alerts")
@@ -381,8 +382,12 @@ func (r *report) print(w io.Writer) {
 	if r.Rate > 0 {
 		rate = fmt.Sprintf("%.0f/s", r.Rate)
 	}
-	fmt.Fprintf(w, "Herald %s (%s): %d webhooks, %d integrations, rate %s for %s, %d posters\n",
-		r.Herald, r.Database, r.Webhooks, r.Integrations, rate, r.Duration, r.Posters)
+	shape := "one webhook per alert"
+	if r.Webhooks > 1 {
+		shape = fmt.Sprintf("FAN-OUT: %d webhooks per alert", r.Webhooks)
+	}
+	fmt.Fprintf(w, "Herald %s (%s): %s, %d integrations, rate %s for %s, %d posters\n",
+		r.Herald, r.Database, shape, r.Integrations, rate, r.Duration, r.Posters)
 	fmt.Fprintf(w, "  loopback ceiling   %10.0f req/s (sink hammered directly)\n", r.LoopbackPerSecond)
 	fmt.Fprintf(w, "  alerts accepted    %10d  (%.0f/s; failed %d, 429s %d, max pacing lag %.1f ms)\n",
 		r.AlertsAccepted, r.IngestPerSecond, r.AlertsFailed, r.AlertsThrottled, r.MaxPacingLagMs)

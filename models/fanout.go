@@ -98,6 +98,11 @@ func (w *incidentWriter) snapshot(inc *Incident, actor string) (Snapshot, error)
 			return Snapshot{}, fmt.Errorf("snapshot assignee: %w", err)
 		}
 	}
+	return w.s.snapshotOf(inc, actor, svcName, teamName, assignee), nil
+}
+
+// snapshotOf freezes an incident as an event sends it, with the names looked up by the caller.
+func (s *Store) snapshotOf(inc *Incident, actor, svcName, teamName, assignee string) Snapshot {
 	text := func(p *string) string {
 		if p == nil {
 			return ""
@@ -105,7 +110,7 @@ func (w *incidentWriter) snapshot(inc *Incident, actor string) (Snapshot, error)
 		return *p
 	}
 	return Snapshot{
-		EventAt:        w.s.now(),
+		EventAt:        s.now(),
 		User:           actor,
 		IncidentID:     inc.ID,
 		Title:          inc.Title,
@@ -113,7 +118,7 @@ func (w *incidentWriter) snapshot(inc *Incident, actor string) (Snapshot, error)
 		Urgency:        inc.Urgency,
 		Status:         inc.Status,
 		MappedWith:     text(inc.MappedWith),
-		URL:            w.s.IncidentURL(inc.ID),
+		URL:            s.IncidentURL(inc.ID),
 		AlertSource:    text(inc.AlertSource),
 		ServiceID:      inc.ServiceID,
 		ServiceName:    svcName,
@@ -123,5 +128,5 @@ func (w *incidentWriter) snapshot(inc *Incident, actor string) (Snapshot, error)
 		CreatedAt:      inc.CreatedAt,
 		AcknowledgedAt: inc.AcknowledgedAt,
 		ResolvedAt:     inc.ResolvedAt,
-	}, nil
+	}
 }

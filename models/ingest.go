@@ -402,6 +402,17 @@ func (s *Store) Ingest(ctx context.Context, in *Integration, from string, payloa
 	mapping := IngestMappingValue(payload, f)
 	resolve := MatchesWhen(payload, f.ResolveWhen)
 	acknowledge := !resolve && MatchesWhen(payload, f.AcknowledgeWhen)
+	if mapping == "" && s.dialect == DialectPostgres {
+		// Nothing to map to: the payload creates an incident, or is ignored.
+		if resolve || acknowledge {
+			return &IngestResult{Action: IngestIgnored, Message: ingestIgnoredMessage}, nil
+		}
+		inc := s.ingestIncident(in, source, payload, mapping)
+		if err := s.createIncidentPG(ctx, inc, in.Name); err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		return &IngestResult{Action: IngestCreated, IncidentID: inc.ID}, nil
+	}
 	var res IngestResult
 	err := s.writeIncidents(ctx, func(w *incidentWriter) error {
 		res = IngestResult{}
@@ -414,19 +425,10 @@ func (s *Store) Ingest(ctx context.Context, in *Integration, from string, payloa
 		}
 		if open == nil {
 			if resolve || acknowledge {
-				res.Action = IngestIgnored
-				res.Message = "the payload matches resolveWhen or acknowledgeWhen but maps to no open incident: nothing was created"
+				res.Action, res.Message = IngestIgnored, ingestIgnoredMessage
 				return nil
 			}
-			description := IngestDescription(payload, f)
-			inc := &Incident{
-				ServiceID:   in.ServiceID,
-				Title:       IngestTitle(s.language, source, payload, f),
-				Description: &description,
-				Urgency:     IngestUrgency(payload, f),
-				MappedWith:  nilIfEmpty(mapping),
-				AlertSource: nilIfEmpty(source),
-			}
+			inc := s.ingestIncident(in, source, payload, mapping)
 			if err := w.create(inc, in.Name); err != nil {
 				return err
 			}
@@ -449,6 +451,23 @@ func (s *Store) Ingest(ctx context.Context, in *Integration, from string, payloa
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	return &res, nil
+}
+
+// ingestIgnoredMessage explains an ignored payload.
+const ingestIgnoredMessage = "the payload matches resolveWhen or acknowledgeWhen but maps to no open incident: nothing was created"
+
+// ingestIncident is the new incident a payload creates, before it is numbered.
+func (s *Store) ingestIncident(in *Integration, source string, payload []byte, mapping string) *Incident {
+	f := in.APIFilter.V
+	description := IngestDescription(payload, f)
+	return &Incident{
+		ServiceID:   in.ServiceID,
+		Title:       IngestTitle(s.language, source, payload, f),
+		Description: &description,
+		Urgency:     IngestUrgency(payload, f),
+		MappedWith:  nilIfEmpty(mapping),
+		AlertSource: nilIfEmpty(source),
+	}
 }
 
 // IngestRequest creates a request from a payload sent to /v1/request: titled "Request from
