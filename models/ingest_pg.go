@@ -2,49 +2,179 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// The statements of createIncidentPG's first round trip. The incident takes its number from
-// the sequence and its team from the service in the INSERT itself; the webhooks are held for
-// share, as in fanOut, so that a concurrent deactivation waits for this commit.
+// Group commit of ingested incidents (PostgreSQL).
 const (
-	pgInsertIncident = `INSERT INTO incidents (id, number, service_id, team_id, title, description, urgency, status,
-		mapped_with, alert_source, created_at, updated_at)
-		SELECT 'INC-' || n.v, n.v, s.id, s.team_id, $2, $3, $4, $5, $6, $7, $8, $8
-		FROM services s, LATERAL (SELECT nextval('` + incidentSequence + `') AS v) n WHERE s.id = $1
-		RETURNING id, number, team_id`
-	pgSnapshotNames = `SELECT s.name, t.name FROM services s JOIN teams t ON t.id = s.team_id WHERE s.id = $1`
-	pgFanOutHooks   = `SELECT id, events, urls, filter FROM webhooks WHERE status = $2 AND (scope = $3
-		OR (scope = $4 AND team_id = (SELECT team_id FROM services WHERE id = $1)) OR (scope = $5 AND service_id = $1))
-		ORDER BY created_at, id FOR SHARE`
+	// createBatch bounds the incidents one ingest transaction creates.
+	createBatch = 64
+	// createCommitters is how many ingest transactions may be in flight at once: one is
+	// waiting for its commit while the next gathers the alerts that arrived meanwhile.
+	createCommitters = 2
+	// createTimeout bounds one ingest transaction.
+	createTimeout = 15 * time.Second
 )
 
-// createIncidentPG is create and fanOut for a new incident on PostgreSQL (no assignee) in two
-// round trips on one connection instead of seven: BEGIN, the INSERT, the snapshot's names and
-// the webhooks to fan out to go in one pipelined batch; the deliveries and COMMIT in a second.
-// What is stored is exactly what the writer would store. Errors: NOT_FOUND (service), the
-// driver's (UNAVAILABLE when the database cannot be reached).
+// The statements of an ingest transaction, fixed texts with arrays for parameters so that each
+// is prepared once per connection whatever the batch size. The first numbers the incidents
+// from the sequence, takes their teams from their services and returns the names their
+// snapshots need; an alert whose service is gone returns no row. The webhooks are held for
+// share, as in fanOut, so that a concurrent deactivation waits for this commit.
+const (
+	pgInsertIncidents = `WITH v AS (
+			SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+				AS v(ord, service_id, title, description, urgency, alert_source)),
+		n AS (
+			SELECT v.*, s.team_id, s.name AS service_name, t.name AS team_name, nextval('` + incidentSequence + `') AS num
+			FROM v JOIN services s ON s.id = v.service_id JOIN teams t ON t.id = s.team_id),
+		ins AS (
+			INSERT INTO incidents (id, number, service_id, team_id, title, description, urgency, status,
+				alert_source, created_at, updated_at)
+			SELECT 'INC-' || num, num, service_id, team_id, title, description, urgency, $7, alert_source, $8, $8 FROM n)
+		SELECT ord, num, team_id, service_name, team_name FROM n`
+	pgFanOutHooks = `SELECT id, scope, team_id, service_id, events, urls, filter FROM webhooks
+		WHERE status = $1 AND (scope = $2
+			OR (scope = $3 AND team_id IN (SELECT team_id FROM services WHERE id = ANY($5::text[])))
+			OR (scope = $4 AND service_id = ANY($5::text[])))
+		ORDER BY created_at, id FOR SHARE`
+	pgInsertDeliveries = `INSERT INTO deliveries (id, webhook_id, incident_id, event, url, status, snapshot, attempts,
+			retry_base, next_attempt_at, created_at, updated_at)
+		SELECT id, webhook_id, incident_id, $1, url, $2, snapshot, 0, 0, $3, $3, $3
+		FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS d(id, webhook_id, incident_id, url, snapshot)`
+)
+
+// createRequest is one new incident waiting for an ingest transaction.
+type createRequest struct {
+	ctx   context.Context
+	inc   *Incident
+	actor string
+	done  chan error
+}
+
+// creator shares ingest transactions among concurrent alerts on PostgreSQL: what arrives
+// while a transaction commits goes into the next one, so that under load one commit (and its
+// WAL flush) serves many alerts, while an alert alone is committed at once.
+type creator struct {
+	s    *Store
+	reqs chan *createRequest
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+func newCreator(s *Store) *creator {
+	c := &creator{s: s, reqs: make(chan *createRequest), stop: make(chan struct{})}
+	for range createCommitters {
+		c.wg.Go(c.run)
+	}
+	return c
+}
+
+// close stops the committers once their transactions are done.
+func (c *creator) close() {
+	c.once.Do(func() { close(c.stop) })
+	c.wg.Wait()
+}
+
+func (c *creator) run() {
+	batch := make([]*createRequest, 0, createBatch)
+	for {
+		select {
+		case r := <-c.reqs:
+			batch = append(batch[:0], r)
+		case <-c.stop:
+			return
+		}
+	gather:
+		for len(batch) < createBatch {
+			select {
+			case r := <-c.reqs:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		c.commit(batch)
+	}
+}
+
+// commit creates a batch's incidents in one transaction and answers each request. When the
+// transaction fails, each request is tried alone, so that one bad alert cannot fail others.
+func (c *creator) commit(batch []*createRequest) {
+	live := batch[:0:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), createTimeout)
+	defer cancel()
+	errs, err := c.s.createIncidentsPG(ctx, live)
+	if err != nil && len(live) > 1 {
+		for _, r := range live {
+			c.commit([]*createRequest{r})
+		}
+		return
+	}
+	for i, r := range live {
+		if err != nil {
+			r.done <- err
+			continue
+		}
+		r.done <- errs[i]
+	}
+}
+
+// createIncidentPG is create and fanOut for a new incident on PostgreSQL (no assignee, no
+// mapping value), shared with the other alerts arriving meanwhile (see creator). What is stored
+// is exactly what the writer would store. Errors: NOT_FOUND (service), ctx's, the driver's
+// (UNAVAILABLE when the database cannot be reached).
 func (s *Store) createIncidentPG(ctx context.Context, inc *Incident, actor string) error {
+	r := &createRequest{ctx: ctx, inc: inc, actor: actor, done: make(chan error, 1)}
+	select {
+	case s.creator.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.creator.stop:
+		return errors.New("create incident: the store is closed")
+	}
+	return <-r.done
+}
+
+// createIncidentsPG runs one ingest transaction for the requests in two round trips on one
+// connection: BEGIN, the incidents and the webhooks to fan out to in one pipelined batch; the
+// deliveries and COMMIT in a second. It returns each request's own error (NOT_FOUND when its
+// service is gone), or an error of the whole transaction, which then created nothing.
+func (s *Store) createIncidentsPG(ctx context.Context, reqs []*createRequest) ([]error, error) {
 	sqlDB, err := s.writer.DB()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	conn, err := sqlDB.Conn(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close()
+	var errs []error
 	var deliveries int
 	err = conn.Raw(func(dc any) error {
 		c := dc.(*stdlib.Conn).Conn()
-		n, err := s.createIncidentOn(ctx, c, inc, actor)
+		var err error
+		errs, deliveries, err = s.createIncidentsOn(ctx, c, reqs)
 		if err != nil {
 			// A failed statement leaves the transaction aborted; a broken connection is
 			// dropped by the pool.
@@ -56,122 +186,144 @@ func (s *Store) createIncidentPG(ctx context.Context, inc *Incident, actor strin
 			}
 			return err
 		}
-		deliveries = n
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if deliveries > 0 {
 		s.announceDeliveries()
 	}
-	return nil
+	return errs, nil
 }
 
-// createIncidentOn runs createIncidentPG's transaction on c and returns how many deliveries it
-// wrote; on error the caller rolls back.
-func (s *Store) createIncidentOn(ctx context.Context, c *pgx.Conn, inc *Incident, actor string) (int, error) {
+// createIncidentsOn runs createIncidentsPG's transaction on c and returns each request's error
+// and how many deliveries it wrote; on error the caller rolls back.
+func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*createRequest) ([]error, int, error) {
 	now := s.now()
+	n := len(reqs)
+	ords := make([]int32, n)
+	services, titles, descriptions, urgencies := make([]string, n), make([]string, n), make([]*string, n), make([]string, n)
+	sources := make([]*string, n)
+	for i, r := range reqs {
+		ords[i] = int32(i)
+		services[i], titles[i], descriptions[i] = r.inc.ServiceID, r.inc.Title, r.inc.Description
+		urgencies[i], sources[i] = r.inc.Urgency, r.inc.AlertSource
+	}
+	distinct := slices.Compact(slices.Sorted(slices.Values(services)))
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(pgInsertIncident, inc.ServiceID, inc.Title, inc.Description, inc.Urgency, IncidentTriggered,
-		inc.MappedWith, inc.AlertSource, now)
-	b.Queue(pgSnapshotNames, inc.ServiceID)
-	b.Queue(pgFanOutHooks, inc.ServiceID, WebhookActive, ScopeGlobal, ScopeTeam, ScopeService)
+	b.Queue(pgInsertIncidents, ords, services, titles, descriptions, urgencies, sources, IncidentTriggered, now)
+	b.Queue(pgFanOutHooks, WebhookActive, ScopeGlobal, ScopeTeam, ScopeService, distinct)
 	res := c.SendBatch(ctx, b)
 	if _, err := res.Exec(); err != nil {
 		res.Close()
-		return 0, fmt.Errorf("begin: %w", err)
+		return nil, 0, fmt.Errorf("begin: %w", err)
 	}
-	err := res.QueryRow().Scan(&inc.ID, &inc.Number, &inc.TeamID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		res.Close()
-		return 0, NotFound("service")
-	}
-	if err != nil {
-		res.Close()
-		return 0, fmt.Errorf("create incident: %w", translate(err, "incident"))
-	}
-	var svcName, teamName string
-	if err := res.QueryRow().Scan(&svcName, &teamName); err != nil {
-		res.Close()
-		return 0, fmt.Errorf("snapshot names: %w", err)
-	}
+	type names struct{ service, team string }
+	created := make([]*names, n)
 	rows, err := res.Query()
 	if err != nil {
 		res.Close()
-		return 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
+		return nil, 0, fmt.Errorf("create incidents: %w", translate(err, "incident"))
+	}
+	for rows.Next() {
+		var ord int32
+		var nm names
+		var num int64
+		var team string
+		if err := rows.Scan(&ord, &num, &team, &nm.service, &nm.team); err != nil {
+			rows.Close()
+			res.Close()
+			return nil, 0, fmt.Errorf("create incidents: %w", err)
+		}
+		inc := reqs[ord].inc
+		inc.ID, inc.Number, inc.TeamID = fmt.Sprintf("INC-%d", num), num, team
+		inc.Status, inc.CreatedAt, inc.UpdatedAt = IncidentTriggered, now, now
+		created[ord] = &nm
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		res.Close()
+		return nil, 0, fmt.Errorf("create incidents: %w", translate(err, "incident"))
+	}
+	if rows, err = res.Query(); err != nil {
+		res.Close()
+		return nil, 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
 	}
 	var hooks []Webhook
 	for rows.Next() {
 		var h Webhook
-		if err := rows.Scan(&h.ID, &h.Events, &h.URLs, &h.Filter); err != nil {
+		if err := rows.Scan(&h.ID, &h.Scope, &h.TeamID, &h.ServiceID, &h.Events, &h.URLs, &h.Filter); err != nil {
 			rows.Close()
 			res.Close()
-			return 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
+			return nil, 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
 		}
 		hooks = append(hooks, h)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		res.Close()
-		return 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
+		return nil, 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
 	}
 	if err := res.Close(); err != nil {
-		return 0, fmt.Errorf("create incident: %w", err)
+		return nil, 0, fmt.Errorf("create incidents: %w", err)
 	}
-	inc.Status, inc.CreatedAt, inc.UpdatedAt = IncidentTriggered, now, now
 
+	errs := make([]error, n)
+	var d pgDeliveries
+	for i, r := range reqs {
+		if created[i] == nil {
+			errs[i] = NotFound("service")
+			continue
+		}
+		if err := d.add(s.snapshotOf(r.inc, r.actor, created[i].service, created[i].team, ""), hooks); err != nil {
+			return nil, 0, err
+		}
+	}
 	b = &pgx.Batch{}
-	n := 0
-	if len(hooks) > 0 {
-		q, args, count, err := s.pgDeliveryInsert(inc, hooks, svcName, teamName, actor)
-		if err != nil {
-			return 0, err
-		}
-		if count > 0 {
-			b.Queue(q, args...)
-			n = count
-		}
+	if len(d.ids) > 0 {
+		b.Queue(pgInsertDeliveries, EventCreated, DeliveryPending, now, d.ids, d.hooks, d.incidents, d.urls, d.snapshots)
 	}
 	b.Queue("COMMIT")
 	if err := c.SendBatch(ctx, b).Close(); err != nil {
-		return 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
+		return nil, 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
 	}
-	return n, nil
+	return errs, len(d.ids), nil
 }
 
-// pgDeliveryInsert builds the multi-row INSERT of INCIDENT_CREATED's deliveries to the hooks
-// that subscribe to it and whose filter matches, with the snapshot fanOut would write.
-func (s *Store) pgDeliveryInsert(inc *Incident, hooks []Webhook, svcName, teamName, actor string) (string, []any, int, error) {
-	snap := s.snapshotOf(inc, actor, svcName, teamName, "")
-	snapJSON, err := EncodeJSON(snap)
-	if err != nil {
-		return "", nil, 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
-	}
-	snapValue, err := snapJSON.Value()
-	if err != nil {
-		return "", nil, 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
-	}
-	subj := FilterSubject{ServiceID: inc.ServiceID, ServiceName: svcName, AlertSource: snap.AlertSource, Urgency: inc.Urgency}
-	var q strings.Builder
-	q.WriteString(`INSERT INTO deliveries (id, webhook_id, incident_id, event, url, status, snapshot, attempts,
-		retry_base, next_attempt_at, created_at, updated_at) VALUES `)
-	args := []any{inc.ID, EventCreated, DeliveryPending, snapValue, snap.EventAt}
-	count := 0
+// pgDeliveries gathers the columns of pgInsertDeliveries.
+type pgDeliveries struct {
+	ids, hooks, incidents, urls, snapshots []string
+}
+
+// add appends INCIDENT_CREATED's deliveries of the incident snap freezes: one per URL of every
+// hook whose scope covers it, which subscribes to the event and whose filter matches, as
+// fanOut would write them.
+func (d *pgDeliveries) add(snap Snapshot, hooks []Webhook) error {
+	subj := FilterSubject{ServiceID: snap.ServiceID, ServiceName: snap.ServiceName, AlertSource: snap.AlertSource, Urgency: snap.Urgency}
+	var encoded string
 	for _, h := range hooks {
-		if !slices.Contains(h.Events.V, EventCreated) || !h.Filter.V.Matches(subj) {
+		covers := h.Scope == ScopeGlobal ||
+			(h.Scope == ScopeTeam && h.TeamID != nil && *h.TeamID == snap.TeamID) ||
+			(h.Scope == ScopeService && h.ServiceID != nil && *h.ServiceID == snap.ServiceID)
+		if !covers || !slices.Contains(h.Events.V, EventCreated) || !h.Filter.V.Matches(subj) {
 			continue
 		}
-		for _, u := range h.URLs.V {
-			if count > 0 {
-				q.WriteString(", ")
+		if encoded == "" {
+			b, err := json.Marshal(snap)
+			if err != nil {
+				return fmt.Errorf("fan out %s: %w", EventCreated, err)
 			}
-			p := len(args)
-			args = append(args, newID(), h.ID, u)
-			fmt.Fprintf(&q, "($%d, $%d, $1, $2, $%d, $3, $4, 0, 0, $5, $5, $5)", p+1, p+2, p+3)
-			count++
+			encoded = string(b)
+		}
+		for _, u := range h.URLs.V {
+			d.ids = append(d.ids, newID())
+			d.hooks = append(d.hooks, h.ID)
+			d.incidents = append(d.incidents, snap.IncidentID)
+			d.urls = append(d.urls, u)
+			d.snapshots = append(d.snapshots, encoded)
 		}
 	}
-	return q.String(), args, count, nil
+	return nil
 }

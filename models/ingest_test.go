@@ -2,11 +2,14 @@ package models_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -339,6 +342,98 @@ func FuzzIngest(f *testing.F) {
 		}
 		if _, err := s.IngestRequest(ctx, in, from, payload); err != nil {
 			t.Fatalf("IngestRequest: %v", err)
+		}
+	})
+}
+
+// TestIngestConcurrentAlerts sends many alerts at once, as a busy Alertmanager does: on
+// PostgreSQL they share ingest transactions, yet each gets its own incident, number,
+// snapshot and deliveries, and an alert for a service that is gone fails alone.
+func TestIngestConcurrentAlerts(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *models.Store) {
+		w := newIncWorld(t, s)
+		filter := models.APIFilter{TitleKey: "title"}
+		inA1, _, err := s.CreateIntegration(w.ctx, w.svcA1.ID, "Grafana", filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inA2, _, err := s.CreateIntegration(w.ctx, w.svcA2.ID, "Zabbix", filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := models.NewJSON([]string{models.EventCreated})
+		team := insertWebhook(t, s, models.Webhook{Scope: models.ScopeTeam, TeamID: &w.teamA.ID, Events: created})
+		svcA1 := insertWebhook(t, s, models.Webhook{Scope: models.ScopeService, ServiceID: &w.svcA1.ID, TeamID: &w.teamA.ID, Events: created})
+		insertWebhook(t, s, models.Webhook{Scope: models.ScopeService, ServiceID: &w.svcB1.ID, TeamID: &w.teamB.ID, Events: created})
+		search := &models.Filter{Join: models.FilterAnd, Conditions: []models.Condition{{Field: models.FilterService, Operator: models.FilterIs, Value: "search"}}}
+		global := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: created, Filter: models.NewJSON(search)})
+		gone := *inA1
+		gone.ServiceID = "no-such-service"
+
+		const alerts = 60
+		type outcome struct {
+			title string
+			in    *models.Integration
+			res   *models.IngestResult
+			err   error
+		}
+		out := make([]outcome, alerts+1)
+		var wg sync.WaitGroup
+		for i := range out {
+			in := inA1
+			switch {
+			case i == alerts:
+				in = &gone
+			case i%3 == 0:
+				in = inA2
+			}
+			out[i] = outcome{title: fmt.Sprintf("alert %d", i), in: in}
+			wg.Go(func() {
+				out[i].res, out[i].err = s.Ingest(w.ctx, in, "", fmt.Appendf(nil, `{"title":%q}`, out[i].title))
+			})
+		}
+		wg.Wait()
+
+		wantCode(t, out[alerts].err, models.CodeNotFound)
+		numbers := map[int64]bool{}
+		for _, o := range out[:alerts] {
+			if o.err != nil || o.res.Action != models.IngestCreated {
+				t.Fatalf("%s: %+v, %v", o.title, o.res, o.err)
+			}
+			inc, err := s.FindIncidentByID(w.ctx, o.res.IncidentID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inc.Title != o.title || inc.ServiceID != o.in.ServiceID || inc.TeamID != w.teamA.ID || inc.Status != models.IncidentTriggered || numbers[inc.Number] {
+				t.Fatalf("%s: incident %+v (numbers so far %v)", o.title, inc, numbers)
+			}
+			numbers[inc.Number] = true
+			wantHooks, svcName := []string{team.ID, svcA1.ID}, "checkout"
+			if o.in == inA2 {
+				wantHooks, svcName = []string{team.ID, global.ID}, "search"
+			}
+			ds := deliveriesOf(t, s, inc.ID)
+			var hooks []string
+			for _, d := range ds {
+				snap := d.Snapshot.V
+				if d.Event != models.EventCreated || d.Status != models.DeliveryPending || snap.Title != o.title ||
+					snap.ServiceName != svcName || snap.TeamName != w.teamA.Name || snap.User != o.in.Name || snap.IncidentID != inc.ID {
+					t.Fatalf("%s: delivery %+v", o.title, d)
+				}
+				hooks = append(hooks, d.WebhookID)
+			}
+			slices.Sort(hooks)
+			slices.Sort(wantHooks)
+			if !slices.Equal(hooks, wantHooks) {
+				t.Fatalf("%s: deliveries to %v, want %v", o.title, hooks, wantHooks)
+			}
+		}
+		if n := countRows(t, s, &models.Incident{}, ""); n != alerts {
+			t.Fatalf("%d incidents, want %d", n, alerts)
+		}
+		if n := countRows(t, s, &models.Delivery{}, ""); n != 2*alerts {
+			t.Fatalf("%d deliveries, want %d", n, 2*alerts)
 		}
 	})
 }

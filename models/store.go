@@ -75,6 +75,9 @@ type Store struct {
 	allowPrivate bool
 	// notifier sends PostgreSQL notifications after commit; nil on SQLite.
 	notifier *notifier
+	// creator shares ingest transactions among concurrent alerts (see ingest_pg.go); nil on
+	// SQLite.
+	creator *creator
 	// NowFunc is the clock; tests replace it.
 	NowFunc func() time.Time
 	// CancelledFunc, when set, is called after each commit that made n > 0 deliveries
@@ -169,12 +172,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if dialect == DialectPostgres {
-		s.notifier = newNotifier(s)
 		var setting string
 		if err := db.WithContext(ctx).Raw("SHOW autovacuum").Scan(&setting).Error; err != nil {
 			_ = s.closeDBs()
 			return nil, fmt.Errorf("open database: %w", err)
 		}
+		s.notifier = newNotifier(s)
+		s.creator = newCreator(s)
 		if s.autovacuum = setting == "on"; !s.autovacuum {
 			s.logger.Warn("PostgreSQL's autovacuum is off: the worker vacuums deliveries and attempts itself; turn autovacuum on in production")
 		}
@@ -380,6 +384,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close sends the notifications still queued and closes the database.
 func (s *Store) Close() error {
+	if s.creator != nil {
+		s.creator.close()
+	}
 	if s.notifier != nil {
 		s.notifier.close()
 	}
