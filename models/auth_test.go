@@ -134,34 +134,7 @@ func TestWatchAPITokenAcrossProcesses(t *testing.T) {
 	go other.Listen(listenCtx)
 	missed.wait(t, "a revocation made before the LISTEN loop connected")
 
-	// heardAll returns once the other store's LISTEN loop has handled what was notified
-	// before: PostgreSQL delivers notifications in commit order, and an attempt announcement
-	// sent now reaches the hub after them.
-	heard := make(chan struct{}, 1)
-	sub := other.Hub().Subscribe(func() {
-		select {
-		case heard <- struct{}{}:
-		default:
-		}
-	})
-	defer sub.Close()
-	heardAll := func() {
-		t.Helper()
-		select {
-		case <-heard:
-		default:
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for len(heard) == 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("the other store's LISTEN loop heard nothing")
-			}
-			if err := api.DB().Exec("SELECT pg_notify(?, 'probe')", models.AttemptChannel).Error; err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	heardAll := listenerCaughtUp(t, api, other)
 	heardAll()
 	if err := api.DeleteAPIToken(ctx, notifiedID); err != nil {
 		t.Fatal(err)
@@ -179,4 +152,35 @@ func TestWatchAPITokenAcrossProcesses(t *testing.T) {
 		t.Fatalf("a watch was told %d times of one revocation, want once", len(local))
 	}
 	kept.none(t, "another token")
+}
+
+// listenerCaughtUp returns a function that returns once listener's LISTEN loop has handled
+// what was notified before it was called: PostgreSQL delivers notifications in commit order,
+// and an attempt announcement that sender makes then reaches listener's hub after them.
+func listenerCaughtUp(t *testing.T, sender, listener *models.Store) func() {
+	heard := make(chan struct{}, 1)
+	sub := listener.Hub().Subscribe(func() {
+		select {
+		case heard <- struct{}{}:
+		default:
+		}
+	})
+	t.Cleanup(sub.Close)
+	return func() {
+		t.Helper()
+		select {
+		case <-heard:
+		default:
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for len(heard) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the other store's LISTEN loop heard nothing")
+			}
+			if err := sender.DB().Exec("SELECT pg_notify(?, 'probe')", models.AttemptChannel).Error; err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }

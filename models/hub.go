@@ -229,9 +229,9 @@ func (s *Store) announceAttempts(ids ...string) {
 }
 
 // Listen follows PostgreSQL's notifications until ctx ends: new deliveries wake the worker,
-// completed attempts reach the hub, webhook status changes the status hub and revoked tokens
-// end their watches. It reconnects after a lost connection and returns at once on SQLite,
-// where everything happens in one process.
+// completed attempts reach the hub, webhook status changes the status hub, revoked tokens
+// end their watches and changed integrations are forgotten. It reconnects after a lost
+// connection and returns at once on SQLite, where everything happens in one process.
 func (s *Store) Listen(ctx context.Context) {
 	if s.dialect != DialectPostgres {
 		return
@@ -253,11 +253,14 @@ func (s *Store) listenOnce(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.Background())
-	for _, ch := range []string{DeliveryChannel, AttemptChannel, StatusChannel, RevocationChannel} {
+	for _, ch := range []string{DeliveryChannel, AttemptChannel, StatusChannel, RevocationChannel, IntegrationChannel} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			return fmt.Errorf("listen %s: %w", ch, err)
 		}
 	}
+	// Integrations are remembered only while their changes can be heard.
+	s.integrations.enable(true)
+	defer s.integrations.enable(false)
 	// Work may have been announced, and tokens revoked, while no connection listened.
 	s.WakeWorker()
 	if err := s.recheckWatchedTokens(ctx); err != nil {
@@ -279,6 +282,8 @@ func (s *Store) listenOnce(ctx context.Context) error {
 			s.statusHub.Publish(slices.DeleteFunc(strings.Split(n.Payload, ","), func(id string) bool { return id == "" })...)
 		case RevocationChannel:
 			s.hub.revokeTokens(n.Payload)
+		case IntegrationChannel:
+			s.integrations.purge()
 		}
 	}
 }

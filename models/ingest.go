@@ -312,11 +312,11 @@ func (s *Store) UpdateIntegration(ctx context.Context, id string, name *string, 
 	// Only what is given is written, in one statement: concurrent updates of the other field,
 	// and a revocation, are not undone.
 	if len(changes) > 0 {
-		upd := s.db.WithContext(ctx).Model(&Integration{}).Where("id = ? AND revoked_at IS NULL", id).Updates(changes)
-		if upd.Error != nil {
-			return nil, fmt.Errorf("update integration: %w", translate(upd.Error, "integration"))
+		updated, err := s.changeIntegration(ctx, id, changes)
+		if err != nil {
+			return nil, fmt.Errorf("update integration: %w", translate(err, "integration"))
 		}
-		if upd.RowsAffected > 0 {
+		if updated {
 			return s.FindIntegrationByID(ctx, id)
 		}
 	}
@@ -362,8 +362,13 @@ func (s *Store) FindIntegrationByToken(ctx context.Context, token string) (*Inte
 	if token == "" {
 		return nil, Errorf(CodeUnauthenticated, "missing integration token")
 	}
+	hash := HashToken(token)
+	cached, gen := s.integrations.get(hash)
+	if cached != nil {
+		return cached, nil
+	}
 	var in Integration
-	err := s.db.WithContext(ctx).Where("token_hash = ?", HashToken(token)).First(&in).Error
+	err := s.db.WithContext(ctx).Where("token_hash = ?", hash).First(&in).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, Errorf(CodeUnauthenticated, "unknown integration token")
 	}
@@ -373,22 +378,46 @@ func (s *Store) FindIntegrationByToken(ctx context.Context, token string) (*Inte
 	if in.RevokedAt != nil {
 		return nil, Errorf(CodeUnauthenticated, "integration token revoked")
 	}
+	s.integrations.put(hash, in, gen)
 	return &in, nil
 }
 
 // RevokeIntegration stops an integration's token from working: NOT_FOUND when there is no
 // such integration; revoking twice is harmless.
 func (s *Store) RevokeIntegration(ctx context.Context, id string) error {
-	res := s.db.WithContext(ctx).Model(&Integration{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", s.now())
-	if res.Error != nil {
-		return fmt.Errorf("revoke integration: %w", res.Error)
+	revoked, err := s.changeIntegration(ctx, id, map[string]any{"revoked_at": s.now()})
+	if err != nil {
+		return fmt.Errorf("revoke integration: %w", err)
 	}
-	if res.RowsAffected == 0 {
+	if !revoked {
 		if _, err := s.FindIntegrationByID(ctx, id); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// changeIntegration writes changes to a live integration and reports whether there was one.
+// Every process then forgets the integrations it remembers: this one at once and, on
+// PostgreSQL, the others through a NOTIFY sent by the same transaction (as DeleteAPIToken
+// does), so that no change is stored without it.
+func (s *Store) changeIntegration(ctx context.Context, id string, changes map[string]any) (bool, error) {
+	var changed bool
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&Integration{}).Where("id = ? AND revoked_at IS NULL", id).Updates(changes)
+		if res.Error != nil {
+			return res.Error
+		}
+		changed = res.RowsAffected > 0
+		if !changed || s.dialect != DialectPostgres {
+			return nil
+		}
+		return tx.Exec("SELECT pg_notify(?, ?)", IntegrationChannel, id).Error
+	})
+	if changed {
+		s.integrations.purge()
+	}
+	return changed && err == nil, err
 }
 
 // Ingest handles a payload sent to /v1/process through an integration, in one transaction:

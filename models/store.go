@@ -78,6 +78,8 @@ type Store struct {
 	// creator shares ingest transactions among concurrent alerts (see ingest_pg.go); nil on
 	// SQLite.
 	creator *creator
+	// integrations remembers integrations by token (see integration_cache.go).
+	integrations *integrationCache
 	// NowFunc is the clock; tests replace it.
 	NowFunc func() time.Time
 	// CancelledFunc, when set, is called after each commit that made n > 0 deliveries
@@ -166,6 +168,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 
 		allowPrivate: opts.AllowPrivateTargets,
 		statusHub:    NewHub(),
+		integrations: newIntegrationCache(dialect == DialectSQLite),
 	}
 	if err := s.migrate(ctx); err != nil {
 		_ = s.closeDBs()
