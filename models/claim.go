@@ -69,6 +69,16 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, n, perWebhook
 	if err := s.bk.WithContext(ctx).Raw(q.String(), args...).Scan(&claimed).Error; err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
+	return s.withWebhooks(ctx, claimed)
+}
+
+// WithWebhooks pairs leased deliveries with their webhooks as they are now (nil for a webhook
+// deleted meanwhile), as ClaimDeliveries returns them. Errors: INTERNAL.
+func (s *Store) WithWebhooks(ctx context.Context, ds []*Delivery) ([]*ClaimedDelivery, error) {
+	return s.withWebhooks(ctx, ds)
+}
+
+func (s *Store) withWebhooks(ctx context.Context, claimed []*Delivery) ([]*ClaimedDelivery, error) {
 	if len(claimed) == 0 {
 		return nil, nil
 	}
@@ -83,7 +93,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, n, perWebhook
 	var hooks []*Webhook
 	if err := s.bk.WithContext(ctx).Where("id IN ?", ids).Find(&hooks).Error; err != nil {
 		// The leases expire on their own; releasing them here would need the same database.
-		return nil, fmt.Errorf("claim deliveries: load webhooks: %w", err)
+		return nil, fmt.Errorf("load webhooks: %w", err)
 	}
 	byID := make(map[string]*Webhook, len(hooks))
 	for _, w := range hooks {

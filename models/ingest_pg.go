@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -47,9 +46,11 @@ const (
 			OR (scope = $4 AND service_id = ANY($5::text[])))
 		ORDER BY created_at, id FOR SHARE`
 	pgInsertDeliveries = `INSERT INTO deliveries (id, webhook_id, incident_id, event, url, status, snapshot, attempts,
-			retry_base, next_attempt_at, created_at, updated_at)
-		SELECT id, webhook_id, incident_id, $1, url, $2, snapshot, 0, 0, $3, $3, $3
-		FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS d(id, webhook_id, incident_id, url, snapshot)`
+			retry_base, next_attempt_at, lease_token, lease_expires_at, created_at, updated_at)
+		SELECT id, webhook_id, incident_id, $1, url, $2, snapshot, CASE WHEN leased THEN 1 ELSE 0 END, 0, $3,
+			CASE WHEN leased THEN $4 END, CASE WHEN leased THEN $5::timestamptz END, $3, $3
+		FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[])
+			AS d(id, webhook_id, incident_id, url, snapshot, leased)`
 )
 
 // createRequest is one new incident waiting for an ingest transaction.
@@ -170,11 +171,12 @@ func (s *Store) createIncidentsPG(ctx context.Context, reqs []*createRequest) ([
 	}
 	defer conn.Close()
 	var errs []error
-	var deliveries int
+	var rows []*Delivery
+	lease := Lease{}
 	err = conn.Raw(func(dc any) error {
 		c := dc.(*stdlib.Conn).Conn()
 		var err error
-		errs, deliveries, err = s.createIncidentsOn(ctx, c, reqs)
+		errs, rows, lease, err = s.createIncidentsOn(ctx, c, reqs)
 		if err != nil {
 			// A failed statement leaves the transaction aborted; a broken connection is
 			// dropped by the pool.
@@ -189,17 +191,20 @@ func (s *Store) createIncidentsPG(ctx context.Context, reqs []*createRequest) ([
 		return nil
 	})
 	if err != nil {
+		lease.give(nil)
 		return nil, err
 	}
-	if deliveries > 0 {
+	lease.give(rows[:lease.N])
+	if len(rows) > lease.N {
 		s.announceDeliveries()
 	}
 	return errs, nil
 }
 
-// createIncidentsOn runs createIncidentsPG's transaction on c and returns each request's error
-// and how many deliveries it wrote; on error the caller rolls back.
-func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*createRequest) ([]error, int, error) {
+// createIncidentsOn runs createIncidentsPG's transaction on c and returns each request's error,
+// the deliveries it wrote and the lease the first of them were written with (see Handoff); on
+// error the caller rolls back and gives the lease back.
+func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*createRequest) ([]error, []*Delivery, Lease, error) {
 	now := s.now()
 	n := len(reqs)
 	ords := make([]int32, n)
@@ -218,14 +223,14 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 	res := c.SendBatch(ctx, b)
 	if _, err := res.Exec(); err != nil {
 		res.Close()
-		return nil, 0, fmt.Errorf("begin: %w", err)
+		return nil, nil, Lease{}, fmt.Errorf("begin: %w", err)
 	}
 	type names struct{ service, team string }
 	created := make([]*names, n)
 	rows, err := res.Query()
 	if err != nil {
 		res.Close()
-		return nil, 0, fmt.Errorf("create incidents: %w", translate(err, "incident"))
+		return nil, nil, Lease{}, fmt.Errorf("create incidents: %w", translate(err, "incident"))
 	}
 	for rows.Next() {
 		var ord int32
@@ -235,7 +240,7 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 		if err := rows.Scan(&ord, &num, &team, &nm.service, &nm.team); err != nil {
 			rows.Close()
 			res.Close()
-			return nil, 0, fmt.Errorf("create incidents: %w", err)
+			return nil, nil, Lease{}, fmt.Errorf("create incidents: %w", err)
 		}
 		inc := reqs[ord].inc
 		inc.ID, inc.Number, inc.TeamID = fmt.Sprintf("INC-%d", num), num, team
@@ -245,11 +250,11 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		res.Close()
-		return nil, 0, fmt.Errorf("create incidents: %w", translate(err, "incident"))
+		return nil, nil, Lease{}, fmt.Errorf("create incidents: %w", translate(err, "incident"))
 	}
 	if rows, err = res.Query(); err != nil {
 		res.Close()
-		return nil, 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
+		return nil, nil, Lease{}, fmt.Errorf("fan out %s: %w", EventCreated, err)
 	}
 	var hooks []Webhook
 	for rows.Next() {
@@ -257,17 +262,17 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 		if err := rows.Scan(&h.ID, &h.Scope, &h.TeamID, &h.ServiceID, &h.Events, &h.URLs, &h.Filter); err != nil {
 			rows.Close()
 			res.Close()
-			return nil, 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
+			return nil, nil, Lease{}, fmt.Errorf("fan out %s: %w", EventCreated, err)
 		}
 		hooks = append(hooks, h)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		res.Close()
-		return nil, 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
+		return nil, nil, Lease{}, fmt.Errorf("fan out %s: %w", EventCreated, err)
 	}
 	if err := res.Close(); err != nil {
-		return nil, 0, fmt.Errorf("create incidents: %w", err)
+		return nil, nil, Lease{}, fmt.Errorf("create incidents: %w", err)
 	}
 
 	errs := make([]error, n)
@@ -278,23 +283,39 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 			continue
 		}
 		if err := d.add(s.snapshotOf(r.inc, r.actor, created[i].service, created[i].team, ""), hooks); err != nil {
-			return nil, 0, err
+			return nil, nil, Lease{}, err
 		}
 	}
+	lease := s.reserve(d.hooks)
+	d.lease(lease)
 	b = &pgx.Batch{}
-	if len(d.ids) > 0 {
-		b.Queue(pgInsertDeliveries, EventCreated, DeliveryPending, now, d.ids, d.hooks, d.incidents, d.urls, d.snapshots)
+	if len(d.rows) > 0 {
+		b.Queue(pgInsertDeliveries, EventCreated, DeliveryPending, now, lease.Token, lease.Expires,
+			d.ids, d.hooks, d.incidents, d.urls, d.snapshots, d.leased)
 	}
 	b.Queue("COMMIT")
 	if err := c.SendBatch(ctx, b).Close(); err != nil {
-		return nil, 0, fmt.Errorf("fan out %s: %w", EventCreated, err)
+		return nil, nil, lease, fmt.Errorf("fan out %s: %w", EventCreated, err)
 	}
-	return errs, len(d.ids), nil
+	return errs, d.rows, lease, nil
 }
 
-// pgDeliveries gathers the columns of pgInsertDeliveries.
+// pgDeliveries gathers the deliveries of an ingest transaction and the columns of
+// pgInsertDeliveries.
 type pgDeliveries struct {
+	rows                                   []*Delivery
 	ids, hooks, incidents, urls, snapshots []string
+	leased                                 []bool
+}
+
+// lease leases the first l.N deliveries (at most) to l.Token until l.Expires, with their
+// first attempt counted, as a claim would.
+func (d *pgDeliveries) lease(l Lease) {
+	d.leased = make([]bool, len(d.rows))
+	for i, row := range d.rows[:min(l.N, len(d.rows))] {
+		d.leased[i] = true
+		row.Attempts, row.LeaseToken, row.LeaseExpiresAt = 1, &l.Token, &l.Expires
+	}
 }
 
 // add appends INCIDENT_CREATED's deliveries of the incident snap freezes: one per URL of every
@@ -303,6 +324,7 @@ type pgDeliveries struct {
 func (d *pgDeliveries) add(snap Snapshot, hooks []Webhook) error {
 	subj := FilterSubject{ServiceID: snap.ServiceID, ServiceName: snap.ServiceName, AlertSource: snap.AlertSource, Urgency: snap.Urgency}
 	var encoded string
+	var shared JSON[Snapshot]
 	for _, h := range hooks {
 		covers := h.Scope == ScopeGlobal ||
 			(h.Scope == ScopeTeam && h.TeamID != nil && *h.TeamID == snap.TeamID) ||
@@ -311,14 +333,21 @@ func (d *pgDeliveries) add(snap Snapshot, hooks []Webhook) error {
 			continue
 		}
 		if encoded == "" {
-			b, err := json.Marshal(snap)
+			snapJSON, err := EncodeJSON(snap)
 			if err != nil {
 				return fmt.Errorf("fan out %s: %w", EventCreated, err)
 			}
-			encoded = string(b)
+			v, err := snapJSON.Value()
+			if err != nil {
+				return fmt.Errorf("fan out %s: %w", EventCreated, err)
+			}
+			encoded, shared = v.(string), snapJSON
 		}
 		for _, u := range h.URLs.V {
-			d.ids = append(d.ids, newID())
+			row := &Delivery{ID: newID(), WebhookID: h.ID, IncidentID: &snap.IncidentID, Event: EventCreated, URL: u,
+				Status: DeliveryPending, Snapshot: shared, NextAttemptAt: &snap.EventAt, CreatedAt: snap.EventAt, UpdatedAt: snap.EventAt}
+			d.rows = append(d.rows, row)
+			d.ids = append(d.ids, row.ID)
 			d.hooks = append(d.hooks, h.ID)
 			d.incidents = append(d.incidents, snap.IncidentID)
 			d.urls = append(d.urls, u)

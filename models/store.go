@@ -78,6 +78,8 @@ type Store struct {
 	// creator shares ingest transactions among concurrent alerts (see ingest_pg.go); nil on
 	// SQLite.
 	creator *creator
+	// handoffs takes new deliveries to this process's worker (see handoff.go).
+	handoffs handoffs
 	// integrations remembers integrations by token (see integration_cache.go).
 	integrations *integrationCache
 	// NowFunc is the clock; tests replace it.

@@ -111,6 +111,15 @@ type Worker struct {
 	freed     chan struct{}
 	// completions carries finished attempts to the completer (see complete.go).
 	completions chan completion
+	// Deliveries handed over by this process's ingest (see handoff.go): reserved counts the
+	// places reservations hold, reservedBy per webhook, reservations by lease token; handed
+	// queues what was committed for the claim loop, which arrived wakes; draining refuses more.
+	reserved     int
+	reservedBy   map[string]int
+	reservations map[string]map[string]int
+	handed       []handedBatch
+	arrived      chan struct{}
+	draining     bool
 }
 
 // New checks cfg and returns a worker. Errors: a missing store, an unreadable SMTP URL, a
@@ -165,6 +174,10 @@ func New(cfg Config) (*Worker, error) {
 		held:        make(map[string][]held),
 		freed:       make(chan struct{}, 1),
 		completions: make(chan completion, cfg.Concurrency),
+
+		reservedBy:   make(map[string]int),
+		reservations: make(map[string]map[string]int),
+		arrived:      make(chan struct{}, 1),
 	}, nil
 }
 
@@ -187,30 +200,47 @@ func (w *Worker) Run(ctx context.Context) error {
 	completer.Go(func() { w.completer(stopCompleter) })
 	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "per_webhook", w.perWebhook)
 
+	w.store.SetHandoff(w)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	capped := false
 	for ctx.Err() == nil {
-		full, err := w.claim(ctx, sendCtx, &sends)
-		switch {
-		case err == nil || ctx.Err() != nil:
-		case models.ErrorCode(err) == models.CodeUnavailable:
-			// The loop goes on polling and claims again once the database is back.
-			w.log.Warn("claim deliveries: database unavailable", "err", err)
-		default:
-			w.log.Error("claim deliveries", "err", err)
+		// A claim runs when work may be due (a wake-up, the poll) and, after one that ran out
+		// of capacity, when capacity is freed; deliveries handed over need none.
+		var freed <-chan struct{}
+		if capped {
+			freed = w.freed
 		}
-		if full && err == nil {
-			continue
-		}
-		timer.Reset(jitter(w.cfg.PollInterval))
+		claim := true
 		select {
 		case <-ctx.Done():
+			continue
 		case <-w.store.Wakeups():
-		case <-w.freed:
+		case <-freed:
 		case <-timer.C:
+		case <-w.arrived:
+			claim = false
 		}
+		if err := w.startHanded(ctx, sendCtx, &sends); err != nil && ctx.Err() == nil {
+			w.logStoreError("start handed deliveries", err)
+		}
+		if !claim {
+			continue
+		}
+		for {
+			more, full, err := w.claim(ctx, sendCtx, &sends)
+			capped = full
+			if err != nil && ctx.Err() == nil {
+				w.logStoreError("claim deliveries", err)
+			}
+			if !more || err != nil {
+				break
+			}
+		}
+		timer.Reset(jitter(w.cfg.PollInterval))
 	}
 
+	w.stopHandoffs(ctx)
 	w.log.Info("worker draining", "in_flight", w.inFlight())
 	w.releaseHeld(ctx, w.dropHeld())
 	done := make(chan struct{})
@@ -240,14 +270,25 @@ func (w *Worker) inFlight() int {
 	return w.running
 }
 
+// logStoreError logs a failed bookkeeping step of the claim loop, which goes on polling and
+// tries again once the database is back.
+func (w *Worker) logStoreError(what string, err error) {
+	if models.ErrorCode(err) == models.CodeUnavailable {
+		w.log.Warn(what+": database unavailable", "err", err)
+		return
+	}
+	w.log.Error(what, "err", err)
+}
+
 // claim first starts the held deliveries (see held) whose webhook has room again, then leases
 // as many deliveries as there are free slots, at most a cap and a full held queue's worth per
-// webhook (leaving out webhooks with no room), and starts, holds or gives back each. full
-// reports that it got all it asked for, so more may be waiting.
-func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (full bool, err error) {
+// webhook (leaving out webhooks with no room), and starts, holds or gives back each. more
+// reports that it got all it asked for, so more may be waiting; capped, that it had no room
+// to ask for some (none at all, a webhook left out or filled), which freed capacity may make.
+func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (more, capped bool, err error) {
 	w.releaseHeld(ctx, w.startHeld(sendCtx, sends))
 	w.mu.Lock()
-	free := min(w.cfg.Concurrency-w.running, w.cfg.Concurrency*unrecordedPerSlot-w.unrecorded-w.heldCount, claimBatch)
+	free := min(w.cfg.Concurrency-w.running, w.cfg.Concurrency*unrecordedPerSlot-w.unrecorded-w.heldCount, claimBatch) - w.reserved
 	// A webhook can take its cap and holdPerWebhook times more to hold; one with no room left
 	// is left out.
 	room := w.perWebhook * (1 + holdPerWebhook)
@@ -259,13 +300,30 @@ func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (ful
 	}
 	w.mu.Unlock()
 	if free <= 0 {
-		return false, nil
+		return false, true, nil
 	}
 	token := uuid.NewString()
 	claimed, err := w.store.ClaimDeliveries(ctx, token, free, room, w.cfg.Lease, skip)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
+	w.dispatch(ctx, sendCtx, sends, claimed, token)
+	// A batch cut short by webhook caps may hide other webhooks' work: look again at once
+	// (the capped webhooks are now left out, so this cannot spin on them). A webhook left out,
+	// or given all its room, may have more waiting: look again when capacity is freed.
+	capped = len(skip) > 0
+	perHook := map[string]int{}
+	for _, c := range claimed {
+		if perHook[c.Delivery.WebhookID]++; perHook[c.Delivery.WebhookID] >= room {
+			capped = true
+		}
+	}
+	return len(claimed) == free, capped, nil
+}
+
+// dispatch starts, holds or gives back deliveries leased with token, and cancels those whose
+// webhook can no longer take them.
+func (w *Worker) dispatch(ctx, sendCtx context.Context, sends *sync.WaitGroup, claimed []*models.ClaimedDelivery, token string) {
 	var release []held
 	now := time.Now()
 	for _, c := range claimed {
@@ -284,9 +342,6 @@ func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (ful
 		}
 	}
 	w.releaseHeld(ctx, release)
-	// A batch cut short by webhook caps may hide other webhooks' work: look again at once
-	// (the capped webhooks are now left out, so this cannot spin on them).
-	return len(claimed) == free, nil
 }
 
 // held is a claimed delivery waiting in memory for its webhook's share of the cap. A claim
