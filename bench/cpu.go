@@ -11,16 +11,18 @@ import (
 )
 
 // cpuReading is the CPU time (user + system) used so far by each party to a run, read from
-// /proc: Herald (when spawned), every process named postgres on this host, this tool, and the
+// /proc: Herald (when spawned), PostgreSQL (see readCPU), this tool, and the
 // whole machine (all cores, busy time only).
 type cpuReading struct {
 	Herald, Postgres, Tool, Machine time.Duration
 }
 
-// readCPU takes a cpuReading; heraldPID 0 leaves Herald out. PostgreSQL backends that exit
+// readCPU takes a cpuReading; heraldPID 0 leaves Herald out. postmasterPID 0 counts every
+// process named postgres; otherwise only that postmaster and its children (a -cluster run's
+// own server, whatever else runs on the host). PostgreSQL backends that exit
 // between two readings take their time with them, so readings bracket a stretch in which
 // Herald keeps its connections.
-func readCPU(fs procfs.FS, heraldPID int) (cpuReading, error) {
+func readCPU(fs procfs.FS, heraldPID, postmasterPID int) (cpuReading, error) {
 	var r cpuReading
 	st, err := fs.Stat()
 	if err != nil {
@@ -47,7 +49,8 @@ func readCPU(fs procfs.FS, heraldPID int) (cpuReading, error) {
 			r.Tool = used
 		case p.PID == heraldPID:
 			r.Herald = used
-		case ps.Comm == "postgres":
+		case postmasterPID == 0 && ps.Comm == "postgres",
+			postmasterPID != 0 && (p.PID == postmasterPID || ps.PPID == postmasterPID):
 			r.Postgres += used
 		}
 	}

@@ -25,7 +25,7 @@ func TestReadCPU(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
 
-	before, err := readCPU(fs, child.Process.Pid)
+	before, err := readCPU(fs, child.Process.Pid, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestReadCPU(t *testing.T) {
 		}
 	}
 	used := selfCPU(t) - start
-	after, err := readCPU(fs, child.Process.Pid)
+	after, err := readCPU(fs, child.Process.Pid, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

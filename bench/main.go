@@ -53,6 +53,8 @@ type options struct {
 	Concurrency  int
 	LogLevel     string
 	Sample       time.Duration
+	Cluster      bool
+	Preload      int
 }
 
 // parseFlags reads and checks the flags and sizes -integrations from -rate when it is 0.
@@ -79,6 +81,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.Concurrency, "worker-concurrency", 0, "with -spawn: HERALD_WORKER_CONCURRENCY (0: Herald's default)")
 	fs.StringVar(&o.LogLevel, "log-level", "warn", "with -spawn: HERALD_LOG_LEVEL")
 	fs.DurationVar(&o.Sample, "sample", 0, "with -spawn: read Herald's RSS, file descriptors, TCP connections, goroutines and queue this often (0: never)")
+	fs.BoolVar(&o.Cluster, "cluster", false, "with -spawn: run Herald on a throwaway PostgreSQL cluster of the tool's own (initdb defaults, autovacuum on), removed at the end")
+	fs.IntVar(&o.Preload, "preload", 0, "with -spawn: before posting, fill Herald's tables with this many finished deliveries (and their incidents and attempts) over the last 25 days")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -94,6 +98,15 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.Sample != 0 && (o.Sample < 100*time.Millisecond || !o.Spawn) {
 		errs = append(errs, errors.New("-sample must be 0 or at least 100ms, and needs -spawn"))
+	}
+	if o.Cluster && o.Database != "" {
+		errs = append(errs, errors.New("-cluster and -database are exclusive: -cluster makes its own database"))
+	}
+	if o.Cluster && !o.Spawn {
+		errs = append(errs, errors.New("-cluster needs -spawn"))
+	}
+	if o.Preload < 0 || o.Preload > 100_000_000 || (o.Preload > 0 && !o.Spawn) {
+		errs = append(errs, errors.New("-preload must be 0 to 100,000,000, and needs -spawn"))
 	}
 	if o.Integrations == 0 {
 		o.Integrations = 40 // 2,000 alerts/s of integration rate limits for max rate
@@ -146,24 +159,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	database := "external"
-	pid := 0
+	pid, postmaster := 0, 0
+	var preloadTime time.Duration
 	if o.Spawn {
+		dbURL := o.Database
+		database = "sqlite (fresh file)"
+		if o.Database != "" {
+			database = postgresLabel(ctx, o.Database, "")
+		}
+		if o.Cluster {
+			c, err := startCluster(ctx, logf)
+			if err != nil {
+				return fmt.Errorf("-cluster: %w", err)
+			}
+			defer c.stop(logf) // after Herald's stop (deferred below) has run
+			dbURL, postmaster = c.URL, c.PID
+			database = postgresLabel(ctx, c.URL, "throwaway cluster")
+		}
 		dir, err := os.MkdirTemp("", "herald-bench-")
 		if err != nil {
 			return err
 		}
 		logf("building and starting Herald (scratch %s)", dir)
-		p, err := spawnHerald(ctx, spawnOptions{Source: o.Source, Dir: dir, DatabaseURL: o.Database, Concurrency: o.Concurrency, LogLevel: o.LogLevel})
+		p, err := spawnHerald(ctx, spawnOptions{Source: o.Source, Dir: dir, DatabaseURL: dbURL, Concurrency: o.Concurrency, LogLevel: o.LogLevel})
 		if err != nil {
 			return err
 		}
 		defer p.stop()
 		o.Herald, o.Token, pid = p.URL, p.Token, p.cmd.Process.Pid
-		database = "sqlite (fresh file)"
-		if o.Database != "" {
-			database = "postgres"
-		}
 		logf("herald at %s, log %s", p.URL, p.LogPath)
+		if o.Preload > 0 {
+			gql := &gqlClient{url: strings.TrimRight(o.Herald, "/") + "/query", token: o.Token, http: newClient(1)}
+			t, err := createPreloadTarget(ctx, gql, time.Now().UTC().Format("20060102T150405.000"))
+			if err != nil {
+				return fmt.Errorf("preload: %w", err)
+			}
+			logf("preloading %d finished deliveries (webhook %s)", o.Preload, t.WebhookID)
+			began := time.Now()
+			if err := preload(ctx, p.DBURL, t, o.Preload, began); err != nil {
+				return err
+			}
+			preloadTime = time.Since(began)
+			logf("preloaded %d deliveries, attempts and incidents in %.1f s", o.Preload, preloadTime.Seconds())
+		}
 	}
 
 	s, err := startSink()
@@ -182,7 +220,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if procErr != nil {
 			return cpuReading{}, false
 		}
-		r, err := readCPU(proc, pid)
+		r, err := readCPU(proc, pid, postmaster)
 		if err != nil {
 			logf("no cpu accounting: %v", err)
 		}
@@ -239,6 +277,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	time.Sleep(time.Second) // late duplicates
 	stopSampling()
 	rep := buildReport(o, database, ceiling, topo, load, s, time.Since(drainStart))
+	rep.Preloaded, rep.PreloadSeconds = o.Preload, math.Round(preloadTime.Seconds()*10)/10
 	if cpuOK {
 		rep.CPU = perDelivery(beforeLoad, afterLoad, rep.Delivered, ceilingMachineUs)
 	}
@@ -265,6 +304,10 @@ type report struct {
 	Duration     string  `json:"duration"`
 	Warmup       string  `json:"warmup"`
 	Posters      int     `json:"posters"`
+	// Preloaded is the number of finished deliveries (each with its incident and attempt)
+	// written before posting; PreloadSeconds how long that took, ANALYZE and VACUUM included.
+	Preloaded      int     `json:"preloaded"`
+	PreloadSeconds float64 `json:"preloadSeconds"`
 
 	LoopbackPerSecond float64 `json:"loopbackPerSecond"`
 
@@ -388,6 +431,9 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "Herald %s (%s): %s, %d integrations, rate %s for %s, %d posters\n",
 		r.Herald, r.Database, shape, r.Integrations, rate, r.Duration, r.Posters)
+	if r.Preloaded > 0 {
+		fmt.Fprintf(w, "  preloaded %d finished deliveries with their attempts and incidents (%.1f s)\n", r.Preloaded, r.PreloadSeconds)
+	}
 	fmt.Fprintf(w, "  loopback ceiling   %10.0f req/s (sink hammered directly)\n", r.LoopbackPerSecond)
 	fmt.Fprintf(w, "  alerts accepted    %10d  (%.0f/s; failed %d, 429s %d, max pacing lag %.1f ms)\n",
 		r.AlertsAccepted, r.IngestPerSecond, r.AlertsFailed, r.AlertsThrottled, r.MaxPacingLagMs)

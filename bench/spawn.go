@@ -22,6 +22,7 @@ type heraldProc struct {
 	URL     string
 	Token   string
 	LogPath string
+	DBURL   string // HERALD_DATABASE_URL
 	exited  chan error
 }
 
@@ -49,7 +50,7 @@ func spawnHerald(ctx context.Context, o spawnOptions) (*heraldProc, error) {
 	if db == "" {
 		db = "sqlite:" + filepath.Join(o.Dir, "herald.db")
 	}
-	p := &heraldProc{Token: randomHex(24), LogPath: filepath.Join(o.Dir, "herald.log"), exited: make(chan error, 1)}
+	p := &heraldProc{Token: randomHex(24), LogPath: filepath.Join(o.Dir, "herald.log"), DBURL: db, exited: make(chan error, 1)}
 	logFile, err := os.Create(p.LogPath)
 	if err != nil {
 		return nil, err
