@@ -69,16 +69,12 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, n, perWebhook
 	if err := s.bk.WithContext(ctx).Raw(q.String(), args...).Scan(&claimed).Error; err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	return s.withWebhooks(ctx, claimed)
+	return s.WithWebhooks(ctx, claimed)
 }
 
 // WithWebhooks pairs leased deliveries with their webhooks as they are now (nil for a webhook
 // deleted meanwhile), as ClaimDeliveries returns them. Errors: INTERNAL.
-func (s *Store) WithWebhooks(ctx context.Context, ds []*Delivery) ([]*ClaimedDelivery, error) {
-	return s.withWebhooks(ctx, ds)
-}
-
-func (s *Store) withWebhooks(ctx context.Context, claimed []*Delivery) ([]*ClaimedDelivery, error) {
+func (s *Store) WithWebhooks(ctx context.Context, claimed []*Delivery) ([]*ClaimedDelivery, error) {
 	if len(claimed) == 0 {
 		return nil, nil
 	}

@@ -38,8 +38,9 @@ const (
 		ins AS (
 			INSERT INTO incidents (id, number, service_id, team_id, title, description, urgency, status,
 				alert_source, created_at, updated_at)
-			SELECT 'INC-' || num, num, service_id, team_id, title, description, urgency, $7, alert_source, $8, $8 FROM n)
-		SELECT ord, num, team_id, service_name, team_name FROM n`
+			SELECT 'INC-' || num, num, service_id, team_id, title, description, urgency, $7, alert_source, $8, $8 FROM n
+			RETURNING id, number)
+		SELECT ord, ins.id, num, team_id, service_name, team_name FROM n JOIN ins ON ins.number = n.num`
 	pgFanOutHooks = `SELECT id, scope, team_id, service_id, events, urls, filter FROM webhooks
 		WHERE status = $1 AND (scope = $2
 			OR (scope = $3 AND team_id IN (SELECT team_id FROM services WHERE id = ANY($5::text[])))
@@ -235,15 +236,15 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 	for rows.Next() {
 		var ord int32
 		var nm names
+		var id, team string
 		var num int64
-		var team string
-		if err := rows.Scan(&ord, &num, &team, &nm.service, &nm.team); err != nil {
+		if err := rows.Scan(&ord, &id, &num, &team, &nm.service, &nm.team); err != nil {
 			rows.Close()
 			res.Close()
 			return nil, nil, Lease{}, fmt.Errorf("create incidents: %w", err)
 		}
 		inc := reqs[ord].inc
-		inc.ID, inc.Number, inc.TeamID = fmt.Sprintf("INC-%d", num), num, team
+		inc.ID, inc.Number, inc.TeamID = id, num, team
 		inc.Status, inc.CreatedAt, inc.UpdatedAt = IncidentTriggered, now, now
 		created[ord] = &nm
 	}
@@ -276,54 +277,54 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 	}
 
 	errs := make([]error, n)
-	var d pgDeliveries
+	var ds []*Delivery
 	for i, r := range reqs {
 		if created[i] == nil {
 			errs[i] = NotFound("service")
 			continue
 		}
-		if err := d.add(s.snapshotOf(r.inc, r.actor, created[i].service, created[i].team, ""), hooks); err != nil {
+		snap := s.snapshotOf(r.inc, r.actor, created[i].service, created[i].team, "")
+		snap.EventAt = now
+		more, err := createdDeliveries(snap, hooks)
+		if err != nil {
 			return nil, nil, Lease{}, err
 		}
+		ds = append(ds, more...)
 	}
-	lease := s.reserve(d.hooks)
-	d.lease(lease)
+	hookIDs := make([]string, len(ds))
+	for i, d := range ds {
+		hookIDs[i] = d.WebhookID
+	}
+	lease := s.reserve(hookIDs)
 	b = &pgx.Batch{}
-	if len(d.rows) > 0 {
+	if len(ds) > 0 {
+		ids, incidents, urls, snapshots, leased := make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds)), make([]bool, len(ds))
+		for i, d := range ds {
+			if i < lease.N {
+				d.Attempts, d.LeaseToken, d.LeaseExpiresAt = 1, &lease.Token, &lease.Expires
+			}
+			v, err := d.Snapshot.Value()
+			if err != nil {
+				return nil, nil, lease, fmt.Errorf("fan out %s: %w", EventCreated, err)
+			}
+			ids[i], incidents[i], urls[i], snapshots[i], leased[i] = d.ID, *d.IncidentID, d.URL, v.(string), i < lease.N
+		}
 		b.Queue(pgInsertDeliveries, EventCreated, DeliveryPending, now, lease.Token, lease.Expires,
-			d.ids, d.hooks, d.incidents, d.urls, d.snapshots, d.leased)
+			ids, hookIDs, incidents, urls, snapshots, leased)
 	}
 	b.Queue("COMMIT")
 	if err := c.SendBatch(ctx, b).Close(); err != nil {
 		return nil, nil, lease, fmt.Errorf("fan out %s: %w", EventCreated, err)
 	}
-	return errs, d.rows, lease, nil
+	return errs, ds, lease, nil
 }
 
-// pgDeliveries gathers the deliveries of an ingest transaction and the columns of
-// pgInsertDeliveries.
-type pgDeliveries struct {
-	rows                                   []*Delivery
-	ids, hooks, incidents, urls, snapshots []string
-	leased                                 []bool
-}
-
-// lease leases the first l.N deliveries (at most) to l.Token until l.Expires, with their
-// first attempt counted, as a claim would.
-func (d *pgDeliveries) lease(l Lease) {
-	d.leased = make([]bool, len(d.rows))
-	for i, row := range d.rows[:min(l.N, len(d.rows))] {
-		d.leased[i] = true
-		row.Attempts, row.LeaseToken, row.LeaseExpiresAt = 1, &l.Token, &l.Expires
-	}
-}
-
-// add appends INCIDENT_CREATED's deliveries of the incident snap freezes: one per URL of every
-// hook whose scope covers it, which subscribes to the event and whose filter matches, as
-// fanOut would write them.
-func (d *pgDeliveries) add(snap Snapshot, hooks []Webhook) error {
+// createdDeliveries returns INCIDENT_CREATED's deliveries of the incident snap freezes: one per
+// URL of every hook whose scope covers it, which subscribes to the event and whose filter
+// matches, as fanOut would write them, sharing one encoding of the snapshot.
+func createdDeliveries(snap Snapshot, hooks []Webhook) ([]*Delivery, error) {
 	subj := FilterSubject{ServiceID: snap.ServiceID, ServiceName: snap.ServiceName, AlertSource: snap.AlertSource, Urgency: snap.Urgency}
-	var encoded string
+	var ds []*Delivery
 	var shared JSON[Snapshot]
 	for _, h := range hooks {
 		covers := h.Scope == ScopeGlobal ||
@@ -332,27 +333,16 @@ func (d *pgDeliveries) add(snap Snapshot, hooks []Webhook) error {
 		if !covers || !slices.Contains(h.Events.V, EventCreated) || !h.Filter.V.Matches(subj) {
 			continue
 		}
-		if encoded == "" {
-			snapJSON, err := EncodeJSON(snap)
-			if err != nil {
-				return fmt.Errorf("fan out %s: %w", EventCreated, err)
+		if ds == nil {
+			var err error
+			if shared, err = EncodeJSON(snap); err != nil {
+				return nil, fmt.Errorf("fan out %s: %w", EventCreated, err)
 			}
-			v, err := snapJSON.Value()
-			if err != nil {
-				return fmt.Errorf("fan out %s: %w", EventCreated, err)
-			}
-			encoded, shared = v.(string), snapJSON
 		}
 		for _, u := range h.URLs.V {
-			row := &Delivery{ID: newID(), WebhookID: h.ID, IncidentID: &snap.IncidentID, Event: EventCreated, URL: u,
-				Status: DeliveryPending, Snapshot: shared, NextAttemptAt: &snap.EventAt, CreatedAt: snap.EventAt, UpdatedAt: snap.EventAt}
-			d.rows = append(d.rows, row)
-			d.ids = append(d.ids, row.ID)
-			d.hooks = append(d.hooks, h.ID)
-			d.incidents = append(d.incidents, snap.IncidentID)
-			d.urls = append(d.urls, u)
-			d.snapshots = append(d.snapshots, encoded)
+			ds = append(ds, &Delivery{ID: newID(), WebhookID: h.ID, IncidentID: &snap.IncidentID, Event: EventCreated, URL: u,
+				Status: DeliveryPending, Snapshot: shared, NextAttemptAt: &snap.EventAt, CreatedAt: snap.EventAt, UpdatedAt: snap.EventAt})
 		}
 	}
-	return nil
+	return ds, nil
 }
