@@ -11,12 +11,21 @@ import (
 	"github.com/herald-hq/herald/models"
 )
 
+// Label values of herald_worker_deliveries_taken_total.
+const (
+	takenByHandoff = "handoff"
+	takenByClaim   = "claim"
+)
+
 // metrics are the worker's Prometheus collectors.
 type metrics struct {
 	attempts   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	deliveries *prometheus.CounterVec
 	inFlight   prometheus.Gauge
+	// taken counts the deliveries this worker leased, by how: handed over by this process's
+	// ingest at insert, or found by a claim.
+	taken *prometheus.CounterVec
 	// completionBatch observes how many attempts each completion transaction records.
 	completionBatch prometheus.Histogram
 }
@@ -45,6 +54,10 @@ func newMetrics(reg prometheus.Registerer, store *models.Store, now func() time.
 			Name: "herald_worker_in_flight",
 			Help: "Webhook requests in flight in this process.",
 		}),
+		taken: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_worker_deliveries_taken_total",
+			Help: "Deliveries this process's worker leased: handed over by its own ingest at insert (handoff) or found by a claim (claim).",
+		}, []string{"via"}),
 		completionBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "herald_worker_completion_batch_size",
 			Help:    "Attempts recorded per completion transaction.",
@@ -52,7 +65,7 @@ func newMetrics(reg prometheus.Registerer, store *models.Store, now func() time.
 		}),
 	}
 	queue := &queueCollector{store: store, now: now}
-	for _, c := range []prometheus.Collector{m.attempts, m.latency, m.deliveries, m.inFlight, m.completionBatch, queue} {
+	for _, c := range []prometheus.Collector{m.attempts, m.latency, m.deliveries, m.inFlight, m.taken, m.completionBatch, queue} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("worker metrics: %w", err)
 		}
@@ -66,6 +79,9 @@ func newMetrics(reg prometheus.Registerer, store *models.Store, now func() time.
 	}
 	for _, s := range []string{models.DeliverySucceeded, models.DeliveryFailed, models.DeliveryCancelled} {
 		m.deliveries.WithLabelValues(s)
+	}
+	for _, via := range []string{takenByHandoff, takenByClaim} {
+		m.taken.WithLabelValues(via)
 	}
 	return m, nil
 }

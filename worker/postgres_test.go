@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -168,4 +169,112 @@ func TestKilledWorker(t *testing.T) {
 		}
 	}
 	t.Logf("%d requests for %d deliveries (%d duplicates from the killed worker)", total, len(ids), dups)
+}
+
+// takenVia reads herald_worker_deliveries_taken_total{via} from reg.
+func takenVia(t testing.TB, reg *prometheus.Registry, via string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "herald_worker_deliveries_taken_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "via" && l.GetValue() == via {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no herald_worker_deliveries_taken_total{via=%q}", via)
+	return 0
+}
+
+// TestIngestHandsDeliveriesToItsWorker: on PostgreSQL, the deliveries an alert makes reach
+// this process's worker without a claim, each sent once with one attempt; once the worker has
+// stopped, they are written unleased, for any worker's claim.
+func TestIngestHandsDeliveriesToItsWorker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openPostgres(t, storetest.URL(t, models.DialectPostgres))
+	team, err := s.CreateTeam(ctx, storetest.Name("team"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := s.CreateService(ctx, team.ID, "checkout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _, err := s.CreateIntegration(ctx, svc.ID, "Grafana", models.APIFilter{TitleKey: "title"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &idCounter{byID: map[string]int{}}
+	rc := newReceiver(t, counter.handle)
+	newHook(t, s, rc.URL, nil)
+	reg := prometheus.NewRegistry()
+	runCtx, stop := context.WithCancel(ctx)
+	w, err := worker.New(worker.Config{Store: s, Concurrency: 16, AllowPrivateTargets: true, Registerer: reg,
+		Logger: testLogger(t), PollInterval: time.Hour, Lease: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	t.Cleanup(stop)
+
+	alert := func(title string) string {
+		t.Helper()
+		res, err := s.Ingest(ctx, in, "", fmt.Appendf(nil, `{"title":%q}`, title))
+		if err != nil || res.Action != models.IngestCreated {
+			t.Fatalf("ingest: %+v, %v", res, err)
+		}
+		return res.IncidentID
+	}
+	// The first alert may arrive before the worker takes handoffs; once it is delivered, the
+	// worker surely does.
+	alert("warm-up")
+	eventually(t, 10*time.Second, "the warm-up alert delivered", func() bool { return countStatus(t, s, models.DeliverySucceeded) == 1 })
+	claimedBefore := takenVia(t, reg, "claim")
+
+	// One alert at a time, each delivered before the next, so the webhook's room in the worker
+	// is never full: a delivery the worker has no room for is written unleased and claimed, which
+	// is what this test must not see.
+	const alerts = 20
+	for i := range alerts {
+		alert(fmt.Sprintf("alert %d", i))
+		eventually(t, 10*time.Second, "the alert delivered", func() bool { return countStatus(t, s, models.DeliverySucceeded) == int64(i+2) })
+	}
+	if got := takenVia(t, reg, "handoff"); got < alerts {
+		t.Errorf("%v deliveries handed over, want at least %d", got, alerts)
+	}
+	if got := takenVia(t, reg, "claim"); got != claimedBefore {
+		t.Errorf("%v deliveries claimed after the warm-up, want none", got-claimedBefore)
+	}
+	byID, total := counter.snapshot()
+	if total != alerts+1 || len(byID) != alerts+1 {
+		t.Errorf("receiver got %d requests for %d distinct deliveries, want %d", total, len(byID), alerts+1)
+	}
+	var attempts int64
+	s.DB().Model(&models.Attempt{}).Count(&attempts)
+	if attempts != alerts+1 {
+		t.Errorf("%d attempts logged for %d deliveries", attempts, alerts+1)
+	}
+
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	id := alert("after the worker stopped")
+	var d models.Delivery
+	if err := s.DB().Where("incident_id = ?", id).Take(&d).Error; err != nil {
+		t.Fatal(err)
+	}
+	if d.LeaseToken != nil || d.LeaseExpiresAt != nil || d.Attempts != 0 || d.Status != models.DeliveryPending {
+		t.Errorf("delivery written after the worker stopped: %+v, want pending and unleased", d)
+	}
 }
