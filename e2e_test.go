@@ -15,7 +15,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
-	"github.com/herald-hq/herald/worker/sign"
+	"github.com/herald-hq/herald/models/webhook/sign"
 )
 
 // TestBinaryDeliversAnAlert follows one alert through the real program as an operator would

@@ -8,8 +8,8 @@ import (
 
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/webhook/render"
 	"github.com/herald-hq/herald/worker"
-	"github.com/herald-hq/herald/worker/render"
 )
 
 // previewDeliveryID stands in for the delivery id in previews.

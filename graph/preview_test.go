@@ -14,7 +14,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
-	"github.com/herald-hq/herald/worker/render"
+	"github.com/herald-hq/herald/models/webhook/render"
 )
 
 // TestRenderPreviewOfASavedWebhook checks that with webhookId what the input gives wins and what

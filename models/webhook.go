@@ -12,8 +12,8 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/herald-hq/herald/models/webhook/sign"
 	"github.com/herald-hq/herald/worker/egress"
-	"github.com/herald-hq/herald/worker/sign"
 )
 
 // PreviousSecretLifetime is how long a rotated-out signing secret keeps signing.

@@ -11,8 +11,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/herald-hq/herald/worker/render"
-	"github.com/herald-hq/herald/worker/sign"
+	"github.com/herald-hq/herald/models/webhook/render"
+	"github.com/herald-hq/herald/models/webhook/sign"
 )
 
 // HTTP methods a webhook may use.

@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/herald-hq/herald/models"
-	"github.com/herald-hq/herald/worker/render"
+	"github.com/herald-hq/herald/models/webhook/render"
 )
 
 // Test sends a test delivery of event (an Event* constant of models) to the first URL of hook

@@ -14,8 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-hq/herald/models"
-	"github.com/herald-hq/herald/worker/render"
-	"github.com/herald-hq/herald/worker/sign"
+	"github.com/herald-hq/herald/models/webhook/render"
+	"github.com/herald-hq/herald/models/webhook/sign"
 )
 
 // Version is Herald's version, sent as User-Agent: Herald/Version.

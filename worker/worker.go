@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/webhook/render"
 	"github.com/herald-hq/herald/worker/egress"
-	"github.com/herald-hq/herald/worker/render"
 )
 
 // Defaults of Config.

@@ -16,7 +16,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/herald-hq/herald/worker/sign"
+	"github.com/herald-hq/herald/models/webhook/sign"
 )
 
 // Fixed inputs. The expected values in TestSignKnownAnswers were computed
