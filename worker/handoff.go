@@ -72,7 +72,7 @@ func (w *Worker) Handed(l models.Lease, ds []*models.Delivery) {
 		w.releaseHanded(context.Background(), []handedBatch{{token: l.Token, ds: ds}})
 		return
 	}
-	w.metrics.taken.WithLabelValues(takenByHandoff).Add(float64(len(ds)))
+	w.metrics.takenByHandoff.Add(float64(len(ds)))
 	select {
 	case w.arrived <- struct{}{}:
 	default:

@@ -26,6 +26,8 @@ type metrics struct {
 	// taken counts the deliveries this worker leased, by how: handed over by this process's
 	// ingest at insert, or found by a claim.
 	taken *prometheus.CounterVec
+	// takenByHandoff and takenByClaim are taken's two children, resolved once.
+	takenByHandoff, takenByClaim prometheus.Counter
 	// completionBatch observes how many attempts each completion transaction records.
 	completionBatch prometheus.Histogram
 }
@@ -80,9 +82,8 @@ func newMetrics(reg prometheus.Registerer, store *models.Store, now func() time.
 	for _, s := range []string{models.DeliverySucceeded, models.DeliveryFailed, models.DeliveryCancelled} {
 		m.deliveries.WithLabelValues(s)
 	}
-	for _, via := range []string{takenByHandoff, takenByClaim} {
-		m.taken.WithLabelValues(via)
-	}
+	m.takenByHandoff = m.taken.WithLabelValues(takenByHandoff)
+	m.takenByClaim = m.taken.WithLabelValues(takenByClaim)
 	return m, nil
 }
 

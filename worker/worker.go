@@ -307,7 +307,7 @@ func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (mor
 	if err != nil {
 		return false, false, err
 	}
-	w.metrics.taken.WithLabelValues(takenByClaim).Add(float64(len(claimed)))
+	w.metrics.takenByClaim.Add(float64(len(claimed)))
 	w.dispatch(ctx, sendCtx, sends, claimed, token)
 	// A batch cut short by webhook caps may hide other webhooks' work: look again at once
 	// (the capped webhooks are now left out, so this cannot spin on them). A webhook left out,
