@@ -13,6 +13,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 func TestTeamsUsersAndTokensByRole(t *testing.T) {
@@ -331,7 +332,7 @@ func TestTestWebhookURL(t *testing.T) {
 	}
 	w := setupSendingWorld(t, s)
 	urls := []string{receiver.URL + "/one", receiver.URL + "/two", receiver.URL + "/three"}
-	in := w.webhookInput(models.ScopeService)
+	in := w.webhookInput(webhook.ScopeService)
 	in["urls"] = urls
 	data, errs := w.do(t, "managerA", `mutation($in: WebhookInput!) { createWebhook(input: $in) { webhook { id } } }`, map[string]any{"in": in})
 	var created struct {

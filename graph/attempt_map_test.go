@@ -15,6 +15,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/worker"
 )
 
@@ -43,7 +44,7 @@ func TestTruncatedThroughGraphQL(t *testing.T) {
 	w := setupWebhookWorld(t, s)
 	w.c = client.New(NewHandler(&Resolver{Store: s, Worker: wrk, Logger: logger}, nil))
 
-	in := w.webhookInput(models.ScopeService)
+	in := w.webhookInput(webhook.ScopeService)
 	in["urls"] = []string{receiver.URL}
 	in["signing"] = map[string]any{"scheme": "NONE"}
 	in["bodyTemplate"] = `{"d":"{{incident.description}}"}`
@@ -115,7 +116,7 @@ func TestResponseTruncatedThroughGraphQL(t *testing.T) {
 	}
 	w := setupWebhookWorld(t, s)
 	w.c = client.New(NewHandler(&Resolver{Store: s, Worker: wrk, Logger: logger}, nil))
-	in := w.webhookInput(models.ScopeService)
+	in := w.webhookInput(webhook.ScopeService)
 	in["urls"] = []string{receiver.URL}
 	data, errs := w.do(t, "managerA", `mutation($input: WebhookInput!) { testWebhook(input: $input) { response { body truncated } } }`, map[string]any{"input": in})
 	if len(errs) > 0 {

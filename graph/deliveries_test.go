@@ -7,6 +7,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // TestDeliveryLogRefusesWebhooksLikeWebhook checks that deliveryLog(webhookId) refuses what
@@ -68,7 +69,7 @@ func wsErrors(t *testing.T, c *wsClient) []webhookGQLError {
 func TestPageSizeBounds(t *testing.T) {
 	t.Parallel()
 	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
-	hook := w.fixture(t, models.ScopeGlobal)
+	hook := w.fixture(t, webhook.ScopeGlobal)
 	inc := w.createIncident(t, "admin", "paged")
 	lists := map[string]string{
 		"deliveries":          `query($f: Int) { deliveries(first: $f) { totalCount } }`,

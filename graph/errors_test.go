@@ -20,6 +20,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // postRaw runs an operation through the real handler as a role and returns the HTTP status
@@ -49,7 +50,7 @@ func TestInvalidInputNamesTheField(t *testing.T) {
 	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
 	const create = `mutation($i: WebhookInput!) { createWebhook(input: $i) { webhook { id } } }`
 	with := func(k string, v any) map[string]any {
-		in := w.webhookInput(models.ScopeGlobal)
+		in := w.webhookInput(webhook.ScopeGlobal)
 		if v == nil {
 			delete(in, k)
 		} else {
@@ -105,7 +106,7 @@ func TestInvalidInputNamesTheField(t *testing.T) {
 func TestInvalidLiteralNamesTheField(t *testing.T) {
 	t.Parallel()
 	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
-	hook := w.fixture(t, models.ScopeGlobal)
+	hook := w.fixture(t, webhook.ScopeGlobal)
 	create := func(fields string) string {
 		return `mutation { createWebhook(input: {` + fields + `}) { webhook { id } } }`
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // TestIncidentDeliveries: an incident lists the deliveries its changes caused, only those of
@@ -15,8 +16,8 @@ func TestIncidentDeliveries(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := setupWebhookWorld(t, s)
-		global := w.fixture(t, models.ScopeGlobal)
-		service := w.fixture(t, models.ScopeService)
+		global := w.fixture(t, webhook.ScopeGlobal)
+		service := w.fixture(t, webhook.ScopeService)
 		id := w.createIncident(t, "managerA", "Disk full")
 
 		type page struct {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 func TestDepthLimit(t *testing.T) {
@@ -170,7 +171,7 @@ func TestCostLimit(t *testing.T) {
 func TestPageSizeRefused(t *testing.T) {
 	t.Parallel()
 	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
-	hook := w.fixture(t, models.ScopeGlobal)
+	hook := w.fixture(t, webhook.ScopeGlobal)
 	fields := map[string]string{
 		"deliveries":         `query($n: Int) { deliveries(first: $n) { totalCount } }`,
 		"webhook deliveries": `query($n: Int, $id: ID!) { webhook(id: $id) { deliveries(first: $n) { edges { node { id attempts { request { body } } } } } } }`,

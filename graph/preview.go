@@ -8,6 +8,7 @@ import (
 
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/models/webhook/render"
 	"github.com/herald-hq/herald/worker"
 )
@@ -20,7 +21,7 @@ const previewDeliveryID = "00000000-0000-0000-0000-000000000000"
 // point; what the input gives replaces them (an editor previews unsaved changes). A template
 // the send mode does not use (bodyTemplate with QUERY_PARAMS, queryParams with BODY) is not
 // rendered and gets a warning. Templates over the limits of a saved webhook are refused with
-// VALIDATION (models.CheckTemplateSizes).
+// VALIDATION (webhook.CheckTemplateSizes).
 func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInput) (*model.RenderPreview, error) {
 	p, err := principal(ctx)
 	if err != nil {
@@ -35,7 +36,7 @@ func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInpu
 		}
 		values[i] = q.Value
 	}
-	if err := models.CheckTemplateSizes(in.BodyTemplate, values); err != nil {
+	if err := webhook.CheckTemplateSizes(in.BodyTemplate, values); err != nil {
 		return nil, err
 	}
 	pin := render.PreviewInput{SendDataUsing: render.SendBody, ContentType: render.JSON}
@@ -68,7 +69,7 @@ func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInpu
 	if in.QueryParams != nil {
 		pin.QueryParams = renderKVs(webhookKVFromInput(in.QueryParams))
 	}
-	event := models.EventCreated
+	event := webhook.EventCreated
 	if in.Event != nil {
 		event = string(*in.Event)
 	}
@@ -83,7 +84,7 @@ func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInpu
 		}
 		data = worker.DataFromSnapshot(event, previewDeliveryID, webhookID, &snap, r.Store.NowFunc())
 	} else {
-		sample := render.Sample(models.EventWireName(event), r.Store.NowFunc())
+		sample := render.Sample(webhook.EventWireName(event), r.Store.NowFunc())
 		sample.WebhookID = webhookID
 		sample.Incident.URL = r.Store.IncidentURL(sample.Incident.ID)
 		data = &sample
@@ -115,7 +116,7 @@ func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInpu
 func placeholders(event *model.WebhookEvent) []*model.Placeholder {
 	wire := ""
 	if event != nil {
-		wire = models.EventWireName(string(*event))
+		wire = webhook.EventWireName(string(*event))
 	}
 	cat := render.Catalog(wire)
 	out := make([]*model.Placeholder, len(cat))
@@ -136,7 +137,7 @@ func inputGiven(ctx context.Context, field string) bool {
 	return in[field] != nil
 }
 
-func renderKVs(kvs []models.KV) []render.KV {
+func renderKVs(kvs []webhook.KV) []render.KV {
 	out := make([]render.KV, len(kvs))
 	for i, kv := range kvs {
 		out[i] = render.KV{Name: kv.Name, Value: kv.Value}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/models/webhook/render"
 )
 
@@ -22,9 +23,9 @@ import (
 func TestRenderPreviewOfASavedWebhook(t *testing.T) {
 	t.Parallel()
 	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
-	save := func(spec models.WebhookSpec) string {
-		spec.Scope, spec.Events, spec.URLs = models.ScopeGlobal, []string{models.EventCreated}, []string{"https://example.com/h"}
-		spec.Signing = models.SigningSpec{Scheme: "NONE"}
+	save := func(spec webhook.Spec) string {
+		spec.Scope, spec.Events, spec.URLs = webhook.ScopeGlobal, []string{webhook.EventCreated}, []string{"https://example.com/h"}
+		spec.Signing = webhook.Signing{Scheme: "NONE"}
 		spec.RetryCount, spec.RetryIntervalMinutes, spec.TimeoutSeconds = 3, 1, 3
 		wh, _, err := w.s.CreateWebhook(context.Background(), spec)
 		if err != nil {
@@ -33,9 +34,9 @@ func TestRenderPreviewOfASavedWebhook(t *testing.T) {
 		return wh.ID
 	}
 	saved := "saved {{incident.id}}"
-	text := save(models.WebhookSpec{Name: "text", Method: "POST", SendDataUsing: "BODY", ContentType: "TEXT", BodyTemplate: &saved})
-	query := save(models.WebhookSpec{Name: "query", Method: "GET", SendDataUsing: "QUERY_PARAMS", ContentType: "JSON",
-		QueryParams: []models.KV{{Name: "saved", Value: "{{incident.id}}"}}})
+	text := save(webhook.Spec{Name: "text", Method: "POST", SendDataUsing: "BODY", ContentType: "TEXT", BodyTemplate: &saved})
+	query := save(webhook.Spec{Name: "query", Method: "GET", SendDataUsing: "QUERY_PARAMS", ContentType: "JSON",
+		QueryParams: []webhook.KV{{Name: "saved", Value: "{{incident.id}}"}}})
 
 	type preview struct {
 		Body      *string
@@ -142,7 +143,7 @@ func TestSampleWebhookIDIsOneValue(t *testing.T) {
 		}
 	}
 
-	in := w.webhookInput(models.ScopeGlobal)
+	in := w.webhookInput(webhook.ScopeGlobal)
 	in["urls"], in["bodyTemplate"], in["contentType"] = []string{receiver.URL}, "{{webhook.id}}", "TEXT"
 	if _, errs := w.do(t, "admin", `mutation($in: WebhookInput!) { testWebhook(input: $in) { id } }`, map[string]any{"in": in}); len(errs) > 0 {
 		t.Fatalf("testWebhook: %+v", errs)
@@ -212,9 +213,9 @@ func TestRenderPreviewWarnsOfWhatIsNotSent(t *testing.T) {
 func TestRenderPreviewLimits(t *testing.T) {
 	t.Parallel()
 	w := setupWebhookWorld(t, storetest.Open(t, models.DialectSQLite))
-	longest := strings.Repeat("é", models.MaxWebhookTemplateChars)
+	longest := strings.Repeat("é", webhook.MaxWebhookTemplateChars)
 	param := func(value string) map[string]any { return map[string]any{"name": "x", "value": value} }
-	tooMany := make([]any, models.MaxWebhookQueryParams+1)
+	tooMany := make([]any, webhook.MaxWebhookQueryParams+1)
 	for i := range tooMany {
 		tooMany[i] = param("{{incident.id}}")
 	}
@@ -232,7 +233,7 @@ func TestRenderPreviewLimits(t *testing.T) {
 			map[string]any{"sendDataUsing": "QUERY_PARAMS", "queryParams": []any{param("1"), param(longest + "x")}}, "queryParams[1].value"},
 		"too many query parameters": {map[string]any{"sendDataUsing": "QUERY_PARAMS", "queryParams": tooMany}, "queryParams"},
 		"as many query parameters as allowed": {
-			map[string]any{"sendDataUsing": "QUERY_PARAMS", "queryParams": tooMany[:models.MaxWebhookQueryParams]}, ""},
+			map[string]any{"sendDataUsing": "QUERY_PARAMS", "queryParams": tooMany[:webhook.MaxWebhookQueryParams]}, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -244,9 +245,9 @@ func TestRenderPreviewLimits(t *testing.T) {
 				}
 				return
 			}
-			limit := fmt.Sprint(models.MaxWebhookTemplateChars)
+			limit := fmt.Sprint(webhook.MaxWebhookTemplateChars)
 			if tc.field == "queryParams" {
-				limit = fmt.Sprint(models.MaxWebhookQueryParams)
+				limit = fmt.Sprint(webhook.MaxWebhookQueryParams)
 			}
 			if len(errs) != 1 || errs[0].Extensions["code"] != models.CodeValidation || errs[0].Extensions["field"] != tc.field ||
 				!strings.Contains(errs[0].Message, limit) {

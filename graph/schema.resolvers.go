@@ -11,6 +11,7 @@ import (
 
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/worker"
 )
 
@@ -324,7 +325,7 @@ func (r *mutationResolver) TestWebhook(ctx context.Context, id *string, input *m
 	if r.Worker == nil {
 		return nil, models.Errorf(models.CodeInternal, "this process sends no webhooks")
 	}
-	ev := models.EventCreated
+	ev := webhook.EventCreated
 	if event != nil {
 		ev = string(*event)
 	}
@@ -344,7 +345,7 @@ func (r *mutationResolver) TestWebhook(ctx context.Context, id *string, input *m
 		if err := r.authorizeWebhookCreate(ctx, p, &spec); err != nil {
 			return nil, err
 		}
-		var auth, signing models.Secret
+		var auth, signing webhook.Secret
 		if hook, auth, signing, err = r.Store.DraftWebhook(ctx, spec); err != nil {
 			return nil, err
 		}
@@ -353,7 +354,7 @@ func (r *mutationResolver) TestWebhook(ctx context.Context, id *string, input *m
 			return nil, err
 		}
 		if signing != "" {
-			secrets.Signing = []models.Secret{signing}
+			secrets.Signing = []webhook.Secret{signing}
 		}
 	default:
 		return nil, models.Invalid("id", "give the id of a saved webhook or an input")

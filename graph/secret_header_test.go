@@ -16,6 +16,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // TestSecretHeadersNeverShown follows secret header values from createWebhook to the
@@ -52,7 +53,7 @@ func TestSecretHeadersNeverShown(t *testing.T) {
 				}
 			}
 		}
-		in := w.webhookInput(models.ScopeTeam)
+		in := w.webhookInput(webhook.ScopeTeam)
 		in["urls"] = []string{receiver.URL}
 		in["headers"] = []map[string]any{
 			{"name": "X-Api-Key", "value": apiKey}, // secret by its name
@@ -188,7 +189,7 @@ func TestSecretOnlyOnHeaders(t *testing.T) {
 				in["extraFields"] = []map[string]any{{"name": "a", "value": "b"}, {"name": "k", "value": "v", "secret": true}}
 			},
 		} {
-			in := w.webhookInput(models.ScopeTeam)
+			in := w.webhookInput(webhook.ScopeTeam)
 			change(in)
 			_, errs := w.do(t, "managerA", `mutation($input: WebhookInput!) { createWebhook(input: $input) { webhook { id } } }`, map[string]any{"input": in})
 			if len(errs) != 1 || errs[0].Extensions["code"] != models.CodeValidation || errs[0].Extensions["field"] != field {

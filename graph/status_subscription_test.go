@@ -13,6 +13,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/worker"
 )
 
@@ -178,10 +179,10 @@ func TestWebhookStatusChangedAutomatic(t *testing.T) {
 				w := setupLogWorld(t, s)
 				svc, err := s.CreateService(ctx, w.teamA, "api")
 				must(t, err)
-				h, _, err := s.CreateWebhook(ctx, models.WebhookSpec{
-					Name: "failing", Scope: models.ScopeTeam, TeamID: &w.teamA, Events: []string{models.EventCreated},
-					URLs: []string{receiver.URL}, Method: "POST", Auth: models.AuthSpec{Type: "NONE"},
-					Signing: models.SigningSpec{Scheme: "NONE"}, SendDataUsing: "BODY", ContentType: "JSON",
+				h, _, err := s.CreateWebhook(ctx, webhook.Spec{
+					Name: "failing", Scope: webhook.ScopeTeam, TeamID: &w.teamA, Events: []string{webhook.EventCreated},
+					URLs: []string{receiver.URL}, Method: "POST", Auth: webhook.Auth{Type: "NONE"},
+					Signing: webhook.Signing{Scheme: "NONE"}, SendDataUsing: "BODY", ContentType: "JSON",
 					RetryCount: 0, RetryIntervalMinutes: 1, TimeoutSeconds: 3,
 				})
 				must(t, err)

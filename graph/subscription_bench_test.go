@@ -26,6 +26,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // Environment of the benchmark's client process (TestDeliveryLogBenchClients).
@@ -94,10 +95,10 @@ func benchFanout(b *testing.B, dialect string, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hook, _, err := s.CreateWebhook(ctx, models.WebhookSpec{
-		Name: "bench", Scope: models.ScopeGlobal, Events: []string{models.EventCreated},
-		URLs: []string{"https://receiver.example/hook"}, Method: "POST", Auth: models.AuthSpec{Type: "NONE"},
-		Signing: models.SigningSpec{Scheme: "NONE"}, SendDataUsing: "BODY", ContentType: "JSON",
+	hook, _, err := s.CreateWebhook(ctx, webhook.Spec{
+		Name: "bench", Scope: webhook.ScopeGlobal, Events: []string{webhook.EventCreated},
+		URLs: []string{"https://receiver.example/hook"}, Method: "POST", Auth: webhook.Auth{Type: "NONE"},
+		Signing: webhook.Signing{Scheme: "NONE"}, SendDataUsing: "BODY", ContentType: "JSON",
 		RetryCount: 3, RetryIntervalMinutes: 1, TimeoutSeconds: 3,
 	})
 	if err != nil {
@@ -356,7 +357,7 @@ func readSubscriber(c *websocket.Conn, received func(id string), report func(lin
 // benchAttempt stores a test attempt of the webhook and returns its id.
 func benchAttempt(b *testing.B, s *models.Store, hookID string) string {
 	a := &models.Attempt{
-		WebhookID: &hookID, Event: models.EventCreated, Number: 1, Outcome: models.AttemptSucceeded,
+		WebhookID: &hookID, Event: webhook.EventCreated, Number: 1, Outcome: models.AttemptSucceeded,
 		Request: models.NewJSON(models.RequestLog{Method: "POST", URL: "https://receiver.example/hook"}), StartedAt: time.Now(),
 	}
 	if err := s.CreateTestAttempt(context.Background(), a); err != nil {

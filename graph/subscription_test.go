@@ -25,6 +25,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // logWorld is a running GraphQL endpoint with two teams, a webhook in each and a global one.
@@ -81,10 +82,10 @@ func setupLogWorld(t *testing.T, s *models.Store) *logWorld {
 	w.managerA = token(models.RoleTeamManager, teamA)
 	w.memberB = token(models.RoleMember, teamB)
 	hook := func(scope string, team *string) string {
-		h, _, err := s.CreateWebhook(ctx, models.WebhookSpec{
-			Name: "hook", Scope: scope, TeamID: team, Events: []string{models.EventCreated},
-			URLs: []string{"https://receiver.example/hook"}, Method: "POST", Auth: models.AuthSpec{Type: "NONE"},
-			Signing: models.SigningSpec{Scheme: "NONE"}, SendDataUsing: "BODY", ContentType: "JSON",
+		h, _, err := s.CreateWebhook(ctx, webhook.Spec{
+			Name: "hook", Scope: scope, TeamID: team, Events: []string{webhook.EventCreated},
+			URLs: []string{"https://receiver.example/hook"}, Method: "POST", Auth: webhook.Auth{Type: "NONE"},
+			Signing: webhook.Signing{Scheme: "NONE"}, SendDataUsing: "BODY", ContentType: "JSON",
 			RetryCount: 3, RetryIntervalMinutes: 1, TimeoutSeconds: 3,
 		})
 		if err != nil {
@@ -92,9 +93,9 @@ func setupLogWorld(t *testing.T, s *models.Store) *logWorld {
 		}
 		return h.ID
 	}
-	w.hookA = hook(models.ScopeTeam, &teamA)
-	w.hookB = hook(models.ScopeTeam, &teamB)
-	w.hookGlobal = hook(models.ScopeGlobal, nil)
+	w.hookA = hook(webhook.ScopeTeam, &teamA)
+	w.hookB = hook(webhook.ScopeTeam, &teamB)
+	w.hookGlobal = hook(webhook.ScopeGlobal, nil)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewServer(NewHandler(&Resolver{Store: s, Logger: logger}, nil))
 	t.Cleanup(srv.Close)
@@ -106,7 +107,7 @@ func setupLogWorld(t *testing.T, s *models.Store) *logWorld {
 func (w *logWorld) attempt(t *testing.T, hookID string) string {
 	t.Helper()
 	a := &models.Attempt{
-		WebhookID: &hookID, Event: models.EventCreated, Number: 1, Outcome: models.AttemptSucceeded,
+		WebhookID: &hookID, Event: webhook.EventCreated, Number: 1, Outcome: models.AttemptSucceeded,
 		Request: models.NewJSON(models.RequestLog{Method: "POST", URL: "https://receiver.example/hook"}), StartedAt: time.Now(),
 	}
 	if err := w.store.CreateTestAttempt(context.Background(), a); err != nil {
@@ -719,7 +720,7 @@ func TestDeliveryLogDoesNotShareCallerDependentResults(t *testing.T) {
 				continue
 			}
 			a := &models.Attempt{
-				DeliveryID: &cd.Delivery.ID, WebhookID: &w.hookA, Event: models.EventCreated, Number: 1, Outcome: models.AttemptSucceeded,
+				DeliveryID: &cd.Delivery.ID, WebhookID: &w.hookA, Event: webhook.EventCreated, Number: 1, Outcome: models.AttemptSucceeded,
 				Request: models.NewJSON(models.RequestLog{Method: "POST", URL: "https://receiver.example/hook"}), StartedAt: time.Now(),
 			}
 			_, err := s.CompleteAttempt(ctx, &models.AttemptCompletion{LeaseToken: "lease", Attempt: a, Status: models.DeliverySucceeded})

@@ -8,6 +8,8 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/text"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // TestTextRuleOfEveryMutation sends a NUL, a newline where a field is one line, and text over
@@ -22,16 +24,16 @@ func TestTextRuleOfEveryMutation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hook, _, err := s.CreateWebhook(ctx, models.WebhookSpec{Name: "hook", Scope: models.ScopeGlobal,
-			Events: []string{models.EventCreated}, URLs: []string{"https://example.com/hook"},
+		hook, _, err := s.CreateWebhook(ctx, webhook.Spec{Name: "hook", Scope: webhook.ScopeGlobal,
+			Events: []string{webhook.EventCreated}, URLs: []string{"https://example.com/hook"},
 			RetryCount: 3, RetryIntervalMinutes: 1, TimeoutSeconds: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids := map[string]any{"team": w.teamA.ID, "service": w.service.ID, "user": w.userID(t, "admin"), "integration": in.ID, "webhook": hook.ID}
-		webhook := func(k string) func(v string) map[string]any {
+		webhookArg := func(k string) func(v string) map[string]any {
 			return func(v string) map[string]any {
-				i := w.webhookInput(models.ScopeGlobal)
+				i := w.webhookInput(webhook.ScopeGlobal)
 				i[k] = v
 				return map[string]any{"i": i}
 			}
@@ -48,22 +50,22 @@ func TestTextRuleOfEveryMutation(t *testing.T) {
 			"createTeam name":     {`mutation($v: String!) { createTeam(name: $v) { id } }`, arg, "name", models.MaxNameChars, false},
 			"createService name":  {`mutation($team: ID!, $v: String!) { createService(teamId: $team, name: $v) { id } }`, arg, "name", models.MaxNameChars, false},
 			"createUser name":     {`mutation($v: String!) { createUser(input: {name: $v, role: MEMBER}) { id } }`, arg, "name", models.MaxNameChars, false},
-			"createUser email":    {`mutation($v: String!) { createUser(input: {name: "n", email: $v, role: MEMBER}) { id } }`, arg, "email", models.MaxEmailChars, false},
+			"createUser email":    {`mutation($v: String!) { createUser(input: {name: "n", email: $v, role: MEMBER}) { id } }`, arg, "email", text.MaxEmailChars, false},
 			"createApiToken name": {`mutation($user: ID!, $v: String!) { createApiToken(userId: $user, name: $v) }`, arg, "name", models.MaxNameChars, false},
 			"createIntegration name": {`mutation($service: ID!, $v: String!) { createIntegration(serviceId: $service, name: $v) { token } }`,
 				arg, "name", models.MaxNameChars, false},
 			"createIntegration match value": {`mutation($service: ID!, $v: String!) { createIntegration(serviceId: $service, name: "n", apiFilter: {mappingKey: "id", resolveWhen: {key: "status", value: $v}}) { token } }`,
 				arg, "apiFilter.resolveWhen.value", 1000, false},
 			"updateIntegration name":    {`mutation($integration: ID!, $v: String) { updateIntegration(id: $integration, name: $v) { id } }`, arg, "name", models.MaxNameChars, false},
-			"createWebhook name":        {`mutation($i: WebhookInput!) { createWebhook(input: $i) { webhook { id } } }`, webhook("name"), "name", models.MaxWebhookNameChars, false},
-			"createWebhook description": {`mutation($i: WebhookInput!) { createWebhook(input: $i) { webhook { id } } }`, webhook("description"), "description", models.MaxWebhookDescriptionChars, true},
+			"createWebhook name":        {`mutation($i: WebhookInput!) { createWebhook(input: $i) { webhook { id } } }`, webhookArg("name"), "name", webhook.MaxWebhookNameChars, false},
+			"createWebhook description": {`mutation($i: WebhookInput!) { createWebhook(input: $i) { webhook { id } } }`, webhookArg("description"), "description", webhook.MaxWebhookDescriptionChars, true},
 			"createWebhook failureNotificationEmail": {`mutation($i: WebhookInput!) { createWebhook(input: $i) { webhook { id } } }`,
-				webhook("failureNotificationEmail"), "failureNotificationEmail", models.MaxEmailChars, false},
+				webhookArg("failureNotificationEmail"), "failureNotificationEmail", text.MaxEmailChars, false},
 			"createWebhook bodyTemplate": {`mutation($i: WebhookInput!) { createWebhook(input: $i) { webhook { id } } }`,
-				func(v string) map[string]any { return webhook("bodyTemplate")(`"` + v + `"`) }, "bodyTemplate", models.MaxWebhookTemplateChars - 2, true},
-			"updateWebhook name":        {`mutation($webhook: ID!, $v: String) { updateWebhook(id: $webhook, input: {name: $v}) { id } }`, arg, "name", models.MaxWebhookNameChars, false},
-			"updateWebhook description": {`mutation($webhook: ID!, $v: String) { updateWebhook(id: $webhook, input: {description: $v}) { id } }`, arg, "description", models.MaxWebhookDescriptionChars, true},
-			"testWebhook input name":    {`mutation($i: WebhookInput) { testWebhook(input: $i) { id } }`, webhook("name"), "name", models.MaxWebhookNameChars, false},
+				func(v string) map[string]any { return webhookArg("bodyTemplate")(`"` + v + `"`) }, "bodyTemplate", webhook.MaxWebhookTemplateChars - 2, true},
+			"updateWebhook name":        {`mutation($webhook: ID!, $v: String) { updateWebhook(id: $webhook, input: {name: $v}) { id } }`, arg, "name", webhook.MaxWebhookNameChars, false},
+			"updateWebhook description": {`mutation($webhook: ID!, $v: String) { updateWebhook(id: $webhook, input: {description: $v}) { id } }`, arg, "description", webhook.MaxWebhookDescriptionChars, true},
+			"testWebhook input name":    {`mutation($i: WebhookInput) { testWebhook(input: $i) { id } }`, webhookArg("name"), "name", webhook.MaxWebhookNameChars, false},
 			"createIncident title":      {`mutation($service: ID!, $v: String!) { createIncident(input: {serviceId: $service, title: $v}) { id } }`, arg, "title", models.MaxTitleChars, false},
 			"createIncident description": {`mutation($service: ID!, $v: String) { createIncident(input: {serviceId: $service, title: "t", description: $v}) { id } }`,
 				arg, "description", models.MaxDescriptionChars, true},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // TestJSONBodyTemplateMustRenderJSON: a JSON template whose body for the sample incident is
@@ -23,7 +24,7 @@ func TestJSONBodyTemplateMustRenderJSON(t *testing.T) {
 			update = `mutation($id: ID!, $p: WebhookPatch!) { updateWebhook(id: $id, input: $p) { id name } }`
 		)
 		input := func(template, contentType string) map[string]any {
-			in := w.webhookInput(models.ScopeGlobal)
+			in := w.webhookInput(webhook.ScopeGlobal)
 			in["events"] = []string{"INCIDENT_CREATED", "INCIDENT_RESOLVED"}
 			in["bodyTemplate"], in["contentType"] = template, contentType
 			return in

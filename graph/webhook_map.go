@@ -7,6 +7,7 @@ import (
 
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // webhookToModel maps a stored webhook to the API's view of it: credentials appear only as
@@ -55,7 +56,7 @@ func webhookToModel(w *models.Webhook) *model.Webhook {
 }
 
 // webhookWithSecret pairs a webhook with the signing secret shown once ("" means none).
-func webhookWithSecret(w *models.Webhook, secret models.Secret) *model.WebhookWithSecret {
+func webhookWithSecret(w *models.Webhook, secret webhook.Secret) *model.WebhookWithSecret {
 	out := &model.WebhookWithSecret{Webhook: webhookToModel(w)}
 	if secret != "" {
 		s := secret.Reveal()
@@ -64,7 +65,7 @@ func webhookWithSecret(w *models.Webhook, secret models.Secret) *model.WebhookWi
 	return out
 }
 
-func webhookKVToModel(kvs []models.KV) []*model.KeyValue {
+func webhookKVToModel(kvs []webhook.KV) []*model.KeyValue {
 	out := make([]*model.KeyValue, len(kvs))
 	for i, kv := range kvs {
 		out[i] = &model.KeyValue{Name: kv.Name, Value: kv.Value, Secret: kv.Secret}
@@ -72,7 +73,7 @@ func webhookKVToModel(kvs []models.KV) []*model.KeyValue {
 	return out
 }
 
-func webhookFilterToModel(f *models.Filter) *model.Filter {
+func webhookFilterToModel(f *webhook.Filter) *model.Filter {
 	if f == nil {
 		return nil
 	}
@@ -94,8 +95,8 @@ func webhookFilterToModel(f *models.Filter) *model.Filter {
 
 // webhookSpecFromInput maps a webhook input to the store's specification; an explicit null
 // for a defaulted field means its default.
-func webhookSpecFromInput(in model.WebhookInput) models.WebhookSpec {
-	return models.WebhookSpec{
+func webhookSpecFromInput(in model.WebhookInput) webhook.Spec {
+	return webhook.Spec{
 		Name:                     in.Name,
 		Description:              in.Description,
 		Scope:                    string(in.Scope),
@@ -112,9 +113,9 @@ func webhookSpecFromInput(in model.WebhookInput) models.WebhookSpec {
 		BodyTemplate:             in.BodyTemplate,
 		QueryParams:              webhookKVFromInput(in.QueryParams),
 		ExtraFields:              webhookKVFromInput(in.ExtraFields),
-		RetryCount:               valueOr(in.RetryCount, models.DefaultRetryCount),
-		RetryIntervalMinutes:     valueOr(in.RetryIntervalMinutes, models.DefaultRetryIntervalMinutes),
-		TimeoutSeconds:           valueOr(in.TimeoutSeconds, models.DefaultTimeoutSeconds),
+		RetryCount:               valueOr(in.RetryCount, webhook.DefaultRetryCount),
+		RetryIntervalMinutes:     valueOr(in.RetryIntervalMinutes, webhook.DefaultRetryIntervalMinutes),
+		TimeoutSeconds:           valueOr(in.TimeoutSeconds, webhook.DefaultTimeoutSeconds),
 		FailureNotificationEmail: in.FailureNotificationEmail,
 		Filter:                   webhookFilterFromInput(in.Filter),
 	}
@@ -153,7 +154,7 @@ func webhookPatchFromInput(in model.WebhookPatch) models.WebhookPatch {
 		p.Signing = new(webhookSigningFromInput(in.Signing))
 	}
 	if v, ok := in.Filter.ValueOK(); ok {
-		p.Filter = models.Nullable[models.Filter]{Set: true, Value: webhookFilterFromInput(v)}
+		p.Filter = models.Nullable[webhook.Filter]{Set: true, Value: webhookFilterFromInput(v)}
 	}
 	return p
 }
@@ -185,20 +186,20 @@ func webhookEventsFromInput(events []model.WebhookEvent) []string {
 }
 
 // webhookKVFromInput keeps nil (omitted) apart from empty (cleared).
-func webhookKVFromInput(kvs []*model.KeyValueInput) []models.KV {
+func webhookKVFromInput(kvs []*model.KeyValueInput) []webhook.KV {
 	if kvs == nil {
 		return nil
 	}
-	out := make([]models.KV, len(kvs))
+	out := make([]webhook.KV, len(kvs))
 	for i, kv := range kvs {
-		out[i] = models.KV{Name: kv.Name, Value: kv.Value, Secret: kv.Secret != nil && *kv.Secret}
+		out[i] = webhook.KV{Name: kv.Name, Value: kv.Value, Secret: kv.Secret != nil && *kv.Secret}
 	}
 	return out
 }
 
-func webhookAuthFromInput(a *model.AuthInput) models.AuthSpec {
+func webhookAuthFromInput(a *model.AuthInput) webhook.Auth {
 	if a == nil {
-		return models.AuthSpec{}
+		return webhook.Auth{}
 	}
 	str := func(p *string) string {
 		if p == nil {
@@ -206,35 +207,35 @@ func webhookAuthFromInput(a *model.AuthInput) models.AuthSpec {
 		}
 		return *p
 	}
-	return models.AuthSpec{
+	return webhook.Auth{
 		Type:      string(a.Type),
 		Username:  str(a.Username),
-		Password:  models.Secret(str(a.Password)),
+		Password:  webhook.Secret(str(a.Password)),
 		Key:       str(a.Key),
-		Value:     models.Secret(str(a.Value)),
+		Value:     webhook.Secret(str(a.Value)),
 		Placement: webhookEnum(a.Placement),
-		Token:     models.Secret(str(a.Token)),
+		Token:     webhook.Secret(str(a.Token)),
 	}
 }
 
-func webhookSigningFromInput(s *model.SigningInput) models.SigningSpec {
+func webhookSigningFromInput(s *model.SigningInput) webhook.Signing {
 	if s == nil {
-		return models.SigningSpec{}
+		return webhook.Signing{}
 	}
-	spec := models.SigningSpec{Scheme: string(s.Scheme)}
+	spec := webhook.Signing{Scheme: string(s.Scheme)}
 	if s.HeaderName != nil {
 		spec.HeaderName = *s.HeaderName
 	}
 	return spec
 }
 
-func webhookFilterFromInput(f *model.FilterInput) *models.Filter {
+func webhookFilterFromInput(f *model.FilterInput) *webhook.Filter {
 	if f == nil {
 		return nil
 	}
-	out := &models.Filter{Join: string(f.Join)}
+	out := &webhook.Filter{Join: string(f.Join)}
 	for _, c := range f.Conditions {
-		out.Conditions = append(out.Conditions, models.Condition{Field: string(c.Field), Operator: string(c.Operator), Value: c.Value})
+		out.Conditions = append(out.Conditions, webhook.Condition{Field: string(c.Field), Operator: string(c.Operator), Value: c.Value})
 	}
 	for _, g := range f.Groups {
 		out.Groups = append(out.Groups, webhookFilterFromInput(g))
@@ -248,7 +249,7 @@ func canReadWebhook(p *models.Principal, w *models.Webhook) bool {
 	if p.IsAdmin() {
 		return true
 	}
-	return w.Scope != models.ScopeGlobal && w.TeamID != nil && p.CanReadTeam(*w.TeamID)
+	return w.Scope != webhook.ScopeGlobal && w.TeamID != nil && p.CanReadTeam(*w.TeamID)
 }
 
 // canManageWebhook reports whether the caller may change a webhook: GLOBAL_ADMIN any, a
@@ -257,7 +258,7 @@ func canManageWebhook(p *models.Principal, w *models.Webhook) bool {
 	if p.IsAdmin() {
 		return true
 	}
-	return w.Scope != models.ScopeGlobal && w.TeamID != nil && p.CanManageTeam(*w.TeamID)
+	return w.Scope != webhook.ScopeGlobal && w.TeamID != nil && p.CanManageTeam(*w.TeamID)
 }
 
 // readableWebhook returns a webhook the caller names to read it or what belongs to it (its
@@ -289,16 +290,16 @@ func (r *Resolver) managedWebhook(ctx context.Context, p *models.Principal, id s
 // authorizeWebhookCreate checks that the caller may create a webhook on the spec's scope
 // target: FORBIDDEN for MEMBER, for GLOBAL unless GLOBAL_ADMIN, and for another team's team
 // or service; VALIDATION for an unknown service. A missing target is left to validation.
-func (r *Resolver) authorizeWebhookCreate(ctx context.Context, p *models.Principal, spec *models.WebhookSpec) error {
+func (r *Resolver) authorizeWebhookCreate(ctx context.Context, p *models.Principal, spec *webhook.Spec) error {
 	if p.IsAdmin() {
 		return nil
 	}
-	if p.Role != models.RoleTeamManager || spec.Scope == models.ScopeGlobal {
+	if p.Role != models.RoleTeamManager || spec.Scope == webhook.ScopeGlobal {
 		return models.Forbidden()
 	}
 	var teamID string
 	switch {
-	case spec.Scope == models.ScopeService && spec.ServiceID != nil:
+	case spec.Scope == webhook.ScopeService && spec.ServiceID != nil:
 		sv, err := r.Store.FindServiceByID(ctx, *spec.ServiceID)
 		if models.ErrorCode(err) == models.CodeNotFound {
 			return models.Invalid("serviceId", "service not found")
@@ -307,7 +308,7 @@ func (r *Resolver) authorizeWebhookCreate(ctx context.Context, p *models.Princip
 			return err
 		}
 		teamID = sv.TeamID
-	case spec.Scope == models.ScopeTeam && spec.TeamID != nil:
+	case spec.Scope == webhook.ScopeTeam && spec.TeamID != nil:
 		teamID = *spec.TeamID
 	default:
 		return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/worker"
 )
 
@@ -117,9 +118,9 @@ func (w *webhookWorld) webhookInput(scope string) map[string]any {
 		"signing": map[string]any{"scheme": "HMAC_SHA256"},
 	}
 	switch scope {
-	case models.ScopeTeam:
+	case webhook.ScopeTeam:
 		in["teamId"] = w.teamA.ID
-	case models.ScopeService:
+	case webhook.ScopeService:
 		in["serviceId"] = w.service.ID
 	}
 	return in
@@ -142,15 +143,15 @@ func setupSendingWorld(t *testing.T, s *models.Store) *webhookWorld {
 // fixture creates a webhook of a scope directly in the store.
 func (w *webhookWorld) fixture(t *testing.T, scope string) *models.Webhook {
 	t.Helper()
-	spec := models.WebhookSpec{
-		Name: "fixture", Scope: scope, Events: []string{models.EventCreated}, URLs: []string{"https://example.com/f"},
-		Signing:    models.SigningSpec{Scheme: "HMAC_SHA256"},
+	spec := webhook.Spec{
+		Name: "fixture", Scope: scope, Events: []string{webhook.EventCreated}, URLs: []string{"https://example.com/f"},
+		Signing:    webhook.Signing{Scheme: "HMAC_SHA256"},
 		RetryCount: 3, RetryIntervalMinutes: 1, TimeoutSeconds: 3,
 	}
 	switch scope {
-	case models.ScopeTeam:
+	case webhook.ScopeTeam:
 		spec.TeamID = &w.teamA.ID
-	case models.ScopeService:
+	case webhook.ScopeService:
 		spec.ServiceID = &w.service.ID
 	}
 	wh, _, err := w.s.CreateWebhook(context.Background(), spec)
@@ -178,7 +179,7 @@ func TestWebhookRoleMatrix(t *testing.T) {
 		"rotate":     `mutation($id: ID!) { rotateWebhookSecret(id: $id) { webhook { id } signingSecret } }`,
 	}
 	roles := []string{"admin", "managerA", "managerB", "memberA"}
-	scopes := []string{models.ScopeGlobal, models.ScopeTeam, models.ScopeService}
+	scopes := []string{webhook.ScopeGlobal, webhook.ScopeTeam, webhook.ScopeService}
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := setupWebhookWorld(t, s)
 		ctx := context.Background()
@@ -193,7 +194,7 @@ func TestWebhookRoleMatrix(t *testing.T) {
 							vars = map[string]any{"input": w.webhookInput(scope)}
 						}
 						data, errs := w.do(t, role, query, vars)
-						allowed := role == "admin" || (role == "managerA" && scope != models.ScopeGlobal)
+						allowed := role == "admin" || (role == "managerA" && scope != webhook.ScopeGlobal)
 						want := models.CodeForbidden
 						if allowed {
 							want = ""
@@ -236,11 +237,11 @@ func TestWebhookVisibility(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := setupWebhookWorld(t, s)
 		ctx := context.Background()
-		global := w.fixture(t, models.ScopeGlobal)
-		team := w.fixture(t, models.ScopeTeam)
-		service := w.fixture(t, models.ScopeService)
-		other, _, err := s.CreateWebhook(ctx, models.WebhookSpec{
-			Name: "b", Scope: models.ScopeTeam, TeamID: &w.teamB.ID, Events: []string{models.EventCreated},
+		global := w.fixture(t, webhook.ScopeGlobal)
+		team := w.fixture(t, webhook.ScopeTeam)
+		service := w.fixture(t, webhook.ScopeService)
+		other, _, err := s.CreateWebhook(ctx, webhook.Spec{
+			Name: "b", Scope: webhook.ScopeTeam, TeamID: &w.teamB.ID, Events: []string{webhook.EventCreated},
 			URLs: []string{"https://example.com/b"}, RetryCount: 3, RetryIntervalMinutes: 1, TimeoutSeconds: 3,
 		})
 		if err != nil {
@@ -322,7 +323,7 @@ func TestWebhookAPI(t *testing.T) {
 		w := setupWebhookWorld(t, s)
 		create := `mutation($input: WebhookInput!) { createWebhook(input: $input) { webhook { ` + webhookFields + ` } signingSecret } }`
 
-		in := w.webhookInput(models.ScopeTeam)
+		in := w.webhookInput(webhook.ScopeTeam)
 		in["description"] = "to chat"
 		in["auth"] = map[string]any{"type": "BASIC", "username": "bot", "password": "pa55-word-x"}
 		in["headers"] = []map[string]any{{"name": "X-Env", "value": "prod"}}
@@ -369,20 +370,20 @@ func TestWebhookAPI(t *testing.T) {
 		}
 
 		// Validation errors name the field; nothing is saved.
-		bad := w.webhookInput(models.ScopeTeam)
+		bad := w.webhookInput(webhook.ScopeTeam)
 		bad["headers"] = []map[string]any{{"name": "A", "value": "1"}, {"name": "B", "value": "2"}, {"name": "C", "value": "3"}, {"name": "Bad Name", "value": "4"}}
 		_, errs = w.do(t, "managerA", create, map[string]any{"input": bad})
 		if len(errs) != 1 || errs[0].Extensions["code"] != models.CodeValidation || errs[0].Extensions["field"] != "headers[3].name" {
 			t.Errorf("bad header: %+v", errs)
 		}
-		bad = w.webhookInput(models.ScopeTeam)
+		bad = w.webhookInput(webhook.ScopeTeam)
 		bad["filter"] = map[string]any{"join": "AND", "groups": []map[string]any{{"join": "OR", "conditions": []map[string]any{
 			{"field": "SERVICE", "operator": "IS", "value": "x"}, {"field": "SERVICE", "operator": "IS", "value": ""}}}}}
 		_, errs = w.do(t, "managerA", create, map[string]any{"input": bad})
 		if len(errs) != 1 || errs[0].Extensions["field"] != "filter.groups[0].conditions[1].value" {
 			t.Errorf("bad filter: %+v", errs)
 		}
-		bad = w.webhookInput(models.ScopeTeam)
+		bad = w.webhookInput(webhook.ScopeTeam)
 		bad["method"] = nil
 		bad["bodyTemplate"] = "{{ incident.nope }}"
 		_, errs = w.do(t, "managerA", create, map[string]any{"input": bad})
@@ -446,12 +447,12 @@ func TestWebhookAPI(t *testing.T) {
 		}
 
 		// The sixth webhook of a team is refused.
-		for i := range models.MaxWebhooksPerTarget - 1 {
-			if _, errs := w.do(t, "managerA", create, map[string]any{"input": w.webhookInput(models.ScopeTeam)}); len(errs) > 0 {
+		for i := range webhook.MaxWebhooksPerTarget - 1 {
+			if _, errs := w.do(t, "managerA", create, map[string]any{"input": w.webhookInput(webhook.ScopeTeam)}); len(errs) > 0 {
 				t.Fatalf("webhook %d: %+v", i+2, errs)
 			}
 		}
-		_, errs = w.do(t, "managerA", create, map[string]any{"input": w.webhookInput(models.ScopeTeam)})
+		_, errs = w.do(t, "managerA", create, map[string]any{"input": w.webhookInput(webhook.ScopeTeam)})
 		if got := webhookErrCode(t, errs); got != models.CodeLimitExceeded {
 			t.Errorf("sixth webhook: %q, want LIMIT_EXCEEDED", got)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // TestCompleteAttemptsInOrder records one batch that holds a success, a lease lost in the
@@ -19,8 +20,8 @@ func TestCompleteAttemptsInOrder(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
-		hook := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
-		other := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+		hook := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated})})
+		other := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated})})
 		if err := s.DB().Model(&models.Webhook{}).Where("id = ?", hook.ID).Update("consecutive_failures", 1).Error; err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +100,7 @@ func TestDeactivatingRetryIsCancelledWithoutNextTime(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
-		hook := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+		hook := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated})})
 		if err := s.DB().Model(&models.Webhook{}).Where("id = ?", hook.ID).Update("consecutive_failures", models.MaxConsecutiveFailures-1).Error; err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +146,7 @@ func TestCompleteAttemptsOneStatement(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
-		hook := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+		hook := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated})})
 		for range 4 {
 			w.create(t, w.svcA1, "x")
 		}
@@ -246,8 +247,8 @@ func TestClaimBoundsEachWebhook(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
-		busy := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
-		quiet := insertWebhook(t, s, models.Webhook{Scope: models.ScopeService, ServiceID: &w.svcA1.ID, Events: models.NewJSON([]string{models.EventCreated})})
+		busy := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated})})
+		quiet := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeService, ServiceID: &w.svcA1.ID, Events: models.NewJSON([]string{webhook.EventCreated})})
 		for range 6 {
 			w.create(t, w.svcA2, "only the busy webhook")
 		}
@@ -296,7 +297,7 @@ func TestVacuum(t *testing.T) {
 		t.Skip("autovacuum is on here: PostgreSQL vacuums by itself")
 	}
 	w := newIncWorld(t, s)
-	insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+	insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated})})
 	for range 20 {
 		w.create(t, w.svcA1, "x")
 	}

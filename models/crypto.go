@@ -10,22 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/herald-hq/herald/models/webhook"
 )
-
-// Secret is a plaintext credential or signing secret. It never prints itself.
-type Secret string
-
-// LogValue implements slog.LogValuer.
-func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
-
-// String implements fmt.Stringer so that a Secret in a formatted message stays hidden.
-func (Secret) String() string { return "[redacted]" }
-
-// Reveal returns the plaintext, for the few places that must send it.
-func (s Secret) Reveal() string { return string(s) }
 
 // Cipher seals stored credentials and signing secrets with AES-256-GCM.
 type Cipher struct {
@@ -63,7 +52,7 @@ func NewCipher(key []byte) (*Cipher, error) {
 }
 
 // Seal encrypts a secret; the empty secret stays empty.
-func (c *Cipher) Seal(s Secret) ([]byte, error) {
+func (c *Cipher) Seal(s webhook.Secret) ([]byte, error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -75,7 +64,7 @@ func (c *Cipher) Seal(s Secret) ([]byte, error) {
 }
 
 // Open decrypts what Seal produced.
-func (c *Cipher) Open(b []byte) (Secret, error) {
+func (c *Cipher) Open(b []byte) (webhook.Secret, error) {
 	if len(b) == 0 {
 		return "", nil
 	}
@@ -87,7 +76,7 @@ func (c *Cipher) Open(b []byte) (Secret, error) {
 	if err != nil {
 		return "", fmt.Errorf("open secret: %w", err)
 	}
-	return Secret(plain), nil
+	return webhook.Secret(plain), nil
 }
 
 // LoadOrCreateKeyFile reads the key kept in path, or writes a new random one there (mode 0600).

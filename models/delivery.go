@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/herald-hq/herald/models/webhook"
 	"gorm.io/gorm"
 )
 
@@ -60,7 +61,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter, first int,
 	if f.TeamIDs != nil {
 		teams := nonEmpty(f.TeamIDs)
 		q = q.Where("webhook_id IN (?)", s.db.Model(&Webhook{}).Select("id").
-			Where("scope <> ?", ScopeGlobal).
+			Where("scope <> ?", webhook.ScopeGlobal).
 			Where("team_id IN ? OR service_id IN (?)", teams, s.db.Model(&Service{}).Select("id").Where("team_id IN ?", teams)))
 	}
 	q = q.Session(&gorm.Session{})

@@ -5,16 +5,17 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 func TestListDeliveries(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
-		events := models.NewJSON([]string{models.EventCreated})
-		global := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: events})
-		teamA := insertWebhook(t, s, models.Webhook{Scope: models.ScopeTeam, TeamID: &w.teamA.ID, Events: events})
-		svcA := insertWebhook(t, s, models.Webhook{Scope: models.ScopeService, ServiceID: &w.svcA1.ID, Events: events})
+		events := models.NewJSON([]string{webhook.EventCreated})
+		global := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: events})
+		teamA := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeTeam, TeamID: &w.teamA.ID, Events: events})
+		svcA := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeService, ServiceID: &w.svcA1.ID, Events: events})
 		for range 3 {
 			w.create(t, w.svcA1, "x")
 		}

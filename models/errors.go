@@ -3,6 +3,8 @@ package models
 import (
 	"errors"
 	"fmt"
+
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // Error codes shared by every edge of Herald (GraphQL extensions.code, REST status table).
@@ -62,12 +64,16 @@ func Forbidden() *Error {
 // DomainError returns the domain error err is or wraps. An error of the database driver or
 // pool saying the database cannot be reached (connection refused or lost, pool wait or answer
 // past its deadline, SQLite busy beyond its timeout) is UNAVAILABLE, wrapping it. Anything else
-// is internal: DomainError returns nil.
+// is internal: DomainError returns nil. A refusal of package webhook (*webhook.FieldError) is
+// VALIDATION on its field.
 func DomainError(err error) *Error {
 	var e *Error
+	var fe *webhook.FieldError
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &fe):
+		return &Error{Code: CodeValidation, Field: fe.Field, Message: fe.Message}
 	case err != nil && unavailable(err):
 		return &Error{Code: CodeUnavailable, Message: unavailableMessage, cause: err}
 	}
@@ -80,4 +86,12 @@ func ErrorCode(err error) string {
 		return e.Code
 	}
 	return CodeInternal
+}
+
+// invalidSpec returns the VALIDATION error that err, a refusal of package webhook, stands for.
+func invalidSpec(err error) error {
+	if e := DomainError(err); e != nil {
+		return e
+	}
+	return err
 }

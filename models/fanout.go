@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/herald-hq/herald/models/webhook"
 	"gorm.io/gorm/clause"
 )
 
@@ -22,7 +23,7 @@ func (w *incidentWriter) fanOut(inc *Incident, event, actor string) error {
 	var hooks []Webhook
 	err := q.Select("id", "events", "urls", "filter").Where("status = ?", WebhookActive).
 		Where("scope = ? OR (scope = ? AND team_id = ?) OR (scope = ? AND service_id = ?)",
-			ScopeGlobal, ScopeTeam, inc.TeamID, ScopeService, inc.ServiceID).
+			webhook.ScopeGlobal, webhook.ScopeTeam, inc.TeamID, webhook.ScopeService, inc.ServiceID).
 		Order("created_at, id").Find(&hooks).Error
 	if err != nil {
 		return fmt.Errorf("fan out %s: %w", event, err)
@@ -39,7 +40,7 @@ func (w *incidentWriter) fanOut(inc *Incident, event, actor string) error {
 	if err != nil {
 		return fmt.Errorf("fan out %s: %w", event, err)
 	}
-	subj := FilterSubject{ServiceID: inc.ServiceID, ServiceName: snap.ServiceName, AlertSource: snap.AlertSource, Urgency: inc.Urgency}
+	subj := webhook.FilterSubject{ServiceID: inc.ServiceID, ServiceName: snap.ServiceName, AlertSource: snap.AlertSource, Urgency: inc.Urgency}
 	var ds []Delivery
 	for _, h := range hooks {
 		if !slices.Contains(h.Events.V, event) || !h.Filter.V.Matches(subj) {

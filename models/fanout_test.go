@@ -8,6 +8,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // insertWebhook writes a webhook row directly (the webhook API validates; these tests need
@@ -24,8 +25,8 @@ func insertWebhook(t *testing.T, s *models.Store, h models.Webhook) *models.Webh
 	if h.URLs.V == nil {
 		h.URLs = models.NewJSON([]string{"https://example.com/hook"})
 	}
-	h.Method, h.AuthType, h.SigningScheme = models.MethodPost, models.AuthNone, "NONE"
-	h.SendDataUsing, h.ContentType = models.SendBody, models.ContentJSON
+	h.Method, h.AuthType, h.SigningScheme = webhook.MethodPost, webhook.AuthNone, "NONE"
+	h.SendDataUsing, h.ContentType = webhook.SendBody, webhook.ContentJSON
 	h.RetryCount, h.RetryIntervalMinutes, h.TimeoutSeconds = 3, 1, 3
 	if err := s.DB().Create(&h).Error; err != nil {
 		t.Fatalf("insert webhook: %v", err)
@@ -46,33 +47,33 @@ func TestFanOutMatrix(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
-		all := []string{models.EventCreated, models.EventAcknowledged, models.EventUnacknowledged, models.EventResolved, models.EventReassigned}
-		cond := func(field, op, value string) *models.Filter {
-			return &models.Filter{Join: models.FilterAnd, Conditions: []models.Condition{{Field: field, Operator: op, Value: value}}}
+		all := []string{webhook.EventCreated, webhook.EventAcknowledged, webhook.EventUnacknowledged, webhook.EventResolved, webhook.EventReassigned}
+		cond := func(field, op, value string) *webhook.Filter {
+			return &webhook.Filter{Join: webhook.FilterAnd, Conditions: []webhook.Condition{{Field: field, Operator: op, Value: value}}}
 		}
 		type hook struct {
 			scope   string
 			target  string // "A", "B", "A1", "A2", "B1"
 			events  []string
-			filter  *models.Filter
+			filter  *webhook.Filter
 			status  string
 			urls    int
 			matches []string // events of an incident on service A1 (team A) it receives
 		}
 		hooks := map[string]hook{
-			"global all":             {scope: models.ScopeGlobal, events: all, urls: 1, matches: all},
-			"global two urls":        {scope: models.ScopeGlobal, events: []string{models.EventCreated}, urls: 2, matches: []string{models.EventCreated}},
-			"global inactive":        {scope: models.ScopeGlobal, events: all, status: models.WebhookInactive, urls: 1},
-			"team A resolved":        {scope: models.ScopeTeam, target: "A", events: []string{models.EventResolved}, urls: 1, matches: []string{models.EventResolved}},
-			"team B":                 {scope: models.ScopeTeam, target: "B", events: all, urls: 1},
-			"service A1":             {scope: models.ScopeService, target: "A1", events: all, urls: 3, matches: all},
-			"service A2":             {scope: models.ScopeService, target: "A2", events: all, urls: 1},
-			"service B1":             {scope: models.ScopeService, target: "B1", events: all, urls: 1},
-			"filter source matches":  {scope: models.ScopeGlobal, events: []string{models.EventCreated}, filter: cond(models.FilterAlertSource, models.FilterIs, "prometheus"), urls: 1, matches: []string{models.EventCreated}},
-			"filter source fails":    {scope: models.ScopeGlobal, events: []string{models.EventCreated}, filter: cond(models.FilterAlertSource, models.FilterIs, "grafana"), urls: 1},
-			"filter urgency low":     {scope: models.ScopeTeam, target: "A", events: all, filter: cond(models.FilterUrgency, models.FilterIs, "LOW"), urls: 1},
-			"filter service is not":  {scope: models.ScopeTeam, target: "A", events: []string{models.EventAcknowledged}, filter: cond(models.FilterService, models.FilterIsNot, "search"), urls: 1, matches: []string{models.EventAcknowledged}},
-			"filter service by name": {scope: models.ScopeGlobal, events: []string{models.EventReassigned}, filter: cond(models.FilterService, models.FilterIs, "checkout"), urls: 1, matches: []string{models.EventReassigned}},
+			"global all":             {scope: webhook.ScopeGlobal, events: all, urls: 1, matches: all},
+			"global two urls":        {scope: webhook.ScopeGlobal, events: []string{webhook.EventCreated}, urls: 2, matches: []string{webhook.EventCreated}},
+			"global inactive":        {scope: webhook.ScopeGlobal, events: all, status: models.WebhookInactive, urls: 1},
+			"team A resolved":        {scope: webhook.ScopeTeam, target: "A", events: []string{webhook.EventResolved}, urls: 1, matches: []string{webhook.EventResolved}},
+			"team B":                 {scope: webhook.ScopeTeam, target: "B", events: all, urls: 1},
+			"service A1":             {scope: webhook.ScopeService, target: "A1", events: all, urls: 3, matches: all},
+			"service A2":             {scope: webhook.ScopeService, target: "A2", events: all, urls: 1},
+			"service B1":             {scope: webhook.ScopeService, target: "B1", events: all, urls: 1},
+			"filter source matches":  {scope: webhook.ScopeGlobal, events: []string{webhook.EventCreated}, filter: cond(webhook.FilterAlertSource, webhook.FilterIs, "prometheus"), urls: 1, matches: []string{webhook.EventCreated}},
+			"filter source fails":    {scope: webhook.ScopeGlobal, events: []string{webhook.EventCreated}, filter: cond(webhook.FilterAlertSource, webhook.FilterIs, "grafana"), urls: 1},
+			"filter urgency low":     {scope: webhook.ScopeTeam, target: "A", events: all, filter: cond(webhook.FilterUrgency, webhook.FilterIs, "LOW"), urls: 1},
+			"filter service is not":  {scope: webhook.ScopeTeam, target: "A", events: []string{webhook.EventAcknowledged}, filter: cond(webhook.FilterService, webhook.FilterIsNot, "search"), urls: 1, matches: []string{webhook.EventAcknowledged}},
+			"filter service by name": {scope: webhook.ScopeGlobal, events: []string{webhook.EventReassigned}, filter: cond(webhook.FilterService, webhook.FilterIs, "checkout"), urls: 1, matches: []string{webhook.EventReassigned}},
 		}
 		ids := map[string]string{}
 		for name, h := range hooks {
@@ -131,19 +132,19 @@ func TestFanOutMatrix(t *testing.T) {
 			}
 			wantUser, wantStatus := "Bob", ""
 			switch d.Event {
-			case models.EventCreated:
+			case webhook.EventCreated:
 				wantUser, wantStatus = "Alice", models.IncidentTriggered
-			case models.EventAcknowledged:
+			case webhook.EventAcknowledged:
 				wantStatus = models.IncidentAcknowledged
-			case models.EventUnacknowledged, models.EventReassigned:
+			case webhook.EventUnacknowledged, webhook.EventReassigned:
 				wantStatus = models.IncidentTriggered
-			case models.EventResolved:
+			case webhook.EventResolved:
 				wantStatus = models.IncidentResolved
 			}
 			if snap.User != wantUser || snap.Status != wantStatus {
 				t.Errorf("%s %s: snapshot user %q status %q, want %q %q", name, d.Event, snap.User, snap.Status, wantUser, wantStatus)
 			}
-			if d.Event == models.EventReassigned || d.Event == models.EventResolved {
+			if d.Event == webhook.EventReassigned || d.Event == webhook.EventResolved {
 				if snap.Assignee != "Bob" {
 					t.Errorf("%s %s: assignee %q, want Bob", name, d.Event, snap.Assignee)
 				}
@@ -171,7 +172,7 @@ func TestFanOutIsAtomic(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
-		insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated, models.EventResolved}),
+		insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated, webhook.EventResolved}),
 			URLs: models.NewJSON([]string{"https://a.example/", "https://b.example/"})})
 		inc := w.create(t, w.svcA1, "before")
 		failing := []string{
@@ -246,7 +247,7 @@ func TestFanOutWakesWorker(t *testing.T) {
 		if drain() {
 			t.Fatal("woken without deliveries")
 		}
-		insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+		insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated})})
 		w.create(t, w.svcA1, "one webhook")
 		if !drain() {
 			t.Fatal("not woken after deliveries were committed")

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/herald-hq/herald/models/webhook"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -59,9 +60,9 @@ func (s *Store) CreateIncident(ctx context.Context, actor string, in NewIncident
 	}
 	urgency := strings.ToUpper(strings.TrimSpace(in.Urgency))
 	if urgency == "" {
-		urgency = UrgencyHigh
+		urgency = webhook.UrgencyHigh
 	}
-	if urgency != UrgencyHigh && urgency != UrgencyLow {
+	if urgency != webhook.UrgencyHigh && urgency != webhook.UrgencyLow {
 		return nil, Invalid("urgency", "urgency must be HIGH or LOW")
 	}
 	var mapped *string
@@ -118,20 +119,20 @@ func (s *Store) CreateIncident(ctx context.Context, actor string, in NewIncident
 // AcknowledgeIncident moves a TRIGGERED incident to ACKNOWLEDGED and writes the deliveries of
 // INCIDENT_ACKNOWLEDGED. NOT_FOUND for an unknown incident, VALIDATION in any other status.
 func (s *Store) AcknowledgeIncident(ctx context.Context, actor, id string) (*Incident, error) {
-	return s.transition(ctx, actor, id, EventAcknowledged)
+	return s.transition(ctx, actor, id, webhook.EventAcknowledged)
 }
 
 // UnacknowledgeIncident moves an ACKNOWLEDGED incident back to TRIGGERED and writes the
 // deliveries of INCIDENT_UNACKNOWLEDGED. NOT_FOUND for an unknown incident, VALIDATION in any
 // other status.
 func (s *Store) UnacknowledgeIncident(ctx context.Context, actor, id string) (*Incident, error) {
-	return s.transition(ctx, actor, id, EventUnacknowledged)
+	return s.transition(ctx, actor, id, webhook.EventUnacknowledged)
 }
 
 // ResolveIncident resolves a TRIGGERED or ACKNOWLEDGED incident and writes the deliveries of
 // INCIDENT_RESOLVED. NOT_FOUND for an unknown incident, VALIDATION when it is already resolved.
 func (s *Store) ResolveIncident(ctx context.Context, actor, id string) (*Incident, error) {
-	return s.transition(ctx, actor, id, EventResolved)
+	return s.transition(ctx, actor, id, webhook.EventResolved)
 }
 
 // ReassignIncident gives an open incident to another user and writes the deliveries of
@@ -144,7 +145,7 @@ func (s *Store) ReassignIncident(ctx context.Context, actor, id, userID string) 
 		if inc, err = w.lock(id); err != nil {
 			return err
 		}
-		if err := checkTransition(id, inc.Status, EventReassigned); err != nil {
+		if err := checkTransition(id, inc.Status, webhook.EventReassigned); err != nil {
 			return err
 		}
 		if err := w.checkAssignee("userId", userID, inc.TeamID); err != nil {
@@ -158,7 +159,7 @@ func (s *Store) ReassignIncident(ctx context.Context, actor, id, userID string) 
 			return Invalid("userId", "incident %s is already assigned to %s", id, name)
 		}
 		inc.AssigneeID = &userID
-		return w.move(inc, EventReassigned, actor)
+		return w.move(inc, webhook.EventReassigned, actor)
 	})
 	if err != nil {
 		return nil, err
@@ -185,10 +186,10 @@ func (s *Store) transition(ctx context.Context, actor, id, event string) (*Incid
 // checkTransition returns VALIDATION when the event cannot happen to an incident in status.
 func checkTransition(id, status, event string) error {
 	allowed := map[string][]string{
-		EventAcknowledged:   {IncidentTriggered},
-		EventUnacknowledged: {IncidentAcknowledged},
-		EventResolved:       {IncidentTriggered, IncidentAcknowledged},
-		EventReassigned:     {IncidentTriggered, IncidentAcknowledged},
+		webhook.EventAcknowledged:   {IncidentTriggered},
+		webhook.EventUnacknowledged: {IncidentAcknowledged},
+		webhook.EventResolved:       {IncidentTriggered, IncidentAcknowledged},
+		webhook.EventReassigned:     {IncidentTriggered, IncidentAcknowledged},
 	}
 	for _, st := range allowed[event] {
 		if st == status {
@@ -196,10 +197,10 @@ func checkTransition(id, status, event string) error {
 		}
 	}
 	verb := map[string]string{
-		EventAcknowledged:   "acknowledged only when TRIGGERED",
-		EventUnacknowledged: "unacknowledged only when ACKNOWLEDGED",
-		EventResolved:       "resolved only when TRIGGERED or ACKNOWLEDGED",
-		EventReassigned:     "reassigned only while open",
+		webhook.EventAcknowledged:   "acknowledged only when TRIGGERED",
+		webhook.EventUnacknowledged: "unacknowledged only when ACKNOWLEDGED",
+		webhook.EventResolved:       "resolved only when TRIGGERED or ACKNOWLEDGED",
+		webhook.EventReassigned:     "reassigned only while open",
 	}[event]
 	return Invalid("id", "incident %s is %s: it can be %s", id, status, verb)
 }
@@ -453,7 +454,7 @@ func (w *incidentWriter) create(inc *Incident, actor string) error {
 	if err := w.tx.Create(inc).Error; err != nil {
 		return fmt.Errorf("create incident: %w", translate(err, "incident"))
 	}
-	return w.fanOut(inc, EventCreated, actor)
+	return w.fanOut(inc, webhook.EventCreated, actor)
 }
 
 // move applies the event to a locked incident (VALIDATION when its status forbids it), saves it
@@ -464,11 +465,11 @@ func (w *incidentWriter) move(inc *Incident, event, actor string) error {
 	}
 	now := w.s.now()
 	switch event {
-	case EventAcknowledged:
+	case webhook.EventAcknowledged:
 		inc.Status, inc.AcknowledgedAt = IncidentAcknowledged, &now
-	case EventUnacknowledged:
+	case webhook.EventUnacknowledged:
 		inc.Status, inc.AcknowledgedAt = IncidentTriggered, nil
-	case EventResolved:
+	case webhook.EventResolved:
 		inc.Status, inc.ResolvedAt = IncidentResolved, &now
 	}
 	inc.UpdatedAt = now

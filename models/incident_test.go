@@ -11,6 +11,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // incWorld is the fixture of the incident tests: two teams, three services, a user.
@@ -103,7 +104,7 @@ func TestCreateIncident(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if inc.ID != "INC-1" || inc.Number != 1 || inc.Title != "Disk full" || inc.Urgency != models.UrgencyLow ||
+		if inc.ID != "INC-1" || inc.Number != 1 || inc.Title != "Disk full" || inc.Urgency != webhook.UrgencyLow ||
 			inc.Status != models.IncidentTriggered || inc.TeamID != w.teamA.ID || *inc.MappedWith != "key-1" {
 			t.Fatalf("incident = %+v", inc)
 		}

@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/tidwall/gjson"
 	"gorm.io/gorm"
 )
@@ -230,9 +231,9 @@ func IngestDescription(payload []byte, f APIFilter) string {
 // (case-insensitively) and HIGH otherwise.
 func IngestUrgency(payload []byte, f APIFilter) string {
 	if v, ok := lookup(payload, f.UrgencyKey); ok && strings.EqualFold(strings.TrimSpace(v), "low") {
-		return UrgencyLow
+		return webhook.UrgencyLow
 	}
-	return UrgencyHigh
+	return webhook.UrgencyHigh
 }
 
 // IngestMappingValue returns the value at the filter's mappingKey that ties payloads to one
@@ -468,10 +469,10 @@ func (s *Store) Ingest(ctx context.Context, in *Integration, from string, payloa
 		switch {
 		case resolve:
 			res.Action = IngestResolved
-			return w.move(open, EventResolved, in.Name)
+			return w.move(open, webhook.EventResolved, in.Name)
 		case acknowledge && open.Status == IncidentTriggered:
 			res.Action = IngestAcknowledged
-			return w.move(open, EventAcknowledged, in.Name)
+			return w.move(open, webhook.EventAcknowledged, in.Name)
 		}
 		res.Action = IngestMapped
 		return nil

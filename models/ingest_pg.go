@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -220,7 +221,7 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(pgInsertIncidents, ords, services, titles, descriptions, urgencies, sources, IncidentTriggered, now)
-	b.Queue(pgFanOutHooks, WebhookActive, ScopeGlobal, ScopeTeam, ScopeService, distinct)
+	b.Queue(pgFanOutHooks, WebhookActive, webhook.ScopeGlobal, webhook.ScopeTeam, webhook.ScopeService, distinct)
 	res := c.SendBatch(ctx, b)
 	if _, err := res.Exec(); err != nil {
 		res.Close()
@@ -255,7 +256,7 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 	}
 	if rows, err = res.Query(); err != nil {
 		res.Close()
-		return nil, nil, Lease{}, fmt.Errorf("fan out %s: %w", EventCreated, err)
+		return nil, nil, Lease{}, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
 	}
 	var hooks []Webhook
 	for rows.Next() {
@@ -263,14 +264,14 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 		if err := rows.Scan(&h.ID, &h.Scope, &h.TeamID, &h.ServiceID, &h.Events, &h.URLs, &h.Filter); err != nil {
 			rows.Close()
 			res.Close()
-			return nil, nil, Lease{}, fmt.Errorf("fan out %s: %w", EventCreated, err)
+			return nil, nil, Lease{}, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
 		}
 		hooks = append(hooks, h)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		res.Close()
-		return nil, nil, Lease{}, fmt.Errorf("fan out %s: %w", EventCreated, err)
+		return nil, nil, Lease{}, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
 	}
 	if err := res.Close(); err != nil {
 		return nil, nil, Lease{}, fmt.Errorf("create incidents: %w", err)
@@ -305,16 +306,16 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 			}
 			v, err := d.Snapshot.Value()
 			if err != nil {
-				return nil, nil, lease, fmt.Errorf("fan out %s: %w", EventCreated, err)
+				return nil, nil, lease, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
 			}
 			ids[i], incidents[i], urls[i], snapshots[i], leased[i] = d.ID, *d.IncidentID, d.URL, v.(string), i < lease.N
 		}
-		b.Queue(pgInsertDeliveries, EventCreated, DeliveryPending, now, lease.Token, lease.Expires,
+		b.Queue(pgInsertDeliveries, webhook.EventCreated, DeliveryPending, now, lease.Token, lease.Expires,
 			ids, hookIDs, incidents, urls, snapshots, leased)
 	}
 	b.Queue("COMMIT")
 	if err := c.SendBatch(ctx, b).Close(); err != nil {
-		return nil, nil, lease, fmt.Errorf("fan out %s: %w", EventCreated, err)
+		return nil, nil, lease, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
 	}
 	return errs, ds, lease, nil
 }
@@ -323,24 +324,24 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 // URL of every hook whose scope covers it, which subscribes to the event and whose filter
 // matches, as fanOut would write them, sharing one encoding of the snapshot.
 func createdDeliveries(snap Snapshot, hooks []Webhook) ([]*Delivery, error) {
-	subj := FilterSubject{ServiceID: snap.ServiceID, ServiceName: snap.ServiceName, AlertSource: snap.AlertSource, Urgency: snap.Urgency}
+	subj := webhook.FilterSubject{ServiceID: snap.ServiceID, ServiceName: snap.ServiceName, AlertSource: snap.AlertSource, Urgency: snap.Urgency}
 	var ds []*Delivery
 	var shared JSON[Snapshot]
 	for _, h := range hooks {
-		covers := h.Scope == ScopeGlobal ||
-			(h.Scope == ScopeTeam && h.TeamID != nil && *h.TeamID == snap.TeamID) ||
-			(h.Scope == ScopeService && h.ServiceID != nil && *h.ServiceID == snap.ServiceID)
-		if !covers || !slices.Contains(h.Events.V, EventCreated) || !h.Filter.V.Matches(subj) {
+		covers := h.Scope == webhook.ScopeGlobal ||
+			(h.Scope == webhook.ScopeTeam && h.TeamID != nil && *h.TeamID == snap.TeamID) ||
+			(h.Scope == webhook.ScopeService && h.ServiceID != nil && *h.ServiceID == snap.ServiceID)
+		if !covers || !slices.Contains(h.Events.V, webhook.EventCreated) || !h.Filter.V.Matches(subj) {
 			continue
 		}
 		if ds == nil {
 			var err error
 			if shared, err = EncodeJSON(snap); err != nil {
-				return nil, fmt.Errorf("fan out %s: %w", EventCreated, err)
+				return nil, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
 			}
 		}
 		for _, u := range h.URLs.V {
-			ds = append(ds, &Delivery{ID: newID(), WebhookID: h.ID, IncidentID: &snap.IncidentID, Event: EventCreated, URL: u,
+			ds = append(ds, &Delivery{ID: newID(), WebhookID: h.ID, IncidentID: &snap.IncidentID, Event: webhook.EventCreated, URL: u,
 				Status: DeliveryPending, Snapshot: shared, NextAttemptAt: &snap.EventAt, CreatedAt: snap.EventAt, UpdatedAt: snap.EventAt})
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 func TestIngestTitle(t *testing.T) {
@@ -88,15 +89,15 @@ func TestIngestUrgency(t *testing.T) {
 	tests := map[string]struct {
 		payload, key, want string
 	}{
-		"low":            {`{"u":"low"}`, "u", models.UrgencyLow},
-		"LOW":            {`{"u":" LOW "}`, "u", models.UrgencyLow},
-		"high":           {`{"u":"High"}`, "u", models.UrgencyHigh},
-		"other is high":  {`{"u":"warning"}`, "u", models.UrgencyHigh},
-		"missing":        {`{}`, "u", models.UrgencyHigh},
-		"no key":         {`{"u":"low"}`, "", models.UrgencyHigh},
-		"not json":       {`low`, "u", models.UrgencyHigh},
-		"nested":         {`{"commonLabels":{"severity":"low"}}`, "commonLabels.severity", models.UrgencyLow},
-		"number ignored": {`{"u":1}`, "u", models.UrgencyHigh},
+		"low":            {`{"u":"low"}`, "u", webhook.UrgencyLow},
+		"LOW":            {`{"u":" LOW "}`, "u", webhook.UrgencyLow},
+		"high":           {`{"u":"High"}`, "u", webhook.UrgencyHigh},
+		"other is high":  {`{"u":"warning"}`, "u", webhook.UrgencyHigh},
+		"missing":        {`{}`, "u", webhook.UrgencyHigh},
+		"no key":         {`{"u":"low"}`, "", webhook.UrgencyHigh},
+		"not json":       {`low`, "u", webhook.UrgencyHigh},
+		"nested":         {`{"commonLabels":{"severity":"low"}}`, "commonLabels.severity", webhook.UrgencyLow},
+		"number ignored": {`{"u":1}`, "u", webhook.UrgencyHigh},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 func readFixture(t testing.TB, name string) []byte {
@@ -41,15 +42,15 @@ func TestIngestAlertmanager(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
-		insertWebhook(t, s, models.Webhook{Scope: models.ScopeService, ServiceID: &w.svcA1.ID, TeamID: &w.teamA.ID,
-			Events: models.NewJSON([]string{models.EventCreated, models.EventResolved})})
+		insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeService, ServiceID: &w.svcA1.ID, TeamID: &w.teamA.ID,
+			Events: models.NewJSON([]string{webhook.EventCreated, webhook.EventResolved})})
 
 		res := ingest(t, s, w.integration, "Prometheus", readFixture(t, "alertmanager_firing.json"))
 		if res.Action != models.IngestCreated || res.IncidentID != "INC-1" {
 			t.Fatalf("firing: %+v", res)
 		}
 		inc, _ := s.FindIncidentByID(w.ctx, "INC-1")
-		if inc.Title != "Prometheus - HighLatency" || *inc.AlertSource != "Prometheus" || inc.Urgency != models.UrgencyHigh ||
+		if inc.Title != "Prometheus - HighLatency" || *inc.AlertSource != "Prometheus" || inc.Urgency != webhook.UrgencyHigh ||
 			*inc.Description != "p99 latency of the api job has been above 2s for 5 minutes." ||
 			*inc.MappedWith != `{}/{alertname="HighLatency"}:{alertname="HighLatency", job="api"}` {
 			t.Fatalf("incident = %+v", inc)
@@ -73,7 +74,7 @@ func TestIngestAlertmanager(t *testing.T) {
 			t.Fatalf("%d incidents, want 2", n)
 		}
 		ds := deliveriesOf(t, s, "INC-1")
-		if len(ds) != 2 || ds[0].Event != models.EventCreated || ds[1].Event != models.EventResolved || ds[1].Snapshot.V.User != "Prometheus" {
+		if len(ds) != 2 || ds[0].Event != webhook.EventCreated || ds[1].Event != webhook.EventResolved || ds[1].Snapshot.V.User != "Prometheus" {
 			t.Fatalf("deliveries of INC-1 = %+v", ds)
 		}
 	})
@@ -125,7 +126,7 @@ func TestIngestMapping(t *testing.T) {
 			}
 		}
 		inc, _ := s.FindIncidentByID(w.ctx, "INC-1")
-		if inc.Title != "T" || inc.Urgency != models.UrgencyLow || inc.AlertSource != nil || inc.AcknowledgedAt == nil || inc.ResolvedAt == nil {
+		if inc.Title != "T" || inc.Urgency != webhook.UrgencyLow || inc.AlertSource != nil || inc.AcknowledgedAt == nil || inc.ResolvedAt == nil {
 			t.Fatalf("INC-1 = %+v", inc)
 		}
 		if inc, _ := s.FindIncidentByID(w.ctx, "INC-6"); inc.Title != "Incident from unknown source" || *inc.Description != "not json at all" {
@@ -271,7 +272,7 @@ func FuzzIngestRules(f *testing.F) {
 		if len(models.IngestMappingValue(payload, filter)) > 200 {
 			t.Fatal("mapping value too long to index")
 		}
-		if u := models.IngestUrgency(payload, filter); u != models.UrgencyHigh && u != models.UrgencyLow {
+		if u := models.IngestUrgency(payload, filter); u != webhook.UrgencyHigh && u != webhook.UrgencyLow {
 			t.Fatalf("urgency %q", u)
 		}
 		_ = models.MatchesWhen(payload, &models.Match{Key: path, Value: from})
@@ -299,10 +300,10 @@ func FuzzIngest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	if err := s.DB().Create(&models.Webhook{ID: "fuzz-hook", Name: "fuzz", Scope: models.ScopeGlobal,
-		Events: models.NewJSON([]string{models.EventCreated, models.EventAcknowledged, models.EventResolved}),
-		URLs:   models.NewJSON([]string{"https://example.com/"}), Method: models.MethodPost, AuthType: models.AuthNone,
-		SigningScheme: "NONE", SendDataUsing: models.SendBody, ContentType: models.ContentJSON, Status: models.WebhookActive,
+	if err := s.DB().Create(&models.Webhook{ID: "fuzz-hook", Name: "fuzz", Scope: webhook.ScopeGlobal,
+		Events: models.NewJSON([]string{webhook.EventCreated, webhook.EventAcknowledged, webhook.EventResolved}),
+		URLs:   models.NewJSON([]string{"https://example.com/"}), Method: webhook.MethodPost, AuthType: webhook.AuthNone,
+		SigningScheme: "NONE", SendDataUsing: webhook.SendBody, ContentType: webhook.ContentJSON, Status: models.WebhookActive,
 		RetryCount: 3, RetryIntervalMinutes: 1, TimeoutSeconds: 3}).Error; err != nil {
 		f.Fatal(err)
 	}
@@ -362,12 +363,12 @@ func TestIngestConcurrentAlerts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		created := models.NewJSON([]string{models.EventCreated})
-		team := insertWebhook(t, s, models.Webhook{Scope: models.ScopeTeam, TeamID: &w.teamA.ID, Events: created})
-		svcA1 := insertWebhook(t, s, models.Webhook{Scope: models.ScopeService, ServiceID: &w.svcA1.ID, TeamID: &w.teamA.ID, Events: created})
-		insertWebhook(t, s, models.Webhook{Scope: models.ScopeService, ServiceID: &w.svcB1.ID, TeamID: &w.teamB.ID, Events: created})
-		search := &models.Filter{Join: models.FilterAnd, Conditions: []models.Condition{{Field: models.FilterService, Operator: models.FilterIs, Value: "search"}}}
-		global := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: created, Filter: models.NewJSON(search)})
+		created := models.NewJSON([]string{webhook.EventCreated})
+		team := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeTeam, TeamID: &w.teamA.ID, Events: created})
+		svcA1 := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeService, ServiceID: &w.svcA1.ID, TeamID: &w.teamA.ID, Events: created})
+		insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeService, ServiceID: &w.svcB1.ID, TeamID: &w.teamB.ID, Events: created})
+		search := &webhook.Filter{Join: webhook.FilterAnd, Conditions: []webhook.Condition{{Field: webhook.FilterService, Operator: webhook.FilterIs, Value: "search"}}}
+		global := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: created, Filter: models.NewJSON(search)})
 		gone := *inA1
 		gone.ServiceID = "no-such-service"
 
@@ -417,7 +418,7 @@ func TestIngestConcurrentAlerts(t *testing.T) {
 			var hooks []string
 			for _, d := range ds {
 				snap := d.Snapshot.V
-				if d.Event != models.EventCreated || d.Status != models.DeliveryPending || snap.Title != o.title ||
+				if d.Event != webhook.EventCreated || d.Status != models.DeliveryPending || snap.Title != o.title ||
 					snap.ServiceName != svcName || snap.TeamName != w.teamA.Name || snap.User != o.in.Name || snap.IncidentID != inc.ID {
 					t.Fatalf("%s: delivery %+v", o.title, d)
 				}

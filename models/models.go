@@ -1,19 +1,16 @@
 package models
 
-import "time"
+import (
+	"time"
+
+	"github.com/herald-hq/herald/models/webhook"
+)
 
 // Roles.
 const (
 	RoleGlobalAdmin = "GLOBAL_ADMIN"
 	RoleTeamManager = "TEAM_MANAGER"
 	RoleMember      = "MEMBER"
-)
-
-// Webhook scopes.
-const (
-	ScopeGlobal  = "GLOBAL"
-	ScopeTeam    = "TEAM"
-	ScopeService = "SERVICE"
 )
 
 // Webhook statuses.
@@ -29,15 +26,6 @@ const (
 	IncidentResolved     = "RESOLVED"
 )
 
-// Events (GraphQL enum names; EventWireName gives the wire form).
-const (
-	EventCreated        = "INCIDENT_CREATED"
-	EventAcknowledged   = "INCIDENT_ACKNOWLEDGED"
-	EventUnacknowledged = "INCIDENT_UNACKNOWLEDGED"
-	EventResolved       = "INCIDENT_RESOLVED"
-	EventReassigned     = "INCIDENT_REASSIGNED"
-)
-
 // Delivery statuses.
 const (
 	DeliveryPending   = "PENDING"
@@ -51,23 +39,6 @@ const (
 	AttemptSucceeded = "SUCCEEDED"
 	AttemptFailed    = "FAILED"
 )
-
-// EventWireName returns the wire name of an event: INCIDENT_CREATED → incident.created.
-func EventWireName(event string) string {
-	switch event {
-	case EventCreated:
-		return "incident.created"
-	case EventAcknowledged:
-		return "incident.acknowledged"
-	case EventUnacknowledged:
-		return "incident.unacknowledged"
-	case EventResolved:
-		return "incident.resolved"
-	case EventReassigned:
-		return "incident.reassigned"
-	}
-	return ""
-}
 
 // Team is a group of services and people.
 type Team struct {
@@ -106,29 +77,6 @@ type APIToken struct {
 	LastUsedAt *time.Time
 }
 
-// KV is a name/value pair (headers, query parameters, extra fields). Secret marks a header
-// holding a credential: in a stored webhook its Value is empty and Sealed holds it (Cipher).
-type KV struct {
-	Name   string `json:"name"`
-	Value  string `json:"value"`
-	Secret bool   `json:"secret,omitempty"`
-	Sealed []byte `json:"sealed,omitempty"`
-}
-
-// Condition is one test of a webhook filter.
-type Condition struct {
-	Field    string `json:"field"`
-	Operator string `json:"operator"`
-	Value    string `json:"value"`
-}
-
-// Filter is a webhook's expression tree: its conditions and groups joined by Join.
-type Filter struct {
-	Join       string      `json:"join"`
-	Conditions []Condition `json:"conditions,omitempty"`
-	Groups     []*Filter   `json:"groups,omitempty"`
-}
-
 // Webhook is an outgoing webhook. Credentials and signing secrets are sealed (Cipher).
 // PreviousSigningSecret is the signing secret the last rotation retired, signing until
 // PreviousSecretExpiresAt; OlderSigningSecrets are those retired before it, newest first, each
@@ -150,7 +98,7 @@ type Webhook struct {
 	AuthKey                 *string
 	AuthPlacement           *string `gorm:"size:10"`
 	AuthSecret              []byte
-	Headers                 JSON[[]KV]
+	Headers                 JSON[[]webhook.KV]
 	SigningScheme           string `gorm:"size:20;not null"`
 	SigningHeader           *string
 	SigningSecret           []byte
@@ -160,13 +108,13 @@ type Webhook struct {
 	SendDataUsing           string `gorm:"size:12;not null"`
 	ContentType             string `gorm:"size:10;not null"`
 	BodyTemplate            *string
-	QueryParams             JSON[[]KV]
-	ExtraFields             JSON[[]KV]
+	QueryParams             JSON[[]webhook.KV]
+	ExtraFields             JSON[[]webhook.KV]
 	RetryCount              int `gorm:"not null"`
 	RetryIntervalMinutes    int `gorm:"not null"`
 	TimeoutSeconds          int `gorm:"not null"`
 	FailureEmail            *string
-	Filter                  JSON[*Filter]
+	Filter                  JSON[*webhook.Filter]
 	Status                  string `gorm:"size:10;not null;index"`
 	InactiveReason          *string
 	ConsecutiveFailures     int `gorm:"not null;default:0"`
@@ -293,17 +241,17 @@ type Delivery struct {
 
 // RequestLog is what was sent, with secrets redacted.
 type RequestLog struct {
-	Method  string `json:"method"`
-	URL     string `json:"url"`
-	Headers []KV   `json:"headers"`
-	Body    string `json:"body,omitempty"`
+	Method  string       `json:"method"`
+	URL     string       `json:"url"`
+	Headers []webhook.KV `json:"headers"`
+	Body    string       `json:"body,omitempty"`
 }
 
 // ResponseLog is what came back (body up to 16 KiB).
 type ResponseLog struct {
-	Status  int    `json:"status"`
-	Headers []KV   `json:"headers"`
-	Body    string `json:"body,omitempty"`
+	Status  int          `json:"status"`
+	Headers []webhook.KV `json:"headers"`
+	Body    string       `json:"body,omitempty"`
 }
 
 // Attempt is one HTTP request Herald made, with its outcome.

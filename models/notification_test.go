@@ -9,6 +9,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // TestFailureNotificationSlot: one failure e-mail per webhook per interval; a reservation given
@@ -20,7 +21,7 @@ func TestFailureNotificationSlot(t *testing.T) {
 		ctx := context.Background()
 		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 		s.NowFunc = func() time.Time { return now }
-		hook := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal})
+		hook := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal})
 		notifiedAt := func() *time.Time {
 			t.Helper()
 			var h models.Webhook
@@ -111,7 +112,7 @@ func TestAttemptTruncatedMigrates(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := s.DB().Exec("INSERT INTO attempts (id, event, number, test, outcome, duration_ms, started_at) VALUES (?, ?, 1, ?, ?, 0, ?)",
-				"old", models.EventCreated, true, models.AttemptSucceeded, time.Now().UTC()).Error; err != nil {
+				"old", webhook.EventCreated, true, models.AttemptSucceeded, time.Now().UTC()).Error; err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Close(); err != nil {
@@ -121,7 +122,7 @@ func TestAttemptTruncatedMigrates(t *testing.T) {
 			s = open()
 			t.Cleanup(func() { _ = s.Close() })
 			w := newIncWorld(t, s)
-			hook := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+			hook := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated})})
 			w.create(t, w.svcA1, "a")
 			w.create(t, w.svcA1, "b")
 			claimed, err := s.ClaimDeliveries(ctx, "token", 10, 0, time.Minute, nil)
@@ -131,14 +132,14 @@ func TestAttemptTruncatedMigrates(t *testing.T) {
 			var cs []*models.AttemptCompletion
 			for i, c := range claimed {
 				cs = append(cs, &models.AttemptCompletion{LeaseToken: "token", Status: models.DeliverySucceeded, Attempt: &models.Attempt{
-					ID: []string{"cut", "whole"}[i], DeliveryID: &c.Delivery.ID, WebhookID: &hook.ID, Event: models.EventCreated,
+					ID: []string{"cut", "whole"}[i], DeliveryID: &c.Delivery.ID, WebhookID: &hook.ID, Event: webhook.EventCreated,
 					Number: 1, Outcome: models.AttemptSucceeded, StartedAt: time.Now().UTC(), Truncated: i == 0,
 				}})
 			}
 			if _, err := s.CompleteAttempts(ctx, cs); err != nil {
 				t.Fatal(err)
 			}
-			test := &models.Attempt{ID: "test", Event: models.EventCreated, Number: 1, Outcome: models.AttemptSucceeded, StartedAt: time.Now().UTC(), Truncated: true}
+			test := &models.Attempt{ID: "test", Event: webhook.EventCreated, Number: 1, Outcome: models.AttemptSucceeded, StartedAt: time.Now().UTC(), Truncated: true}
 			if err := s.CreateTestAttempt(ctx, test); err != nil {
 				t.Fatal(err)
 			}

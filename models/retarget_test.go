@@ -8,6 +8,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // TestURLChangeCancelsRemovedURLs: deliveries go only where the webhook sends now. When an
@@ -126,7 +127,7 @@ func TestAbandonAttempt(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
 		ctx := context.Background()
-		hook := insertWebhook(t, s, models.Webhook{Scope: models.ScopeGlobal, Events: models.NewJSON([]string{models.EventCreated})})
+		hook := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated})})
 		w.create(t, w.svcA1, "x")
 		claimed, err := s.ClaimDeliveries(ctx, "token", 10, 0, time.Minute, nil)
 		if err != nil || len(claimed) != 1 {

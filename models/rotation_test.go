@@ -8,6 +8,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // rotationFixture is a STANDARD_WEBHOOKS webhook on a store whose clock the test moves.
@@ -15,26 +16,26 @@ type rotationFixture struct {
 	s     *models.Store
 	id    string
 	now   *time.Time
-	names map[models.Secret]string
+	names map[webhook.Secret]string
 }
 
-func setupRotation(t *testing.T, s *models.Store) (rotationFixture, models.Secret) {
+func setupRotation(t *testing.T, s *models.Store) (rotationFixture, webhook.Secret) {
 	t.Helper()
 	f := setupWebhooks(t, s)
 	now := time.Date(2026, 11, 22, 9, 5, 0, 0, time.UTC)
 	s.NowFunc = func() time.Time { return now }
 	spec := validWebhookSpec(f.team.ID)
-	spec.Signing = models.SigningSpec{Scheme: "STANDARD_WEBHOOKS"}
+	spec.Signing = webhook.Signing{Scheme: "STANDARD_WEBHOOKS"}
 	w, secret, err := s.CreateWebhook(context.Background(), spec)
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	r := rotationFixture{s: s, id: w.ID, now: &now, names: map[models.Secret]string{secret: "created"}}
+	r := rotationFixture{s: s, id: w.ID, now: &now, names: map[webhook.Secret]string{secret: "created"}}
 	return r, secret
 }
 
 // rotate rotates the secret, names the new one for failure messages and returns it.
-func (r rotationFixture) rotate(t *testing.T, name string) models.Secret {
+func (r rotationFixture) rotate(t *testing.T, name string) webhook.Secret {
 	t.Helper()
 	_, secret, err := r.s.RotateWebhookSecret(context.Background(), r.id)
 	if err != nil {
@@ -45,7 +46,7 @@ func (r rotationFixture) rotate(t *testing.T, name string) models.Secret {
 }
 
 // wantSigning checks the secrets the stored webhook signs with, in order.
-func (r rotationFixture) wantSigning(t *testing.T, when string, want ...models.Secret) {
+func (r rotationFixture) wantSigning(t *testing.T, when string, want ...webhook.Secret) {
 	t.Helper()
 	stored, err := r.s.FindWebhookByID(context.Background(), r.id)
 	if err != nil {
@@ -60,7 +61,7 @@ func (r rotationFixture) wantSigning(t *testing.T, when string, want ...models.S
 	}
 }
 
-func (r rotationFixture) label(secrets []models.Secret) []string {
+func (r rotationFixture) label(secrets []webhook.Secret) []string {
 	out := make([]string, len(secrets))
 	for i, s := range secrets {
 		if out[i] = r.names[s]; out[i] == "" {
@@ -99,7 +100,7 @@ func TestRotateWebhookSecretBound(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		r, created := setupRotation(t, s)
-		all := []models.Secret{created}
+		all := []webhook.Secret{created}
 		for i := range models.MaxPreviousSecrets + 2 {
 			*r.now = r.now.Add(time.Minute)
 			all = append(all, r.rotate(t, "rotation "+string(rune('1'+i))))
@@ -117,7 +118,7 @@ func TestRotateWebhookSecretSchemeChange(t *testing.T) {
 		r.rotate(t, "second")
 		current := r.rotate(t, "third")
 		// A whsec_ secret is also a valid HMAC secret, so the current one stays.
-		_, fresh, err := s.UpdateWebhook(context.Background(), r.id, models.WebhookPatch{Signing: &models.SigningSpec{Scheme: "HMAC_SHA256"}})
+		_, fresh, err := s.UpdateWebhook(context.Background(), r.id, models.WebhookPatch{Signing: &webhook.Signing{Scheme: "HMAC_SHA256"}})
 		if err != nil || fresh != "" {
 			t.Fatalf("to HMAC_SHA256: new secret %v, err %v", fresh != "", err)
 		}
@@ -132,7 +133,7 @@ func TestRotateWebhookSecretStoredBefore(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		r, current := setupRotation(t, s)
-		const old = models.Secret("whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0")
+		const old = webhook.Secret("whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0")
 		r.names[old] = "old"
 		sealed, err := s.Cipher().Seal(old)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/glebarez/sqlite"
 	"github.com/google/uuid"
+	"github.com/herald-hq/herald/models/webhook"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -276,11 +277,11 @@ func (s *Store) migrateSecretHeaders(ctx context.Context) error {
 	for _, w := range hooks {
 		headers, changed := slices.Clone(w.Headers.V), false
 		for i, h := range headers {
-			if !h.Secret && !SecretHeaderName(h.Name) || h.Secret && h.Value == "" {
+			if !h.Secret && !webhook.SecretHeaderName(h.Name) || h.Secret && h.Value == "" {
 				continue
 			}
 			if h.Value != "" {
-				c, err := s.cipher.Seal(Secret(h.Value))
+				c, err := s.cipher.Seal(webhook.Secret(h.Value))
 				if err != nil {
 					return fmt.Errorf("migrate secret headers: %w", err)
 				}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // webhookFixture is a team with a service, for webhook tests.
@@ -37,20 +38,20 @@ func setupWebhooks(t *testing.T, s *models.Store) webhookFixture {
 }
 
 // validSpec returns a TEAM webhook specification that passes every rule.
-func validWebhookSpec(teamID string) models.WebhookSpec {
-	return models.WebhookSpec{
+func validWebhookSpec(teamID string) webhook.Spec {
+	return webhook.Spec{
 		Name:                 "Chat",
-		Scope:                models.ScopeTeam,
+		Scope:                webhook.ScopeTeam,
 		TeamID:               &teamID,
-		Events:               []string{models.EventCreated, models.EventResolved},
+		Events:               []string{webhook.EventCreated, webhook.EventResolved},
 		URLs:                 []string{"https://example.com/hook", "http://10.0.0.1:8080/x?y=1"},
-		Method:               models.MethodPost,
-		Headers:              []models.KV{{Name: "X-Env", Value: "prod"}},
-		SendDataUsing:        models.SendBody,
-		ContentType:          models.ContentJSON,
-		RetryCount:           models.DefaultRetryCount,
-		RetryIntervalMinutes: models.DefaultRetryIntervalMinutes,
-		TimeoutSeconds:       models.DefaultTimeoutSeconds,
+		Method:               webhook.MethodPost,
+		Headers:              []webhook.KV{{Name: "X-Env", Value: "prod"}},
+		SendDataUsing:        webhook.SendBody,
+		ContentType:          webhook.ContentJSON,
+		RetryCount:           webhook.DefaultRetryCount,
+		RetryIntervalMinutes: webhook.DefaultRetryIntervalMinutes,
+		TimeoutSeconds:       webhook.DefaultTimeoutSeconds,
 	}
 }
 
@@ -76,318 +77,318 @@ func countWebhookRows(t *testing.T, s *models.Store) int64 {
 	return n
 }
 
-func nestedWebhookFilter(depth int) *models.Filter {
-	f := &models.Filter{Join: models.FilterAnd, Conditions: []models.Condition{{Field: models.FilterUrgency, Operator: models.FilterIs, Value: models.UrgencyHigh}}}
+func nestedWebhookFilter(depth int) *webhook.Filter {
+	f := &webhook.Filter{Join: webhook.FilterAnd, Conditions: []webhook.Condition{{Field: webhook.FilterUrgency, Operator: webhook.FilterIs, Value: webhook.UrgencyHigh}}}
 	for range depth - 1 {
-		f = &models.Filter{Join: models.FilterOr, Groups: []*models.Filter{f}}
+		f = &webhook.Filter{Join: webhook.FilterOr, Groups: []*webhook.Filter{f}}
 	}
 	return f
 }
 
 func TestCreateWebhookValidation(t *testing.T) {
 	t.Parallel()
-	tooManyHeaders := make([]models.KV, models.MaxWebhookHeaders+1)
+	tooManyHeaders := make([]webhook.KV, webhook.MaxWebhookHeaders+1)
 	for i := range tooManyHeaders {
-		tooManyHeaders[i] = models.KV{Name: fmt.Sprintf("X-H%d", i), Value: "v"}
+		tooManyHeaders[i] = webhook.KV{Name: fmt.Sprintf("X-H%d", i), Value: "v"}
 	}
 	wantRefusals(t, map[string]refusal{
-		"name empty":           {func(_ webhookFixture, w *models.WebhookSpec) { w.Name = "  " }, "name", ""},
-		"name too long":        {func(_ webhookFixture, w *models.WebhookSpec) { w.Name = strings.Repeat("é", 201) }, "name", ""},
-		"description too long": {func(_ webhookFixture, w *models.WebhookSpec) { w.Description = whPtr(strings.Repeat("d", 2001)) }, "description", ""},
-		"scope unknown":        {func(_ webhookFixture, w *models.WebhookSpec) { w.Scope = "WORLD" }, "scope", ""},
-		"global with team":     {func(_ webhookFixture, w *models.WebhookSpec) { w.Scope = models.ScopeGlobal }, "teamId", ""},
-		"team empty id":        {func(_ webhookFixture, w *models.WebhookSpec) { w.TeamID = whPtr("") }, "teamId", ""},
-		"global with service": {func(f webhookFixture, w *models.WebhookSpec) {
-			w.Scope, w.TeamID, w.ServiceID = models.ScopeGlobal, nil, &f.service.ID
+		"name empty":           {func(_ webhookFixture, w *webhook.Spec) { w.Name = "  " }, "name", ""},
+		"name too long":        {func(_ webhookFixture, w *webhook.Spec) { w.Name = strings.Repeat("é", 201) }, "name", ""},
+		"description too long": {func(_ webhookFixture, w *webhook.Spec) { w.Description = whPtr(strings.Repeat("d", 2001)) }, "description", ""},
+		"scope unknown":        {func(_ webhookFixture, w *webhook.Spec) { w.Scope = "WORLD" }, "scope", ""},
+		"global with team":     {func(_ webhookFixture, w *webhook.Spec) { w.Scope = webhook.ScopeGlobal }, "teamId", ""},
+		"team empty id":        {func(_ webhookFixture, w *webhook.Spec) { w.TeamID = whPtr("") }, "teamId", ""},
+		"global with service": {func(f webhookFixture, w *webhook.Spec) {
+			w.Scope, w.TeamID, w.ServiceID = webhook.ScopeGlobal, nil, &f.service.ID
 		}, "serviceId", ""},
-		"team without team":  {func(_ webhookFixture, w *models.WebhookSpec) { w.TeamID = nil }, "teamId", ""},
-		"team unknown":       {func(_ webhookFixture, w *models.WebhookSpec) { w.TeamID = whPtr("nope") }, "teamId", "not found"},
-		"team with service":  {func(f webhookFixture, w *models.WebhookSpec) { w.ServiceID = &f.service.ID }, "serviceId", ""},
-		"service without id": {func(_ webhookFixture, w *models.WebhookSpec) { w.Scope, w.TeamID = models.ScopeService, nil }, "serviceId", ""},
-		"service unknown": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Scope, w.TeamID, w.ServiceID = models.ScopeService, nil, whPtr("nope")
+		"team without team":  {func(_ webhookFixture, w *webhook.Spec) { w.TeamID = nil }, "teamId", ""},
+		"team unknown":       {func(_ webhookFixture, w *webhook.Spec) { w.TeamID = whPtr("nope") }, "teamId", "not found"},
+		"team with service":  {func(f webhookFixture, w *webhook.Spec) { w.ServiceID = &f.service.ID }, "serviceId", ""},
+		"service without id": {func(_ webhookFixture, w *webhook.Spec) { w.Scope, w.TeamID = webhook.ScopeService, nil }, "serviceId", ""},
+		"service unknown": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Scope, w.TeamID, w.ServiceID = webhook.ScopeService, nil, whPtr("nope")
 		}, "serviceId", "not found"},
-		"service other team": {func(f webhookFixture, w *models.WebhookSpec) {
-			w.Scope, w.TeamID, w.ServiceID = models.ScopeService, whPtr("other"), &f.service.ID
+		"service other team": {func(f webhookFixture, w *webhook.Spec) {
+			w.Scope, w.TeamID, w.ServiceID = webhook.ScopeService, whPtr("other"), &f.service.ID
 		}, "teamId", ""},
-		"events none":    {func(_ webhookFixture, w *models.WebhookSpec) { w.Events = nil }, "events", ""},
-		"events unknown": {func(_ webhookFixture, w *models.WebhookSpec) { w.Events = []string{"INCIDENT_EXPLODED"} }, "events[0]", ""},
-		"events duplicate": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Events = []string{models.EventCreated, models.EventCreated}
+		"events none":    {func(_ webhookFixture, w *webhook.Spec) { w.Events = nil }, "events", ""},
+		"events unknown": {func(_ webhookFixture, w *webhook.Spec) { w.Events = []string{"INCIDENT_EXPLODED"} }, "events[0]", ""},
+		"events duplicate": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Events = []string{webhook.EventCreated, webhook.EventCreated}
 		}, "events[1]", ""},
-		"urls none": {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{} }, "urls", ""},
-		"urls six": {func(_ webhookFixture, w *models.WebhookSpec) {
+		"urls none": {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{} }, "urls", ""},
+		"urls six": {func(_ webhookFixture, w *webhook.Spec) {
 			w.URLs = strings.Split("http://a/1 http://a/2 http://a/3 http://a/4 http://a/5 http://a/6", " ")
 		}, "urls", ""},
-		"url relative":     {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"/hook"} }, "urls[0]", ""},
-		"url ftp":          {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"ftp://example.com/x"} }, "urls[0]", ""},
-		"url without host": {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http:///path"} }, "urls[0]", ""},
-		"url opaque":       {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http:example.com"} }, "urls[0]", ""},
-		"url userinfo":     {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"https://u:p@example.com/"} }, "urls[0]", ""},
-		"url unparsable": {func(_ webhookFixture, w *models.WebhookSpec) {
+		"url relative":     {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"/hook"} }, "urls[0]", ""},
+		"url ftp":          {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"ftp://example.com/x"} }, "urls[0]", ""},
+		"url without host": {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"http:///path"} }, "urls[0]", ""},
+		"url opaque":       {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"http:example.com"} }, "urls[0]", ""},
+		"url userinfo":     {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"https://u:p@example.com/"} }, "urls[0]", ""},
+		"url unparsable": {func(_ webhookFixture, w *webhook.Spec) {
 			w.URLs = []string{"http://a/1", "http://a/2", "http://[::1/"}
 		}, "urls[2]", ""},
-		"url duplicate":    {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http://a/1", "http://a/1"} }, "urls[1]", ""},
-		"url port too big": {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http://e.com:99999/"} }, "urls[0]", "port"},
-		"url port zero":    {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http://e.com:0/"} }, "urls[0]", "port"},
-		"url port overflow": {func(_ webhookFixture, w *models.WebhookSpec) {
+		"url duplicate":    {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"http://a/1", "http://a/1"} }, "urls[1]", ""},
+		"url port too big": {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"http://e.com:99999/"} }, "urls[0]", "port"},
+		"url port zero":    {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"http://e.com:0/"} }, "urls[0]", "port"},
+		"url port overflow": {func(_ webhookFixture, w *webhook.Spec) {
 			w.URLs = []string{"http://a/1", "https://e.com:18446744073709551617/"}
 		}, "urls[1]", "port"},
-		"url space in path":    {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http://e.com/a b"} }, "urls[0]", "%20"},
-		"url space in query":   {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http://e.com/?q=a b"} }, "urls[0]", "%20"},
-		"url trailing space":   {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"https://e.com/hook "} }, "urls[0]", "space"},
-		"url no-break space":   {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"https://e.com/a\u00a0b"} }, "urls[0]", "space"},
-		"url tab":              {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"https://e.com/a\tb"} }, "urls[0]", "control"},
-		"url control":          {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"https://e.com/a\x01"} }, "urls[0]", "control"},
-		"url DEL":              {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"https://e.com/a\x7f"} }, "urls[0]", "control"},
-		"url port no host":     {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"http://:8080/"} }, "urls[0]", "host"},
-		"url username only":    {func(_ webhookFixture, w *models.WebhookSpec) { w.URLs = []string{"https://token@e.com/"} }, "urls[0]", "auth"},
-		"method unknown":       {func(_ webhookFixture, w *models.WebhookSpec) { w.Method = "TRACE" }, "method", ""},
-		"get with body":        {func(_ webhookFixture, w *models.WebhookSpec) { w.Method = models.MethodGet }, "sendDataUsing", ""},
-		"send unknown":         {func(_ webhookFixture, w *models.WebhookSpec) { w.SendDataUsing = "CARRIER_PIGEON" }, "sendDataUsing", ""},
-		"content type unknown": {func(_ webhookFixture, w *models.WebhookSpec) { w.ContentType = "XML" }, "contentType", ""},
-		"auth type unknown":    {func(_ webhookFixture, w *models.WebhookSpec) { w.Auth = models.AuthSpec{Type: "KERBEROS"} }, "auth.type", ""},
-		"basic no username": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthBasic, Password: "pw"}
+		"url space in path":    {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"http://e.com/a b"} }, "urls[0]", "%20"},
+		"url space in query":   {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"http://e.com/?q=a b"} }, "urls[0]", "%20"},
+		"url trailing space":   {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"https://e.com/hook "} }, "urls[0]", "space"},
+		"url no-break space":   {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"https://e.com/a\u00a0b"} }, "urls[0]", "space"},
+		"url tab":              {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"https://e.com/a\tb"} }, "urls[0]", "control"},
+		"url control":          {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"https://e.com/a\x01"} }, "urls[0]", "control"},
+		"url DEL":              {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"https://e.com/a\x7f"} }, "urls[0]", "control"},
+		"url port no host":     {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"http://:8080/"} }, "urls[0]", "host"},
+		"url username only":    {func(_ webhookFixture, w *webhook.Spec) { w.URLs = []string{"https://token@e.com/"} }, "urls[0]", "auth"},
+		"method unknown":       {func(_ webhookFixture, w *webhook.Spec) { w.Method = "TRACE" }, "method", ""},
+		"get with body":        {func(_ webhookFixture, w *webhook.Spec) { w.Method = webhook.MethodGet }, "sendDataUsing", ""},
+		"send unknown":         {func(_ webhookFixture, w *webhook.Spec) { w.SendDataUsing = "CARRIER_PIGEON" }, "sendDataUsing", ""},
+		"content type unknown": {func(_ webhookFixture, w *webhook.Spec) { w.ContentType = "XML" }, "contentType", ""},
+		"auth type unknown":    {func(_ webhookFixture, w *webhook.Spec) { w.Auth = webhook.Auth{Type: "KERBEROS"} }, "auth.type", ""},
+		"basic no username": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthBasic, Password: "pw"}
 		}, "auth.username", ""},
-		"basic no password": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthBasic, Username: "u"}
+		"basic no password": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthBasic, Username: "u"}
 		}, "auth.password", ""},
-		"basic colon username": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthBasic, Username: "a:b", Password: "pw"}
+		"basic colon username": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthBasic, Username: "a:b", Password: "pw"}
 		}, "auth.username", ""},
-		"basic with token": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthBasic, Username: "u", Password: "pw", Token: "t"}
+		"basic with token": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthBasic, Username: "u", Password: "pw", Token: "t"}
 		}, "auth.token", ""},
-		"api key no key": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Value: "v", Placement: models.PlacementHeader}
+		"api key no key": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Value: "v", Placement: webhook.PlacementHeader}
 		}, "auth.key", ""},
-		"api key no value": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "X-Key", Placement: models.PlacementHeader}
+		"api key no value": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Key: "X-Key", Placement: webhook.PlacementHeader}
 		}, "auth.value", ""},
-		"api key no placement": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "X-Key", Value: "v"}
+		"api key no placement": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Key: "X-Key", Value: "v"}
 		}, "auth.placement", ""},
-		"api key bad placement": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "X-Key", Value: "v", Placement: "BODY"}
+		"api key bad placement": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Key: "X-Key", Value: "v", Placement: "BODY"}
 		}, "auth.placement", ""},
-		"api key header not token": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "X Key", Value: "v", Placement: models.PlacementHeader}
+		"api key header not token": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Key: "X Key", Value: "v", Placement: webhook.PlacementHeader}
 		}, "auth.key", ""},
-		"api key header host": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "Host", Value: "v", Placement: models.PlacementHeader}
+		"api key header host": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Key: "Host", Value: "v", Placement: webhook.PlacementHeader}
 		}, "auth.key", ""},
-		"api key header user-agent": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "User-Agent", Value: "v", Placement: models.PlacementHeader}
+		"api key header user-agent": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Key: "User-Agent", Value: "v", Placement: webhook.PlacementHeader}
 		}, "auth.key", "Herald"},
-		"api key header content-type": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "content-type", Value: "v", Placement: models.PlacementHeader}
+		"api key header content-type": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Key: "content-type", Value: "v", Placement: webhook.PlacementHeader}
 		}, "auth.key", "body"},
-		"api key header upgrade": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "Upgrade", Value: "v", Placement: models.PlacementHeader}
+		"api key header upgrade": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Key: "Upgrade", Value: "v", Placement: webhook.PlacementHeader}
 		}, "auth.key", "connection"},
-		"api key header is the signature header": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "X-Sig", Value: "v", Placement: models.PlacementHeader}
-			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "x-sig"}
+		"api key header is the signature header": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Key: "X-Sig", Value: "v", Placement: webhook.PlacementHeader}
+			w.Signing = webhook.Signing{Scheme: "HMAC_SHA512", HeaderName: "x-sig"}
 		}, "auth.key", "signature"},
-		"api key header value control": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "X-Key", Value: "k\x01ey", Placement: models.PlacementHeader}
+		"api key header value control": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Key: "X-Key", Value: "k\x01ey", Placement: webhook.PlacementHeader}
 		}, "auth.value", "control"},
-		"api key header value newline": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "X-Key", Value: "v\r\nX: y", Placement: models.PlacementHeader}
+		"api key header value newline": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Key: "X-Key", Value: "v\r\nX: y", Placement: webhook.PlacementHeader}
 		}, "auth.value", ""},
-		"bearer no token": {func(_ webhookFixture, w *models.WebhookSpec) { w.Auth = models.AuthSpec{Type: models.AuthBearer} }, "auth.token", ""},
-		"bearer token newline": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthBearer, Token: "a\nb"}
+		"bearer no token": {func(_ webhookFixture, w *webhook.Spec) { w.Auth = webhook.Auth{Type: webhook.AuthBearer} }, "auth.token", ""},
+		"bearer token newline": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthBearer, Token: "a\nb"}
 		}, "auth.token", ""},
-		"bearer token DEL": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthBearer, Token: "tok\x7f"}
+		"bearer token DEL": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthBearer, Token: "tok\x7f"}
 		}, "auth.token", "control"},
-		"bearer with username": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthBearer, Token: "t", Username: "u"}
+		"bearer with username": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthBearer, Token: "t", Username: "u"}
 		}, "auth.username", ""},
-		"none with password": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthNone, Password: "pw"}
+		"none with password": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthNone, Password: "pw"}
 		}, "auth.password", ""},
-		"none with placement": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Placement: models.PlacementQuery}
+		"none with placement": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Placement: webhook.PlacementQuery}
 		}, "auth.placement", ""},
-		"headers too many":  {func(_ webhookFixture, w *models.WebhookSpec) { w.Headers = tooManyHeaders }, "headers", ""},
-		"header name empty": {func(_ webhookFixture, w *models.WebhookSpec) { w.Headers = []models.KV{{Name: "", Value: "v"}} }, "headers[0].name", ""},
-		"header name space": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "X-A", Value: "1"}, {Name: "X B", Value: "v"}}
+		"headers too many":  {func(_ webhookFixture, w *webhook.Spec) { w.Headers = tooManyHeaders }, "headers", ""},
+		"header name empty": {func(_ webhookFixture, w *webhook.Spec) { w.Headers = []webhook.KV{{Name: "", Value: "v"}} }, "headers[0].name", ""},
+		"header name space": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "X-A", Value: "1"}, {Name: "X B", Value: "v"}}
 		}, "headers[1].name", ""},
-		"header name colon": {func(_ webhookFixture, w *models.WebhookSpec) { w.Headers = []models.KV{{Name: "X:B", Value: "v"}} }, "headers[0].name", ""},
-		"header value CR LF": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "X-A", Value: "a\r\nEvil: 1"}}
+		"header name colon": {func(_ webhookFixture, w *webhook.Spec) { w.Headers = []webhook.KV{{Name: "X:B", Value: "v"}} }, "headers[0].name", ""},
+		"header value CR LF": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "X-A", Value: "a\r\nEvil: 1"}}
 		}, "headers[0].value", ""},
-		"header value NUL": {func(_ webhookFixture, w *models.WebhookSpec) { w.Headers = []models.KV{{Name: "X-A", Value: "a\x00"}} }, "headers[0].value", ""},
-		"header value SOH": {func(_ webhookFixture, w *models.WebhookSpec) { w.Headers = []models.KV{{Name: "X-A", Value: "a\x01b"}} }, "headers[0].value", "control"},
-		"header value ESC": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "X-A", Value: "ok"}, {Name: "X-B", Value: "\x1b[31mred"}}
+		"header value NUL": {func(_ webhookFixture, w *webhook.Spec) { w.Headers = []webhook.KV{{Name: "X-A", Value: "a\x00"}} }, "headers[0].value", ""},
+		"header value SOH": {func(_ webhookFixture, w *webhook.Spec) { w.Headers = []webhook.KV{{Name: "X-A", Value: "a\x01b"}} }, "headers[0].value", "control"},
+		"header value ESC": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "X-A", Value: "ok"}, {Name: "X-B", Value: "\x1b[31mred"}}
 		}, "headers[1].value", "control"},
-		"header value DEL": {func(_ webhookFixture, w *models.WebhookSpec) { w.Headers = []models.KV{{Name: "X-A", Value: "a\x7f"}} }, "headers[0].value", "control"},
-		"header value too long": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "X-A", Value: strings.Repeat("v", 8193)}}
+		"header value DEL": {func(_ webhookFixture, w *webhook.Spec) { w.Headers = []webhook.KV{{Name: "X-A", Value: "a\x7f"}} }, "headers[0].value", "control"},
+		"header value too long": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "X-A", Value: strings.Repeat("v", 8193)}}
 		}, "headers[0].value", ""},
-		"header host": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "X-A", Value: "1"}, {Name: "X-B", Value: "2"}, {Name: "X-C", Value: "3"}, {Name: "Host", Value: "evil"}}
+		"header host": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "X-A", Value: "1"}, {Name: "X-B", Value: "2"}, {Name: "X-C", Value: "3"}, {Name: "Host", Value: "evil"}}
 		}, "headers[3].name", ""},
-		"header content-length": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "content-length", Value: "1"}}
+		"header content-length": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "content-length", Value: "1"}}
 		}, "headers[0].name", ""},
-		"header transfer-encoding": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "Transfer-Encoding", Value: "chunked"}}
+		"header transfer-encoding": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "Transfer-Encoding", Value: "chunked"}}
 		}, "headers[0].name", ""},
-		"header connection": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "CONNECTION", Value: "close"}}
+		"header connection": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "CONNECTION", Value: "close"}}
 		}, "headers[0].name", ""},
-		"header user-agent": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "X-A", Value: "1"}, {Name: "user-agent", Value: "MyBot/1.0"}}
+		"header user-agent": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "X-A", Value: "1"}, {Name: "user-agent", Value: "MyBot/1.0"}}
 		}, "headers[1].name", "set by Herald"},
-		"header upgrade": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "Upgrade", Value: "websocket"}}
+		"header upgrade": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "Upgrade", Value: "websocket"}}
 		}, "headers[0].name", "connection"},
-		"header keep-alive": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "Keep-Alive", Value: "timeout=5"}}
+		"header keep-alive": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "Keep-Alive", Value: "timeout=5"}}
 		}, "headers[0].name", "connection"},
-		"header proxy-connection": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "Proxy-Connection", Value: "keep-alive"}}
+		"header proxy-connection": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "Proxy-Connection", Value: "keep-alive"}}
 		}, "headers[0].name", "connection"},
-		"header te": {func(_ webhookFixture, w *models.WebhookSpec) { w.Headers = []models.KV{{Name: "TE", Value: "gzip"}} }, "headers[0].name", "connection"},
-		"header trailer": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "Trailer", Value: "X-Checksum"}}
+		"header te": {func(_ webhookFixture, w *webhook.Spec) { w.Headers = []webhook.KV{{Name: "TE", Value: "gzip"}} }, "headers[0].name", "connection"},
+		"header trailer": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "Trailer", Value: "X-Checksum"}}
 		}, "headers[0].name", "connection"},
-		"header duplicate": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "X-A", Value: "1"}, {Name: "x-a", Value: "2"}}
+		"header duplicate": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "X-A", Value: "1"}, {Name: "x-a", Value: "2"}}
 		}, "headers[1].name", ""},
-		"header authorization with bearer": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthBearer, Token: "t"}
-			w.Headers = []models.KV{{Name: "authorization", Value: "x"}}
+		"header authorization with bearer": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthBearer, Token: "t"}
+			w.Headers = []webhook.KV{{Name: "authorization", Value: "x"}}
 		}, "headers[0].name", "auth"},
-		"header authorization with basic": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthBasic, Username: "u", Password: "p"}
-			w.Headers = []models.KV{{Name: "Authorization", Value: "x"}}
+		"header authorization with basic": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthBasic, Username: "u", Password: "p"}
+			w.Headers = []webhook.KV{{Name: "Authorization", Value: "x"}}
 		}, "headers[0].name", "auth"},
-		"header api key name": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "X-Api-Key", Value: "v", Placement: models.PlacementHeader}
-			w.Headers = []models.KV{{Name: "x-api-key", Value: "x"}}
+		"header api key name": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Key: "X-Api-Key", Value: "v", Placement: webhook.PlacementHeader}
+			w.Headers = []webhook.KV{{Name: "x-api-key", Value: "x"}}
 		}, "headers[0].name", "auth"},
-		"header hmac sha512 name": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "X-Herald-Signature"}
-			w.Headers = []models.KV{{Name: "X-HERALD-SIGNATURE", Value: "x"}}
+		"header hmac sha512 name": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Signing = webhook.Signing{Scheme: "HMAC_SHA512", HeaderName: "X-Herald-Signature"}
+			w.Headers = []webhook.KV{{Name: "X-HERALD-SIGNATURE", Value: "x"}}
 		}, "headers[0].name", "signature"},
-		"header hmac sha256 name": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA256"}
-			w.Headers = []models.KV{{Name: "x-signature", Value: "x"}}
+		"header hmac sha256 name": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Signing = webhook.Signing{Scheme: "HMAC_SHA256"}
+			w.Headers = []webhook.KV{{Name: "x-signature", Value: "x"}}
 		}, "headers[0].name", "signature"},
-		"header standard webhooks name": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Signing = models.SigningSpec{Scheme: "STANDARD_WEBHOOKS"}
-			w.Headers = []models.KV{{Name: "Webhook-Timestamp", Value: "x"}}
+		"header standard webhooks name": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Signing = webhook.Signing{Scheme: "STANDARD_WEBHOOKS"}
+			w.Headers = []webhook.KV{{Name: "Webhook-Timestamp", Value: "x"}}
 		}, "headers[0].name", "signature"},
-		"header webhook-id": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Headers = []models.KV{{Name: "webhook-id", Value: "x"}}
+		"header webhook-id": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Headers = []webhook.KV{{Name: "webhook-id", Value: "x"}}
 		}, "headers[0].name", ""},
-		"signing unknown":   {func(_ webhookFixture, w *models.WebhookSpec) { w.Signing = models.SigningSpec{Scheme: "MD5"} }, "signing.scheme", ""},
-		"hmac512 no header": {func(_ webhookFixture, w *models.WebhookSpec) { w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512"} }, "signing.headerName", ""},
-		"hmac512 bad header": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "X Sig"}
+		"signing unknown":   {func(_ webhookFixture, w *webhook.Spec) { w.Signing = webhook.Signing{Scheme: "MD5"} }, "signing.scheme", ""},
+		"hmac512 no header": {func(_ webhookFixture, w *webhook.Spec) { w.Signing = webhook.Signing{Scheme: "HMAC_SHA512"} }, "signing.headerName", ""},
+		"hmac512 bad header": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Signing = webhook.Signing{Scheme: "HMAC_SHA512", HeaderName: "X Sig"}
 		}, "signing.headerName", ""},
-		"hmac512 reserved header": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "Content-Length"}
+		"hmac512 reserved header": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Signing = webhook.Signing{Scheme: "HMAC_SHA512", HeaderName: "Content-Length"}
 		}, "signing.headerName", ""},
-		"hmac512 user-agent header": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "user-agent"}
+		"hmac512 user-agent header": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Signing = webhook.Signing{Scheme: "HMAC_SHA512", HeaderName: "user-agent"}
 		}, "signing.headerName", "choose another name"},
-		"hmac512 content-type header": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "Content-Type"}
+		"hmac512 content-type header": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Signing = webhook.Signing{Scheme: "HMAC_SHA512", HeaderName: "Content-Type"}
 		}, "signing.headerName", "choose another name"},
-		"hmac512 authorization header": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "AUTHORIZATION"}
+		"hmac512 authorization header": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Signing = webhook.Signing{Scheme: "HMAC_SHA512", HeaderName: "AUTHORIZATION"}
 		}, "signing.headerName", "choose another name"},
-		"hmac512 webhook-signature header": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "Webhook-Signature"}
+		"hmac512 webhook-signature header": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Signing = webhook.Signing{Scheme: "HMAC_SHA512", HeaderName: "Webhook-Signature"}
 		}, "signing.headerName", "choose another name"},
-		"hmac512 keep-alive header": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "Keep-Alive"}
+		"hmac512 keep-alive header": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Signing = webhook.Signing{Scheme: "HMAC_SHA512", HeaderName: "Keep-Alive"}
 		}, "signing.headerName", "choose another name"},
-		"hmac512 header not a token message": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "X-Sig:"}
+		"hmac512 header not a token message": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Signing = webhook.Signing{Scheme: "HMAC_SHA512", HeaderName: "X-Sig:"}
 		}, "signing.headerName", "HTTP token"},
-		"hmac256 with header": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Signing = models.SigningSpec{Scheme: "HMAC_SHA256", HeaderName: "X-Sig"}
+		"hmac256 with header": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Signing = webhook.Signing{Scheme: "HMAC_SHA256", HeaderName: "X-Sig"}
 		}, "signing.headerName", ""},
-		"signing with query params": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Signing = models.SigningSpec{Scheme: "STANDARD_WEBHOOKS"}
-			w.SendDataUsing, w.QueryParams = models.SendQueryParams, []models.KV{{Name: "id", Value: "{{incident.id}}"}}
+		"signing with query params": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Signing = webhook.Signing{Scheme: "STANDARD_WEBHOOKS"}
+			w.SendDataUsing, w.QueryParams = webhook.SendQueryParams, []webhook.KV{{Name: "id", Value: "{{incident.id}}"}}
 		}, "signing.scheme", ""},
-		"query params none": {func(_ webhookFixture, w *models.WebhookSpec) { w.SendDataUsing = models.SendQueryParams }, "queryParams", ""},
-		"query param name empty": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.SendDataUsing, w.QueryParams = models.SendQueryParams, []models.KV{{Name: "id", Value: "1"}, {Name: " ", Value: "2"}}
+		"query params none": {func(_ webhookFixture, w *webhook.Spec) { w.SendDataUsing = webhook.SendQueryParams }, "queryParams", ""},
+		"query param name empty": {func(_ webhookFixture, w *webhook.Spec) {
+			w.SendDataUsing, w.QueryParams = webhook.SendQueryParams, []webhook.KV{{Name: "id", Value: "1"}, {Name: " ", Value: "2"}}
 		}, "queryParams[1].name", ""},
-		"query param bad template": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Method, w.SendDataUsing = models.MethodGet, models.SendQueryParams
-			w.QueryParams = []models.KV{{Name: "id", Value: "{{incident.id}}"}, {Name: "x", Value: "{{ nope }}"}}
+		"query param bad template": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Method, w.SendDataUsing = webhook.MethodGet, webhook.SendQueryParams
+			w.QueryParams = []webhook.KV{{Name: "id", Value: "{{incident.id}}"}, {Name: "x", Value: "{{ nope }}"}}
 		}, "queryParams[1].value", "line 1, column"},
-		"query params with body": {func(_ webhookFixture, w *models.WebhookSpec) { w.QueryParams = []models.KV{{Name: "a", Value: "b"}} }, "queryParams", ""},
-		"body template bad": {func(_ webhookFixture, w *models.WebhookSpec) {
+		"query params with body": {func(_ webhookFixture, w *webhook.Spec) { w.QueryParams = []webhook.KV{{Name: "a", Value: "b"}} }, "queryParams", ""},
+		"body template bad": {func(_ webhookFixture, w *webhook.Spec) {
 			w.BodyTemplate = whPtr("{\n  \"a\": {{nope}}\n}")
 		}, "bodyTemplate", "line 2, column 10"},
-		"body template with query params": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.SendDataUsing, w.QueryParams = models.SendQueryParams, []models.KV{{Name: "id", Value: "1"}}
+		"body template with query params": {func(_ webhookFixture, w *webhook.Spec) {
+			w.SendDataUsing, w.QueryParams = webhook.SendQueryParams, []webhook.KV{{Name: "id", Value: "1"}}
 			w.BodyTemplate = whPtr("{}")
 		}, "bodyTemplate", ""},
-		"extra field empty name": {func(_ webhookFixture, w *models.WebhookSpec) { w.ExtraFields = []models.KV{{Name: "", Value: "v"}} }, "extraFields[0].name", ""},
-		"extra field duplicate": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.ExtraFields = []models.KV{{Name: "env", Value: "1"}, {Name: "env", Value: "2"}}
+		"extra field empty name": {func(_ webhookFixture, w *webhook.Spec) { w.ExtraFields = []webhook.KV{{Name: "", Value: "v"}} }, "extraFields[0].name", ""},
+		"extra field duplicate": {func(_ webhookFixture, w *webhook.Spec) {
+			w.ExtraFields = []webhook.KV{{Name: "env", Value: "1"}, {Name: "env", Value: "2"}}
 		}, "extraFields[1].name", ""},
-		"extra field envelope key": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.ExtraFields = []models.KV{{Name: "incident", Value: "1"}}
+		"extra field envelope key": {func(_ webhookFixture, w *webhook.Spec) {
+			w.ExtraFields = []webhook.KV{{Name: "incident", Value: "1"}}
 		}, "extraFields[0].name", ""},
-		"extra field envelope key2": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.ExtraFields = []models.KV{{Name: "a", Value: "1"}, {Name: "deliveryId", Value: "1"}}
+		"extra field envelope key2": {func(_ webhookFixture, w *webhook.Spec) {
+			w.ExtraFields = []webhook.KV{{Name: "a", Value: "1"}, {Name: "deliveryId", Value: "1"}}
 		}, "extraFields[1].name", ""},
-		"extra fields with template": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.BodyTemplate, w.ExtraFields = whPtr("{}"), []models.KV{{Name: "env", Value: "1"}}
+		"extra fields with template": {func(_ webhookFixture, w *webhook.Spec) {
+			w.BodyTemplate, w.ExtraFields = whPtr("{}"), []webhook.KV{{Name: "env", Value: "1"}}
 		}, "extraFields", ""},
-		"retry count negative": {func(_ webhookFixture, w *models.WebhookSpec) { w.RetryCount = -1 }, "retryCount", ""},
-		"retry count five":     {func(_ webhookFixture, w *models.WebhookSpec) { w.RetryCount = 5 }, "retryCount", ""},
-		"retry interval zero":  {func(_ webhookFixture, w *models.WebhookSpec) { w.RetryIntervalMinutes = 0 }, "retryIntervalMinutes", ""},
-		"retry interval six":   {func(_ webhookFixture, w *models.WebhookSpec) { w.RetryIntervalMinutes = 6 }, "retryIntervalMinutes", ""},
-		"timeout zero":         {func(_ webhookFixture, w *models.WebhookSpec) { w.TimeoutSeconds = 0 }, "timeoutSeconds", ""},
-		"timeout thirty-one":   {func(_ webhookFixture, w *models.WebhookSpec) { w.TimeoutSeconds = 31 }, "timeoutSeconds", ""},
-		"email invalid":        {func(_ webhookFixture, w *models.WebhookSpec) { w.FailureNotificationEmail = whPtr("not an address") }, "failureNotificationEmail", ""},
-		"email with display name": {func(_ webhookFixture, w *models.WebhookSpec) {
+		"retry count negative": {func(_ webhookFixture, w *webhook.Spec) { w.RetryCount = -1 }, "retryCount", ""},
+		"retry count five":     {func(_ webhookFixture, w *webhook.Spec) { w.RetryCount = 5 }, "retryCount", ""},
+		"retry interval zero":  {func(_ webhookFixture, w *webhook.Spec) { w.RetryIntervalMinutes = 0 }, "retryIntervalMinutes", ""},
+		"retry interval six":   {func(_ webhookFixture, w *webhook.Spec) { w.RetryIntervalMinutes = 6 }, "retryIntervalMinutes", ""},
+		"timeout zero":         {func(_ webhookFixture, w *webhook.Spec) { w.TimeoutSeconds = 0 }, "timeoutSeconds", ""},
+		"timeout thirty-one":   {func(_ webhookFixture, w *webhook.Spec) { w.TimeoutSeconds = 31 }, "timeoutSeconds", ""},
+		"email invalid":        {func(_ webhookFixture, w *webhook.Spec) { w.FailureNotificationEmail = whPtr("not an address") }, "failureNotificationEmail", ""},
+		"email with display name": {func(_ webhookFixture, w *webhook.Spec) {
 			w.FailureNotificationEmail = whPtr("Ops <ops@example.com>")
 		}, "failureNotificationEmail", ""},
-		"filter join": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Filter = &models.Filter{Join: "XOR", Conditions: nestedWebhookFilter(1).Conditions}
+		"filter join": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Filter = &webhook.Filter{Join: "XOR", Conditions: nestedWebhookFilter(1).Conditions}
 		}, "filter.join", ""},
-		"filter empty": {func(_ webhookFixture, w *models.WebhookSpec) { w.Filter = &models.Filter{Join: models.FilterAnd} }, "filter", ""},
-		"filter empty inner group": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Filter = &models.Filter{Join: "AND", Groups: []*models.Filter{{Join: "OR"}}}
+		"filter empty": {func(_ webhookFixture, w *webhook.Spec) { w.Filter = &webhook.Filter{Join: webhook.FilterAnd} }, "filter", ""},
+		"filter empty inner group": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Filter = &webhook.Filter{Join: "AND", Groups: []*webhook.Filter{{Join: "OR"}}}
 		}, "filter.groups[0]", ""},
-		"filter field": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Filter = &models.Filter{Join: "AND", Conditions: []models.Condition{{Field: "TITLE", Operator: "IS", Value: "x"}}}
+		"filter field": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Filter = &webhook.Filter{Join: "AND", Conditions: []webhook.Condition{{Field: "TITLE", Operator: "IS", Value: "x"}}}
 		}, "filter.conditions[0].field", ""},
-		"filter operator": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Filter = &models.Filter{Join: "AND", Conditions: []models.Condition{{Field: "SERVICE", Operator: "LIKE", Value: "x"}}}
+		"filter operator": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Filter = &webhook.Filter{Join: "AND", Conditions: []webhook.Condition{{Field: "SERVICE", Operator: "LIKE", Value: "x"}}}
 		}, "filter.conditions[0].operator", ""},
-		"filter value empty": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Filter = &models.Filter{Join: "AND", Groups: []*models.Filter{{Join: "OR", Conditions: []models.Condition{
+		"filter value empty": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Filter = &webhook.Filter{Join: "AND", Groups: []*webhook.Filter{{Join: "OR", Conditions: []webhook.Condition{
 				{Field: "ALERT_SOURCE", Operator: "IS", Value: "grafana"}, {Field: "ALERT_SOURCE", Operator: "IS", Value: " "}}}}}
 		}, "filter.groups[0].conditions[1].value", ""},
-		"filter urgency value": {func(_ webhookFixture, w *models.WebhookSpec) {
-			w.Filter = &models.Filter{Join: "AND", Conditions: []models.Condition{{Field: "URGENCY", Operator: "IS", Value: "MEDIUM"}}}
+		"filter urgency value": {func(_ webhookFixture, w *webhook.Spec) {
+			w.Filter = &webhook.Filter{Join: "AND", Conditions: []webhook.Condition{{Field: "URGENCY", Operator: "IS", Value: "MEDIUM"}}}
 		}, "filter.conditions[0].value", ""},
-		"filter too deep": {func(_ webhookFixture, w *models.WebhookSpec) { w.Filter = nestedWebhookFilter(6) }, "filter.groups[0].groups[0].groups[0].groups[0].groups[0]", ""},
+		"filter too deep": {func(_ webhookFixture, w *webhook.Spec) { w.Filter = nestedWebhookFilter(6) }, "filter.groups[0].groups[0].groups[0].groups[0].groups[0]", ""},
 	})
 }
 
 // refusal is a change to a valid webhook input that VALIDATION must refuse on field, with
 // message part of its text (when it matters).
 type refusal struct {
-	change  func(f webhookFixture, w *models.WebhookSpec)
+	change  func(f webhookFixture, w *webhook.Spec)
 	field   string
 	message string
 }
@@ -425,10 +426,10 @@ func TestCreateWebhook(t *testing.T) {
 		spec := validWebhookSpec(f.team.ID)
 		spec.Name = "  Chat  "
 		spec.Description = whPtr("")
-		spec.Filter = nestedWebhookFilter(models.MaxFilterDepth)
-		spec.Auth = models.AuthSpec{Type: models.AuthAPIKey, Key: "X-Api-Key", Value: "k3y", Placement: models.PlacementHeader}
-		spec.Signing = models.SigningSpec{Scheme: "STANDARD_WEBHOOKS"}
-		spec.ExtraFields = []models.KV{{Name: "env", Value: "prod"}}
+		spec.Filter = nestedWebhookFilter(webhook.MaxFilterDepth)
+		spec.Auth = webhook.Auth{Type: webhook.AuthAPIKey, Key: "X-Api-Key", Value: "k3y", Placement: webhook.PlacementHeader}
+		spec.Signing = webhook.Signing{Scheme: "STANDARD_WEBHOOKS"}
+		spec.ExtraFields = []webhook.KV{{Name: "env", Value: "prod"}}
 		w, secret, err := s.CreateWebhook(ctx, spec)
 		if err != nil {
 			t.Fatalf("create: %v", err)
@@ -452,9 +453,9 @@ func TestCreateWebhook(t *testing.T) {
 		}
 
 		sv := validWebhookSpec("")
-		sv.Scope, sv.TeamID, sv.ServiceID = models.ScopeService, nil, &f.service.ID
-		sv.Method, sv.SendDataUsing = models.MethodGet, models.SendQueryParams
-		sv.QueryParams = []models.KV{{Name: "id", Value: "{{incident.id}}"}, {Name: "id", Value: "{{ incident.title }}"}}
+		sv.Scope, sv.TeamID, sv.ServiceID = webhook.ScopeService, nil, &f.service.ID
+		sv.Method, sv.SendDataUsing = webhook.MethodGet, webhook.SendQueryParams
+		sv.QueryParams = []webhook.KV{{Name: "id", Value: "{{incident.id}}"}, {Name: "id", Value: "{{ incident.title }}"}}
 		ws, secret, err := s.CreateWebhook(ctx, sv)
 		if err != nil {
 			t.Fatalf("create service webhook: %v", err)
@@ -464,14 +465,14 @@ func TestCreateWebhook(t *testing.T) {
 		}
 
 		gl := validWebhookSpec("")
-		gl.Scope, gl.TeamID, gl.ServiceID = models.ScopeGlobal, whPtr(""), whPtr("")
+		gl.Scope, gl.TeamID, gl.ServiceID = webhook.ScopeGlobal, whPtr(""), whPtr("")
 		gl.Method, gl.SendDataUsing, gl.ContentType, gl.Auth.Type, gl.Signing.Scheme = "", "", "", "", ""
 		wg, _, err := s.CreateWebhook(ctx, gl)
 		if err != nil {
 			t.Fatalf("create global webhook: %v", err)
 		}
-		if wg.Method != models.MethodPost || wg.SendDataUsing != models.SendBody || wg.ContentType != models.ContentJSON ||
-			wg.AuthType != models.AuthNone || wg.SigningScheme != "NONE" || wg.TeamID != nil {
+		if wg.Method != webhook.MethodPost || wg.SendDataUsing != webhook.SendBody || wg.ContentType != webhook.ContentJSON ||
+			wg.AuthType != webhook.AuthNone || wg.SigningScheme != "NONE" || wg.TeamID != nil {
 			t.Errorf("defaults: %s %s %s %s %s team %v", wg.Method, wg.SendDataUsing, wg.ContentType, wg.AuthType, wg.SigningScheme, wg.TeamID)
 		}
 	})
@@ -491,19 +492,19 @@ func TestCreateWebhookLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		global := validWebhookSpec("")
-		global.Scope, global.TeamID = models.ScopeGlobal, nil
-		service := func(id string) models.WebhookSpec {
+		global.Scope, global.TeamID = webhook.ScopeGlobal, nil
+		service := func(id string) webhook.Spec {
 			w := validWebhookSpec("")
-			w.Scope, w.TeamID, w.ServiceID = models.ScopeService, nil, &id
+			w.Scope, w.TeamID, w.ServiceID = webhook.ScopeService, nil, &id
 			return w
 		}
-		targets := map[string]models.WebhookSpec{
+		targets := map[string]webhook.Spec{
 			"global":  global,
 			"team":    validWebhookSpec(f.team.ID),
 			"service": service(f.service.ID),
 		}
 		for name, spec := range targets {
-			for i := range models.MaxWebhooksPerTarget {
+			for i := range webhook.MaxWebhooksPerTarget {
 				if _, _, err := s.CreateWebhook(ctx, spec); err != nil {
 					t.Fatalf("%s webhook %d: %v", name, i+1, err)
 				}
@@ -513,13 +514,13 @@ func TestCreateWebhookLimit(t *testing.T) {
 		}
 		// Each target counts for itself: another team and another service of the full team
 		// still take webhooks.
-		for name, spec := range map[string]models.WebhookSpec{"other team": validWebhookSpec(other.ID), "other service": service(otherService.ID)} {
+		for name, spec := range map[string]webhook.Spec{"other team": validWebhookSpec(other.ID), "other service": service(otherService.ID)} {
 			if _, _, err := s.CreateWebhook(ctx, spec); err != nil {
 				t.Errorf("%s: %v", name, err)
 			}
 		}
-		if n := countWebhookRows(t, s); n != 3*models.MaxWebhooksPerTarget+2 {
-			t.Errorf("%d webhooks, want %d", n, 3*models.MaxWebhooksPerTarget+2)
+		if n := countWebhookRows(t, s); n != 3*webhook.MaxWebhooksPerTarget+2 {
+			t.Errorf("%d webhooks, want %d", n, 3*webhook.MaxWebhooksPerTarget+2)
 		}
 	})
 }
@@ -548,8 +549,8 @@ func TestCreateWebhookLimitConcurrent(t *testing.T) {
 				t.Errorf("create: %v", err)
 			}
 		}
-		if created != models.MaxWebhooksPerTarget {
-			t.Errorf("%d concurrent creates passed, want %d", created, models.MaxWebhooksPerTarget)
+		if created != webhook.MaxWebhooksPerTarget {
+			t.Errorf("%d concurrent creates passed, want %d", created, webhook.MaxWebhooksPerTarget)
 		}
 	})
 }
@@ -561,7 +562,7 @@ func TestUpdateWebhook(t *testing.T) {
 		ctx := context.Background()
 		spec := validWebhookSpec(f.team.ID)
 		spec.Description = whPtr("posts to chat")
-		spec.Auth = models.AuthSpec{Type: models.AuthBasic, Username: "bot", Password: "s3cret"}
+		spec.Auth = webhook.Auth{Type: webhook.AuthBasic, Username: "bot", Password: "s3cret"}
 		spec.FailureNotificationEmail = whPtr("ops@example.com")
 		spec.Filter = nestedWebhookFilter(2)
 		w, _, err := s.CreateWebhook(ctx, spec)
@@ -584,7 +585,7 @@ func TestUpdateWebhook(t *testing.T) {
 		}
 
 		// Auth of the same type keeps the credentials left out.
-		got, _, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Auth: &models.AuthSpec{Type: models.AuthBasic, Username: "bot2"}})
+		got, _, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Auth: &webhook.Auth{Type: webhook.AuthBasic, Username: "bot2"}})
 		if err != nil {
 			t.Fatalf("new username: %v", err)
 		}
@@ -596,8 +597,8 @@ func TestUpdateWebhook(t *testing.T) {
 		got, _, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{
 			Description:              models.Nullable[string]{Set: true},
 			FailureNotificationEmail: models.Nullable[string]{Set: true},
-			Filter:                   models.Nullable[models.Filter]{Set: true},
-			Headers:                  []models.KV{},
+			Filter:                   models.Nullable[webhook.Filter]{Set: true},
+			Headers:                  []webhook.KV{},
 		})
 		if err != nil {
 			t.Fatalf("clear: %v", err)
@@ -608,19 +609,19 @@ func TestUpdateWebhook(t *testing.T) {
 
 		// A new auth type needs its credentials; a refused patch changes nothing.
 		before, _ := s.FindWebhookByID(ctx, w.ID)
-		_, _, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Name: whPtr("Other"), Auth: &models.AuthSpec{Type: models.AuthBearer}})
+		_, _, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Name: whPtr("Other"), Auth: &webhook.Auth{Type: webhook.AuthBearer}})
 		wantWebhookErr(t, err, models.CodeValidation, "auth.token")
-		_, _, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Method: whPtr(models.MethodGet)})
+		_, _, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Method: whPtr(webhook.MethodGet)})
 		wantWebhookErr(t, err, models.CodeValidation, "sendDataUsing")
-		_, _, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Headers: []models.KV{{Name: "Host", Value: "x"}}})
+		_, _, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Headers: []webhook.KV{{Name: "Host", Value: "x"}}})
 		wantWebhookErr(t, err, models.CodeValidation, "headers[0].name")
 		after, _ := s.FindWebhookByID(ctx, w.ID)
-		if after.Name != before.Name || after.Revision != before.Revision || after.AuthType != models.AuthBasic {
+		if after.Name != before.Name || after.Revision != before.Revision || after.AuthType != webhook.AuthBasic {
 			t.Errorf("refused patches changed the webhook: %s rev %d %s", after.Name, after.Revision, after.AuthType)
 		}
 
 		// Switching to bearer with a token drops the basic credentials.
-		got, _, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Auth: &models.AuthSpec{Type: models.AuthBearer, Token: "tok"}})
+		got, _, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Auth: &webhook.Auth{Type: webhook.AuthBearer, Token: "tok"}})
 		if err != nil {
 			t.Fatalf("to bearer: %v", err)
 		}
@@ -629,19 +630,19 @@ func TestUpdateWebhook(t *testing.T) {
 		}
 
 		// A new signing scheme brings a secret; one of the same format keeps it.
-		got, secret, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Signing: &models.SigningSpec{Scheme: "HMAC_SHA256"}})
+		got, secret, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Signing: &webhook.Signing{Scheme: "HMAC_SHA256"}})
 		if err != nil || secret == "" || len(got.SigningSecret) == 0 {
 			t.Fatalf("to HMAC_SHA256: secret %v, err %v", secret != "", err)
 		}
 		first := secret
-		got, secret, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Signing: &models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "X-Sig"}})
+		got, secret, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Signing: &webhook.Signing{Scheme: "HMAC_SHA512", HeaderName: "X-Sig"}})
 		if err != nil || secret != "" {
 			t.Fatalf("to HMAC_SHA512: new secret %v, err %v", secret != "", err)
 		}
 		if _, signing, _ := s.WebhookSecrets(ctx, got); len(signing) != 1 || signing[0] != first {
 			t.Error("HMAC_SHA512 does not keep the HMAC_SHA256 secret")
 		}
-		got, _, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Signing: &models.SigningSpec{Scheme: "NONE"}})
+		got, _, err = s.UpdateWebhook(ctx, w.ID, models.WebhookPatch{Signing: &webhook.Signing{Scheme: "NONE"}})
 		if err != nil || len(got.SigningSecret) != 0 {
 			t.Fatalf("to NONE: %d secret bytes, err %v", len(got.SigningSecret), err)
 		}
@@ -669,7 +670,7 @@ func TestRotateWebhookSecret(t *testing.T) {
 		wantWebhookErr(t, err, models.CodeNotFound, "")
 
 		spec := validWebhookSpec(f.team.ID)
-		spec.Signing = models.SigningSpec{Scheme: "HMAC_SHA512", HeaderName: "X-Herald-Signature"}
+		spec.Signing = webhook.Signing{Scheme: "HMAC_SHA512", HeaderName: "X-Herald-Signature"}
 		w, old, err := s.CreateWebhook(ctx, spec)
 		if err != nil {
 			t.Fatal(err)
@@ -715,7 +716,7 @@ func TestDeactivateWebhook(t *testing.T) {
 			{ID: "d-other", WebhookID: other.ID, Status: models.DeliveryPending},
 		}
 		for _, d := range deliveries {
-			d.Event, d.URL = models.EventCreated, "https://example.com/hook"
+			d.Event, d.URL = webhook.EventCreated, "https://example.com/hook"
 			if err := s.DB().Create(d).Error; err != nil {
 				t.Fatalf("create delivery: %v", err)
 			}
@@ -777,15 +778,15 @@ func TestWebhookSecretsSealedAtRest(t *testing.T) {
 		f := setupWebhooks(t, s)
 		ctx := context.Background()
 		plaintexts := []string{"basic-Password-9f2", "apikey-Value-77c", "bearer-Token-e41"}
-		auths := []models.AuthSpec{
-			{Type: models.AuthBasic, Username: "bot", Password: models.Secret(plaintexts[0])},
-			{Type: models.AuthAPIKey, Key: "key", Value: models.Secret(plaintexts[1]), Placement: models.PlacementQuery},
-			{Type: models.AuthBearer, Token: models.Secret(plaintexts[2])},
+		auths := []webhook.Auth{
+			{Type: webhook.AuthBasic, Username: "bot", Password: webhook.Secret(plaintexts[0])},
+			{Type: webhook.AuthAPIKey, Key: "key", Value: webhook.Secret(plaintexts[1]), Placement: webhook.PlacementQuery},
+			{Type: webhook.AuthBearer, Token: webhook.Secret(plaintexts[2])},
 		}
 		for i, a := range auths {
 			spec := validWebhookSpec(f.team.ID)
 			spec.Auth = a
-			spec.Signing = models.SigningSpec{Scheme: []string{"HMAC_SHA256", "STANDARD_WEBHOOKS", "HMAC_SHA512"}[i], HeaderName: []string{"", "", "X-Sig"}[i]}
+			spec.Signing = webhook.Signing{Scheme: []string{"HMAC_SHA256", "STANDARD_WEBHOOKS", "HMAC_SHA512"}[i], HeaderName: []string{"", "", "X-Sig"}[i]}
 			w, secret, err := s.CreateWebhook(ctx, spec)
 			if err != nil {
 				t.Fatalf("create: %v", err)
@@ -846,7 +847,7 @@ func TestListWebhooks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		create := func(spec models.WebhookSpec) string {
+		create := func(spec webhook.Spec) string {
 			t.Helper()
 			w, _, err := s.CreateWebhook(ctx, spec)
 			if err != nil {
@@ -855,11 +856,11 @@ func TestListWebhooks(t *testing.T) {
 			return w.ID
 		}
 		global := validWebhookSpec("")
-		global.Scope, global.TeamID = models.ScopeGlobal, nil
+		global.Scope, global.TeamID = webhook.ScopeGlobal, nil
 		gID := create(global)
 		tID := create(validWebhookSpec(f.team.ID))
 		svc := validWebhookSpec("")
-		svc.Scope, svc.TeamID, svc.ServiceID = models.ScopeService, nil, &f.service.ID
+		svc.Scope, svc.TeamID, svc.ServiceID = webhook.ScopeService, nil, &f.service.ID
 		sID := create(svc)
 		oID := create(validWebhookSpec(other.ID))
 		if _, err := s.DeactivateWebhook(ctx, oID, "x", "x"); err != nil {
@@ -876,10 +877,10 @@ func TestListWebhooks(t *testing.T) {
 			"visible no teams":   {models.WebhookFilter{VisibleTeams: []string{}}, nil},
 			"visible and global": {models.WebhookFilter{VisibleTeams: []string{other.ID}, IncludeGlobal: true}, []string{gID, oID}},
 			"team":               {models.WebhookFilter{TeamID: &f.team.ID, IncludeGlobal: true}, []string{tID, sID}},
-			"team scope":         {models.WebhookFilter{Scope: whPtr(models.ScopeTeam), IncludeGlobal: true}, []string{tID, oID}},
+			"team scope":         {models.WebhookFilter{Scope: whPtr(webhook.ScopeTeam), IncludeGlobal: true}, []string{tID, oID}},
 			"service":            {models.WebhookFilter{ServiceID: &f.service.ID, IncludeGlobal: true}, []string{sID}},
 			"inactive":           {models.WebhookFilter{Status: whPtr(models.WebhookInactive), IncludeGlobal: true}, []string{oID}},
-			"global scope":       {models.WebhookFilter{Scope: whPtr(models.ScopeGlobal), IncludeGlobal: true}, []string{gID}},
+			"global scope":       {models.WebhookFilter{Scope: whPtr(webhook.ScopeGlobal), IncludeGlobal: true}, []string{gID}},
 		}
 		for name, tc := range tests {
 			t.Run(name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/worker/egress"
 )
 
@@ -59,7 +60,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Web
 	}
 	res := &result{attempt: a}
 	if formatErr != nil {
-		a.Request = models.NewJSON(models.RequestLog{Method: hook.Method, URL: "", Headers: []models.KV{}})
+		a.Request = models.NewJSON(models.RequestLog{Method: hook.Method, URL: "", Headers: []webhook.KV{}})
 		a.Error = ptr(formatErr.Error())
 		w.metrics.attempts.WithLabelValues(a.Outcome).Inc()
 		return res
@@ -67,7 +68,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Web
 	a.Request, a.Truncated = models.NewJSON(req.Log), req.Truncated
 	if req.Truncated {
 		part := "body"
-		if hook.SendDataUsing == models.SendQueryParams {
+		if hook.SendDataUsing == webhook.SendQueryParams {
 			part = "query"
 		}
 		log.Warn("request cut at limit", "part", part)
@@ -75,7 +76,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Web
 
 	timeout := time.Duration(hook.TimeoutSeconds) * time.Second
 	if timeout <= 0 {
-		timeout = time.Duration(models.DefaultTimeoutSeconds) * time.Second
+		timeout = time.Duration(webhook.DefaultTimeoutSeconds) * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -158,10 +159,10 @@ func (w *Worker) send(ctx context.Context, r *Request) (*models.ResponseLog, boo
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	headers := make([]models.KV, 0, len(names))
+	headers := make([]webhook.KV, 0, len(names))
 	for _, name := range names {
 		for _, v := range resp.Header[name] {
-			headers = append(headers, models.KV{Name: name, Value: r.hideCredentials(v)})
+			headers = append(headers, webhook.KV{Name: name, Value: r.hideCredentials(v)})
 		}
 	}
 	return &models.ResponseLog{Status: resp.StatusCode, Headers: headers, Body: shown}, cut, nil
@@ -262,7 +263,7 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 			tries = fmt.Sprintf("%d attempts", k)
 		}
 		n.kind, n.subject = models.NoticeFailed, fmt.Sprintf("Herald webhook %q: a delivery failed", hook.Name)
-		n.what = fmt.Sprintf("A delivery of the webhook %q (%s), event %s, failed after %s and will not be retried.", hook.Name, hook.ID, models.EventWireName(d.Event), tries)
+		n.what = fmt.Sprintf("A delivery of the webhook %q (%s), event %s, failed after %s and will not be retried.", hook.Name, hook.ID, webhook.EventWireName(d.Event), tries)
 		w.notify(bctx, hook, n)
 	}
 }
@@ -306,7 +307,7 @@ func (w *Worker) secrets(ctx context.Context, hook *models.Webhook) (Secrets, er
 	return Secrets{Auth: auth, Signing: signing, Headers: headers}, nil
 }
 
-func headerValue(h []models.KV, name string) string {
+func headerValue(h []webhook.KV, name string) string {
 	for _, kv := range h {
 		if http.CanonicalHeaderKey(kv.Name) == http.CanonicalHeaderKey(name) {
 			return kv.Value

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/models/webhook/render"
 )
 
@@ -43,7 +44,7 @@ func (w *Worker) TestURL(ctx context.Context, hook *models.Webhook, secrets *Sec
 			return nil, fmt.Errorf("test webhook: %w", err)
 		}
 	}
-	d := render.Sample(models.EventWireName(event), now)
+	d := render.Sample(webhook.EventWireName(event), now)
 	d.DeliveryID = "test_" + uuid.NewString()
 	if hook.ID != "" {
 		d.WebhookID = hook.ID

@@ -7,6 +7,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/worker"
 )
 
@@ -25,7 +26,7 @@ func TestTestChoosesURL(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	a, err := w.TestURL(ctx, hook, nil, models.EventCreated, second.URL+"/two")
+	a, err := w.TestURL(ctx, hook, nil, webhook.EventCreated, second.URL+"/two")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestTestChoosesURL(t *testing.T) {
 		t.Errorf("test of the second URL: attempt to %s (%s), requests %d and %d", a.Request.V.URL, a.Outcome, first.count(), second.count())
 	}
 
-	if _, err := w.TestURL(ctx, hook, nil, models.EventCreated, ""); err != nil {
+	if _, err := w.TestURL(ctx, hook, nil, webhook.EventCreated, ""); err != nil {
 		t.Fatal(err)
 	}
 	if first.count() != 1 || second.count() != 1 {
@@ -43,7 +44,7 @@ func TestTestChoosesURL(t *testing.T) {
 	var before int64
 	s.DB().Model(&models.Attempt{}).Count(&before)
 	for _, target := range []string{second.URL + "/other", second.URL + "/two/", "nope"} {
-		_, err := w.TestURL(ctx, hook, nil, models.EventCreated, target)
+		_, err := w.TestURL(ctx, hook, nil, webhook.EventCreated, target)
 		var de *models.Error
 		if !errors.As(err, &de) || de.Code != models.CodeValidation || de.Field != "url" {
 			t.Errorf("test of %q, not a URL of the webhook: %v, want VALIDATION on url", target, err)

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/models/webhook/render"
 	"github.com/herald-hq/herald/models/webhook/sign"
 )
@@ -27,12 +28,12 @@ const redactedValue = "[redacted]"
 // Secrets are a webhook's plaintext credentials, opened for one request.
 type Secrets struct {
 	// Auth is the BASIC password, the API_KEY value or the BEARER token.
-	Auth models.Secret
+	Auth webhook.Secret
 	// Signing lists the current signing secret first, then the retired ones still inside
 	// their 24-hour overlap, newest first.
-	Signing []models.Secret
-	// Headers are the values of the secret headers, by name (models.KV.Secret).
-	Headers map[string]models.Secret
+	Signing []webhook.Secret
+	// Headers are the values of the secret headers, by name (webhook.KV.Secret).
+	Headers map[string]webhook.Secret
 }
 
 // Request is a formatted webhook request, ready to send, with its redacted log form.
@@ -158,7 +159,7 @@ func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache
 		r.Method = http.MethodPost
 	}
 	var query []string
-	if w.SendDataUsing == models.SendQueryParams {
+	if w.SendDataUsing == webhook.SendQueryParams {
 		params := make([]render.QueryParam, 0, len(w.QueryParams.V))
 		for i, kv := range w.QueryParams.V {
 			t, errs := parse(cache, fmt.Sprintf("%s:%d:q%d", w.ID, w.Revision, i), kv.Value)
@@ -212,7 +213,7 @@ func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache
 	}
 	logQuery := slices.Clone(query)
 	switch w.AuthType {
-	case models.AuthBasic:
+	case webhook.AuthBasic:
 		user := ""
 		if w.AuthUsername != nil {
 			user = *w.AuthUsername
@@ -221,16 +222,16 @@ func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache
 		r.Header.Set("Authorization", "Basic "+basic)
 		r.addEchoes(basic)
 		r.addEchoes(sec.Auth.Reveal())
-	case models.AuthBearer:
+	case webhook.AuthBearer:
 		r.Header.Set("Authorization", "Bearer "+sec.Auth.Reveal())
 		r.addEchoes(sec.Auth.Reveal())
-	case models.AuthAPIKey:
+	case webhook.AuthAPIKey:
 		key := ""
 		if w.AuthKey != nil {
 			key = *w.AuthKey
 		}
 		r.addEchoes(sec.Auth.Reveal())
-		if w.AuthPlacement != nil && *w.AuthPlacement == models.PlacementQuery {
+		if w.AuthPlacement != nil && *w.AuthPlacement == webhook.PlacementQuery {
 			query = append(query, url.QueryEscape(key)+"="+url.QueryEscape(sec.Auth.Reveal()))
 			logQuery = append(logQuery, url.QueryEscape(key)+"="+url.QueryEscape(redactedValue))
 		} else {
@@ -292,20 +293,20 @@ func withQuery(u *url.URL, pairs []string) string {
 }
 
 // logHeaders lists h sorted by name with the values of the redact names hidden.
-func logHeaders(h http.Header, redact []string) []models.KV {
+func logHeaders(h http.Header, redact []string) []webhook.KV {
 	names := make([]string, 0, len(h))
 	for name := range h {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	out := make([]models.KV, 0, len(names))
+	out := make([]webhook.KV, 0, len(names))
 	for _, name := range names {
 		hide := slices.ContainsFunc(redact, func(r string) bool { return strings.EqualFold(r, name) })
 		for _, v := range h[name] {
 			if hide {
 				v = redactedValue
 			}
-			out = append(out, models.KV{Name: name, Value: v})
+			out = append(out, webhook.KV{Name: name, Value: v})
 		}
 	}
 	return out
@@ -320,7 +321,7 @@ func dataFor(d *models.Delivery, sentAt time.Time) *render.Data {
 // a webhook sent at sentAt ({{timestamp}}, vendor: "Timestamp of webhook (When it sent)").
 func DataFromSnapshot(event, deliveryID, webhookID string, s *models.Snapshot, sentAt time.Time) *render.Data {
 	return &render.Data{
-		Event:      models.EventWireName(event),
+		Event:      webhook.EventWireName(event),
 		DeliveryID: deliveryID,
 		WebhookID:  webhookID,
 		Timestamp:  sentAt,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/worker"
 )
 
@@ -68,8 +69,8 @@ func TestTruncatedAttempts(t *testing.T) {
 	rc, rcQuery := newReceiver(t, nil), newReceiver(t, nil)
 	hook := newHook(t, s, rc.URL, func(h *models.Webhook) { h.BodyTemplate = str(`{"d":"{{incident.description}}"}`) })
 	queryHook := newHook(t, s, rcQuery.URL, func(h *models.Webhook) {
-		h.Method, h.SendDataUsing = http.MethodGet, models.SendQueryParams
-		h.QueryParams = models.NewJSON([]models.KV{{Name: "d", Value: "{{incident.description}}"}})
+		h.Method, h.SendDataUsing = http.MethodGet, webhook.SendQueryParams
+		h.QueryParams = models.NewJSON([]webhook.KV{{Name: "d", Value: "{{incident.description}}"}})
 	})
 	team, err := s.CreateTeam(ctx, storetest.Name("team"))
 	if err != nil {
@@ -133,7 +134,7 @@ func TestTruncatedAttempts(t *testing.T) {
 	}
 
 	hook.BodyTemplate = str(`{"d":"` + strings.Repeat("y", 25000) + `"}`)
-	a, err := w.Test(ctx, hook, nil, models.EventCreated)
+	a, err := w.Test(ctx, hook, nil, webhook.EventCreated)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +197,7 @@ func TestResponseTruncated(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) { tc.respond(w, r) })
 				hook := newHook(t, s, rc.URL, func(h *models.Webhook) { h.TimeoutSeconds = 1 })
-				a, err := w.Test(context.Background(), hook, nil, models.EventCreated)
+				a, err := w.Test(context.Background(), hook, nil, webhook.EventCreated)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/worker"
 )
 
@@ -58,14 +59,14 @@ func newHook(t testing.TB, s *models.Store, url string, edit func(*models.Webhoo
 	h := &models.Webhook{
 		ID:                   uuid.NewString(),
 		Name:                 storetest.Name("hook"),
-		Scope:                models.ScopeGlobal,
-		Events:               models.NewJSON([]string{models.EventCreated}),
+		Scope:                webhook.ScopeGlobal,
+		Events:               models.NewJSON([]string{webhook.EventCreated}),
 		URLs:                 models.NewJSON([]string{url}),
 		Method:               http.MethodPost,
-		AuthType:             models.AuthNone,
+		AuthType:             webhook.AuthNone,
 		SigningScheme:        "NONE",
-		SendDataUsing:        models.SendBody,
-		ContentType:          models.ContentJSON,
+		SendDataUsing:        webhook.SendBody,
+		ContentType:          webhook.ContentJSON,
 		RetryCount:           0,
 		RetryIntervalMinutes: 1,
 		TimeoutSeconds:       5,
@@ -89,11 +90,11 @@ func newDeliveries(t testing.TB, s *models.Store, hook *models.Webhook, n int) [
 	for i := range rows {
 		ids[i] = uuid.NewString()
 		rows[i] = &models.Delivery{
-			ID: ids[i], WebhookID: hook.ID, Event: models.EventCreated, URL: hook.URLs.V[0],
+			ID: ids[i], WebhookID: hook.ID, Event: webhook.EventCreated, URL: hook.URLs.V[0],
 			Status: models.DeliveryPending, NextAttemptAt: &now,
 			Snapshot: models.NewJSON(models.Snapshot{
 				EventAt: now, User: "Ada", IncidentID: "INC-7", Title: `Disk "full"`,
-				Urgency: models.UrgencyHigh, Status: models.IncidentTriggered, URL: "http://herald.test/incidents/INC-7",
+				Urgency: webhook.UrgencyHigh, Status: models.IncidentTriggered, URL: "http://herald.test/incidents/INC-7",
 				ServiceID: "svc", ServiceName: "Payments", TeamID: "team", TeamName: "Core", CreatedAt: now,
 			}),
 		}
@@ -216,7 +217,7 @@ func (rc *receiver) all() []received {
 
 func sealed(t testing.TB, s *models.Store, secret string) []byte {
 	t.Helper()
-	b, err := s.Cipher().Seal(models.Secret(secret))
+	b, err := s.Cipher().Seal(webhook.Secret(secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,9 +243,9 @@ func TestRequests(t *testing.T) {
 	}{
 		"basic auth, POST JSON envelope with extra fields": {
 			edit: func(s *models.Store, h *models.Webhook) {
-				h.AuthType, h.AuthUsername, h.AuthSecret = models.AuthBasic, str("ops"), sealed(t, s, "pa:ss")
-				h.ExtraFields = models.NewJSON([]models.KV{{Name: "env", Value: "prod"}})
-				h.Headers = models.NewJSON([]models.KV{{Name: "X-Team", Value: "core"}})
+				h.AuthType, h.AuthUsername, h.AuthSecret = webhook.AuthBasic, str("ops"), sealed(t, s, "pa:ss")
+				h.ExtraFields = models.NewJSON([]webhook.KV{{Name: "env", Value: "prod"}})
+				h.Headers = models.NewJSON([]webhook.KV{{Name: "X-Team", Value: "core"}})
 			},
 			check: func(t *testing.T, r received, id string) {
 				u, p, ok := (&http.Request{Header: r.header}).BasicAuth()
@@ -266,8 +267,8 @@ func TestRequests(t *testing.T) {
 		},
 		"api key in header, PUT text template": {
 			edit: func(s *models.Store, h *models.Webhook) {
-				h.Method, h.ContentType, h.BodyTemplate = http.MethodPut, models.ContentText, str("{{incident.id}} is {{incident.urgency}}")
-				h.AuthType, h.AuthKey, h.AuthPlacement, h.AuthSecret = models.AuthAPIKey, str("X-Api-Key"), str(models.PlacementHeader), sealed(t, s, "k3y")
+				h.Method, h.ContentType, h.BodyTemplate = http.MethodPut, webhook.ContentText, str("{{incident.id}} is {{incident.urgency}}")
+				h.AuthType, h.AuthKey, h.AuthPlacement, h.AuthSecret = webhook.AuthAPIKey, str("X-Api-Key"), str(webhook.PlacementHeader), sealed(t, s, "k3y")
 			},
 			check: func(t *testing.T, r received, _ string) {
 				if r.method != http.MethodPut || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") ||
@@ -277,7 +278,7 @@ func TestRequests(t *testing.T) {
 			},
 		},
 		"TEXT content without a template sends the JSON envelope as JSON": {
-			edit: func(_ *models.Store, h *models.Webhook) { h.ContentType = models.ContentText },
+			edit: func(_ *models.Store, h *models.Webhook) { h.ContentType = webhook.ContentText },
 			check: func(t *testing.T, r received, id string) {
 				var env map[string]any
 				if ct := r.header.Get("Content-Type"); ct != "application/json" || json.Unmarshal(r.body, &env) != nil || env["deliveryId"] != id {
@@ -287,9 +288,9 @@ func TestRequests(t *testing.T) {
 		},
 		"api key in query, GET query params": {
 			edit: func(s *models.Store, h *models.Webhook) {
-				h.Method, h.SendDataUsing = http.MethodGet, models.SendQueryParams
-				h.QueryParams = models.NewJSON([]models.KV{{Name: "title", Value: "{{incident.title}}"}, {Name: "ev", Value: "{{webhook.event}}"}})
-				h.AuthType, h.AuthKey, h.AuthPlacement, h.AuthSecret = models.AuthAPIKey, str("token"), str(models.PlacementQuery), sealed(t, s, "s3cret&x")
+				h.Method, h.SendDataUsing = http.MethodGet, webhook.SendQueryParams
+				h.QueryParams = models.NewJSON([]webhook.KV{{Name: "title", Value: "{{incident.title}}"}, {Name: "ev", Value: "{{webhook.event}}"}})
+				h.AuthType, h.AuthKey, h.AuthPlacement, h.AuthSecret = webhook.AuthAPIKey, str("token"), str(webhook.PlacementQuery), sealed(t, s, "s3cret&x")
 			},
 			check: func(t *testing.T, r received, _ string) {
 				want := "/hook?title=Disk+%22full%22&ev=incident.created&token=s3cret%26x"
@@ -301,7 +302,7 @@ func TestRequests(t *testing.T) {
 		"bearer, PATCH, HMAC_SHA512": {
 			edit: func(s *models.Store, h *models.Webhook) {
 				h.Method = http.MethodPatch
-				h.AuthType, h.AuthSecret = models.AuthBearer, sealed(t, s, "tok")
+				h.AuthType, h.AuthSecret = webhook.AuthBearer, sealed(t, s, "tok")
 				h.SigningScheme, h.SigningHeader, h.SigningSecret = "HMAC_SHA512", str("X-Herald-Signature"), sealed(t, s, hmacSecret)
 			},
 			check: func(t *testing.T, r received, _ string) {
@@ -393,9 +394,9 @@ func TestRequestLogRedaction(t *testing.T) {
 	s := storetest.Open(t, models.DialectSQLite)
 	rc := newReceiver(t, nil)
 	hook := newHook(t, s, rc.URL+"/hook?a=1", func(h *models.Webhook) {
-		h.Method, h.SendDataUsing = http.MethodGet, models.SendQueryParams
-		h.QueryParams = models.NewJSON([]models.KV{{Name: "id", Value: "{{incident.id}}"}})
-		h.AuthType, h.AuthKey, h.AuthPlacement, h.AuthSecret = models.AuthAPIKey, str("key"), str(models.PlacementQuery), sealed(t, s, "hidden")
+		h.Method, h.SendDataUsing = http.MethodGet, webhook.SendQueryParams
+		h.QueryParams = models.NewJSON([]webhook.KV{{Name: "id", Value: "{{incident.id}}"}})
+		h.AuthType, h.AuthKey, h.AuthPlacement, h.AuthSecret = webhook.AuthAPIKey, str("key"), str(webhook.PlacementQuery), sealed(t, s, "hidden")
 	})
 	start(t, worker.Config{Store: s})
 	id := newDeliveries(t, s, hook, 1)[0]
@@ -425,10 +426,10 @@ func TestEchoedCredentialRedaction(t *testing.T) {
 		_, _ = fmt.Fprintf(w, `{"authorization": %s, "query": %q, "php": "%s"}`, quoted, r.URL.RawQuery, strings.ReplaceAll(secret, "/", `\/`))
 	}
 	for name, edit := range map[string]func(*models.Webhook){
-		"basic":  func(h *models.Webhook) { h.AuthType, h.AuthUsername = models.AuthBasic, str("svc") },
-		"bearer": func(h *models.Webhook) { h.AuthType = models.AuthBearer },
+		"basic":  func(h *models.Webhook) { h.AuthType, h.AuthUsername = webhook.AuthBasic, str("svc") },
+		"bearer": func(h *models.Webhook) { h.AuthType = webhook.AuthBearer },
 		"query key": func(h *models.Webhook) {
-			h.AuthType, h.AuthKey, h.AuthPlacement = models.AuthAPIKey, str("key"), str(models.PlacementQuery)
+			h.AuthType, h.AuthKey, h.AuthPlacement = webhook.AuthAPIKey, str("key"), str(webhook.PlacementQuery)
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -472,7 +473,7 @@ func TestEchoedCredentialRedaction(t *testing.T) {
 			_, _ = io.WriteString(w, answer(token))
 		})
 		hook := newHook(t, s, rc.URL, func(h *models.Webhook) {
-			h.AuthType, h.AuthSecret = models.AuthBearer, sealed(t, s, "tok-0123456789")
+			h.AuthType, h.AuthSecret = webhook.AuthBearer, sealed(t, s, "tok-0123456789")
 		})
 		start(t, worker.Config{Store: s})
 		id := newDeliveries(t, s, hook, 1)[0]
@@ -513,7 +514,7 @@ func TestFailedSendRedaction(t *testing.T) {
 	closed.Close()
 	hook := newHook(t, s, closed.URL+"/hook", func(h *models.Webhook) {
 		h.RetryCount = 0
-		h.AuthType, h.AuthKey, h.AuthPlacement, h.AuthSecret = models.AuthAPIKey, str("key"), str(models.PlacementQuery), sealed(t, s, "hidden-key")
+		h.AuthType, h.AuthKey, h.AuthPlacement, h.AuthSecret = webhook.AuthAPIKey, str("key"), str(webhook.PlacementQuery), sealed(t, s, "hidden-key")
 	})
 	start(t, worker.Config{Store: s})
 	id := newDeliveries(t, s, hook, 1)[0]
@@ -539,7 +540,7 @@ func TestTimestampIsSendTime(t *testing.T) {
 	eventAt := s.NowFunc().Add(-2 * time.Hour)
 	for _, hook := range []*models.Webhook{templated, envelope} {
 		d := &models.Delivery{
-			ID: uuid.NewString(), WebhookID: hook.ID, Event: models.EventCreated, URL: hook.URLs.V[0],
+			ID: uuid.NewString(), WebhookID: hook.ID, Event: webhook.EventCreated, URL: hook.URLs.V[0],
 			Status: models.DeliveryPending, NextAttemptAt: &eventAt,
 			Snapshot: models.NewJSON(models.Snapshot{EventAt: eventAt, IncidentID: "INC-7", CreatedAt: eventAt}),
 		}
@@ -808,7 +809,7 @@ func TestDeactivateAfterSix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a, err := w.Test(context.Background(), hook, nil, models.EventCreated); err != nil || !a.Test || a.Outcome != models.AttemptFailed {
+		if a, err := w.Test(context.Background(), hook, nil, webhook.EventCreated); err != nil || !a.Test || a.Outcome != models.AttemptFailed {
 			t.Fatalf("test send: %+v, %v", a, err)
 		}
 		if h := hookOf(t, s, hook.ID); h.ConsecutiveFailures != 5 {
@@ -990,15 +991,15 @@ func TestTestUnsaved(t *testing.T) {
 		t.Fatal(err)
 	}
 	hook := &models.Webhook{
-		URLs: models.NewJSON([]string{rc.URL}), Method: http.MethodPost, AuthType: models.AuthBearer,
-		SigningScheme: "NONE", SendDataUsing: models.SendBody, ContentType: models.ContentJSON,
+		URLs: models.NewJSON([]string{rc.URL}), Method: http.MethodPost, AuthType: webhook.AuthBearer,
+		SigningScheme: "NONE", SendDataUsing: webhook.SendBody, ContentType: webhook.ContentJSON,
 		BodyTemplate: str(`{"t":"{{incident.title}}"}`), TimeoutSeconds: 3,
 	}
-	a, err := w.Test(context.Background(), hook, &worker.Secrets{Auth: "abc"}, models.EventResolved)
+	a, err := w.Test(context.Background(), hook, &worker.Secrets{Auth: "abc"}, webhook.EventResolved)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Outcome != models.AttemptSucceeded || !a.Test || a.WebhookID != nil || a.DeliveryID != nil || a.Event != models.EventResolved {
+	if a.Outcome != models.AttemptSucceeded || !a.Test || a.WebhookID != nil || a.DeliveryID != nil || a.Event != webhook.EventResolved {
 		t.Errorf("attempt = %+v", a)
 	}
 	r := rc.all()[0]
@@ -1119,7 +1120,7 @@ func TestDeleteExpiredLogs(t *testing.T) {
 		old := time.Now().UTC().Add(-800 * time.Hour)
 		s.DB().Model(&models.Delivery{}).Where("id IN ?", ids[:3]).Updates(map[string]any{"status": models.DeliverySucceeded, "updated_at": old})
 		for _, id := range ids {
-			a := &models.Attempt{ID: uuid.NewString(), DeliveryID: &id, WebhookID: &hook.ID, Event: models.EventCreated,
+			a := &models.Attempt{ID: uuid.NewString(), DeliveryID: &id, WebhookID: &hook.ID, Event: webhook.EventCreated,
 				Number: 1, Outcome: models.AttemptSucceeded, StartedAt: old}
 			if id == ids[4] {
 				a.StartedAt = time.Now().UTC()

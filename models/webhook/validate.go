@@ -1,4 +1,4 @@
-package models
+package webhook
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/herald-hq/herald/models/text"
 	"github.com/herald-hq/herald/models/webhook/render"
 	"github.com/herald-hq/herald/models/webhook/sign"
 )
@@ -104,13 +105,13 @@ var forbiddenHeaders = func() map[string]string {
 // envelopeKeys are the default envelope's own keys, which extra fields may not shadow.
 var envelopeKeys = []string{"event", "deliveryId", "webhookId", "timestamp", "incident", "user"}
 
-// ValidateWebhook checks a webhook specification against every rule of SPEC §4 that needs no
+// Validate checks a webhook specification against every rule of SPEC §4 that needs no
 // database (ValidateWebhookSpec adds the scope target's existence). It returns a VALIDATION
 // error naming the GraphQL input field at fault (`headers[3].name`), or nil. Empty Method,
 // SendDataUsing, ContentType, Auth.Type and Signing.Scheme are read as their defaults.
-func ValidateWebhook(spec *WebhookSpec) error {
+func Validate(spec *Spec) error {
 	spec.normalize()
-	checks := []func(*WebhookSpec) error{
+	checks := []func(*Spec) error{
 		validateWebhookBasics, validateWebhookScope, validateWebhookEvents, validateWebhookURLs,
 		validateWebhookAuth, validateWebhookSigning, validateWebhookHeaders, validateSecretFlags,
 		validateWebhookPayload, validateWebhookDelivery, validateWebhookFilter,
@@ -126,7 +127,7 @@ func ValidateWebhook(spec *WebhookSpec) error {
 // normalize trims the name, reads empty enums, empty optional texts and empty ids as their
 // defaults and writes filter values in their canonical form (a copy: the caller's filter is
 // left as it was).
-func (spec *WebhookSpec) normalize() {
+func (spec *Spec) normalize() {
 	spec.Name = strings.TrimSpace(spec.Name)
 	spec.Filter = spec.Filter.canonical()
 	def := func(p *string, v string) {
@@ -162,93 +163,93 @@ func SecretHeaderName(name string) bool {
 
 // validateSecretFlags refuses secret on query parameters and extra fields: only a header's
 // value is kept sealed and redacted.
-func validateSecretFlags(spec *WebhookSpec) error {
+func validateSecretFlags(spec *Spec) error {
 	for _, l := range []struct {
 		field string
 		kvs   []KV
 	}{{"queryParams", spec.QueryParams}, {"extraFields", spec.ExtraFields}} {
 		for i, kv := range l.kvs {
 			if kv.Secret {
-				return Invalid(fmt.Sprintf("%s[%d].secret", l.field, i), "only headers can be secret: put the credential in a secret header or in auth")
+				return invalid(fmt.Sprintf("%s[%d].secret", l.field, i), "only headers can be secret: put the credential in a secret header or in auth")
 			}
 		}
 	}
 	return nil
 }
 
-func validateWebhookBasics(spec *WebhookSpec) error {
+func validateWebhookBasics(spec *Spec) error {
 	if spec.Name == "" {
-		return Invalid("name", "name is required")
+		return invalid("name", "name is required")
 	}
-	if err := CheckLine("name", spec.Name, MaxWebhookNameChars); err != nil {
+	if err := invalidText("name", text.Line("name", spec.Name, MaxWebhookNameChars)); err != nil {
 		return err
 	}
 	if spec.Description == nil {
 		return nil
 	}
-	return CheckText("description", *spec.Description, MaxWebhookDescriptionChars)
+	return invalidText("description", text.Lines("description", *spec.Description, MaxWebhookDescriptionChars))
 }
 
-func validateWebhookScope(spec *WebhookSpec) error {
+func validateWebhookScope(spec *Spec) error {
 	hasTeam := spec.TeamID != nil && *spec.TeamID != ""
 	hasService := spec.ServiceID != nil && *spec.ServiceID != ""
 	switch spec.Scope {
 	case ScopeGlobal:
 		if hasTeam {
-			return Invalid("teamId", "a GLOBAL webhook takes no teamId")
+			return invalid("teamId", "a GLOBAL webhook takes no teamId")
 		}
 		if hasService {
-			return Invalid("serviceId", "a GLOBAL webhook takes no serviceId")
+			return invalid("serviceId", "a GLOBAL webhook takes no serviceId")
 		}
 	case ScopeTeam:
 		if !hasTeam {
-			return Invalid("teamId", "a TEAM webhook needs a teamId")
+			return invalid("teamId", "a TEAM webhook needs a teamId")
 		}
 		if hasService {
-			return Invalid("serviceId", "a TEAM webhook takes no serviceId")
+			return invalid("serviceId", "a TEAM webhook takes no serviceId")
 		}
 	case ScopeService:
 		if !hasService {
-			return Invalid("serviceId", "a SERVICE webhook needs a serviceId")
+			return invalid("serviceId", "a SERVICE webhook needs a serviceId")
 		}
 	default:
-		return Invalid("scope", "unknown scope %q", spec.Scope)
+		return invalid("scope", "unknown scope %q", spec.Scope)
 	}
 	return nil
 }
 
-func validateWebhookEvents(spec *WebhookSpec) error {
+func validateWebhookEvents(spec *Spec) error {
 	if len(spec.Events) == 0 {
-		return Invalid("events", "at least one event is required")
+		return invalid("events", "at least one event is required")
 	}
 	for i, e := range spec.Events {
 		field := fmt.Sprintf("events[%d]", i)
 		if EventWireName(e) == "" {
-			return Invalid(field, "unknown event %q", e)
+			return invalid(field, "unknown event %q", e)
 		}
 		if slices.Contains(spec.Events[:i], e) {
-			return Invalid(field, "event %s is listed twice", e)
+			return invalid(field, "event %s is listed twice", e)
 		}
 	}
 	return nil
 }
 
-func validateWebhookURLs(spec *WebhookSpec) error {
+func validateWebhookURLs(spec *Spec) error {
 	if len(spec.URLs) == 0 {
-		return Invalid("urls", "at least one URL is required")
+		return invalid("urls", "at least one URL is required")
 	}
 	if len(spec.URLs) > MaxWebhookURLs {
-		return Invalid("urls", "at most %d URLs are allowed", MaxWebhookURLs)
+		return invalid("urls", "at most %d URLs are allowed", MaxWebhookURLs)
 	}
 	seen := make([]string, 0, len(spec.URLs))
 	for i, raw := range spec.URLs {
 		field := fmt.Sprintf("urls[%d]", i)
 		if err := validateTargetURL(raw); err != "" {
-			return Invalid(field, "%s", err)
+			return invalid(field, "%s", err)
 		}
 		same := targetIdentity(raw)
 		if j := slices.Index(seen, same); j >= 0 {
-			return Invalid(field, "URL is listed twice (as urls[%d])", j)
+			return invalid(field, "URL is listed twice (as urls[%d])", j)
 		}
 		seen = append(seen, same)
 	}
@@ -318,7 +319,7 @@ func validateTargetURL(raw string) string {
 	return ""
 }
 
-func validateWebhookAuth(spec *WebhookSpec) error {
+func validateWebhookAuth(spec *Spec) error {
 	a := &spec.Auth
 	creds := []struct {
 		name string
@@ -333,107 +334,107 @@ func validateWebhookAuth(spec *WebhookSpec) error {
 	case AuthBasic:
 		takes = []string{"username", "password"}
 		if strings.TrimSpace(a.Username) == "" {
-			return Invalid("auth.username", "BASIC auth needs a username")
+			return invalid("auth.username", "BASIC auth needs a username")
 		}
 		// The colon separates username from password in Basic credentials (RFC 7617 §2).
 		if strings.ContainsRune(a.Username, ':') || strings.ContainsFunc(a.Username, unicode.IsControl) {
-			return Invalid("auth.username", "username must not contain a colon or control characters")
+			return invalid("auth.username", "username must not contain a colon or control characters")
 		}
 		if a.Password == "" {
-			return Invalid("auth.password", "BASIC auth needs a password")
+			return invalid("auth.password", "BASIC auth needs a password")
 		}
 	case AuthAPIKey:
 		takes = []string{"key", "value", "placement"}
 		if a.Key == "" {
-			return Invalid("auth.key", "API_KEY auth needs a key")
+			return invalid("auth.key", "API_KEY auth needs a key")
 		}
 		if a.Value == "" {
-			return Invalid("auth.value", "API_KEY auth needs a value")
+			return invalid("auth.value", "API_KEY auth needs a value")
 		}
 		switch a.Placement {
 		case PlacementHeader:
 			if !isHTTPToken(a.Key) {
-				return Invalid("auth.key", "a header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
+				return invalid("auth.key", "a header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
 			}
 			lower := strings.ToLower(a.Key)
 			if why, ok := forbiddenHeaders[lower]; ok {
-				return Invalid("auth.key", "header %s %s", a.Key, why)
+				return invalid("auth.key", "header %s %s", a.Key, why)
 			}
 			if lower == "content-type" {
-				return Invalid("auth.key", "header %s describes the body: choose another name for the API key", a.Key)
+				return invalid("auth.key", "header %s describes the body: choose another name for the API key", a.Key)
 			}
 			if slices.Contains(signatureHeaders(spec.Signing), lower) {
-				return Invalid("auth.key", "header %s carries the signature", a.Key)
+				return invalid("auth.key", "header %s carries the signature", a.Key)
 			}
 			if !isHeaderValue(a.Value.Reveal()) {
-				return Invalid("auth.value", "a header value must not contain control characters other than tab")
+				return invalid("auth.value", "a header value must not contain control characters other than tab")
 			}
 		case PlacementQuery:
 			if strings.ContainsFunc(a.Key, unicode.IsControl) {
-				return Invalid("auth.key", "key must not contain control characters")
+				return invalid("auth.key", "key must not contain control characters")
 			}
 			if at := queryParamWriter(spec, a.Key); at != "" {
-				return Invalid("auth.key", "query parameter %s is already in %s: the receiver would get it twice", a.Key, at)
+				return invalid("auth.key", "query parameter %s is already in %s: the receiver would get it twice", a.Key, at)
 			}
 		case "":
-			return Invalid("auth.placement", "API_KEY auth needs a placement (HEADER or QUERY)")
+			return invalid("auth.placement", "API_KEY auth needs a placement (HEADER or QUERY)")
 		default:
-			return Invalid("auth.placement", "unknown placement %q", a.Placement)
+			return invalid("auth.placement", "unknown placement %q", a.Placement)
 		}
 	case AuthBearer:
 		takes = []string{"token"}
 		if a.Token == "" {
-			return Invalid("auth.token", "BEARER auth needs a token")
+			return invalid("auth.token", "BEARER auth needs a token")
 		}
 		if !isHeaderValue(a.Token.Reveal()) {
-			return Invalid("auth.token", "token must not contain control characters other than tab")
+			return invalid("auth.token", "token must not contain control characters other than tab")
 		}
 	default:
-		return Invalid("auth.type", "unknown auth type %q", a.Type)
+		return invalid("auth.type", "unknown auth type %q", a.Type)
 	}
 	// Each type takes its own credentials only: a stray one is a mistake worth reporting.
 	for _, c := range creds {
 		if c.set && !slices.Contains(takes, c.name) {
-			return Invalid("auth."+c.name, "%s auth takes no %s", a.Type, c.name)
+			return invalid("auth."+c.name, "%s auth takes no %s", a.Type, c.name)
 		}
 	}
 	return nil
 }
 
-func validateWebhookSigning(spec *WebhookSpec) error {
+func validateWebhookSigning(spec *Spec) error {
 	sg := spec.Signing
 	switch sg.Scheme {
 	case sign.None:
 		if sg.HeaderName != "" {
-			return Invalid("signing.headerName", "headerName is only used by HMAC_SHA512")
+			return invalid("signing.headerName", "headerName is only used by HMAC_SHA512")
 		}
 		return nil
 	case sign.HMACSHA512:
 		if sg.HeaderName == "" {
-			return Invalid("signing.headerName", "HMAC_SHA512 needs a headerName")
+			return invalid("signing.headerName", "HMAC_SHA512 needs a headerName")
 		}
 		if !isHTTPToken(sg.HeaderName) {
-			return Invalid("signing.headerName", "a header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
+			return invalid("signing.headerName", "a header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
 		}
 		if err := sign.ValidateHeaderName(sg.Scheme, sg.HeaderName); err != nil {
-			return Invalid("signing.headerName", "header %s is set by Herald or has its own meaning in HTTP: choose another name, such as X-Herald-Signature", sg.HeaderName)
+			return invalid("signing.headerName", "header %s is set by Herald or has its own meaning in HTTP: choose another name, such as X-Herald-Signature", sg.HeaderName)
 		}
 	case sign.HMACSHA256, sign.StandardWebhooks:
 		if sg.HeaderName != "" {
-			return Invalid("signing.headerName", "headerName is only used by HMAC_SHA512")
+			return invalid("signing.headerName", "headerName is only used by HMAC_SHA512")
 		}
 	default:
-		return Invalid("signing.scheme", "unknown signing scheme %q", sg.Scheme)
+		return invalid("signing.scheme", "unknown signing scheme %q", sg.Scheme)
 	}
 	if spec.SendDataUsing == SendQueryParams {
-		return Invalid("signing.scheme", "signing needs a body: not possible with sendDataUsing QUERY_PARAMS")
+		return invalid("signing.scheme", "signing needs a body: not possible with sendDataUsing QUERY_PARAMS")
 	}
 	return nil
 }
 
 // signatureHeaders returns the lower-case names of the headers Herald writes for a signing
 // scheme, webhook-id included (it goes out with every scheme).
-func signatureHeaders(sg SigningSpec) []string {
+func signatureHeaders(sg Signing) []string {
 	names := []string{sign.HeaderID}
 	switch sg.Scheme {
 	case sign.HMACSHA512:
@@ -450,7 +451,7 @@ func signatureHeaders(sg SigningSpec) []string {
 // `queryParams[0]`), or "". Names compare as a receiver reads them: exactly, after
 // URL-decoding ("+" is a space); the names Herald adds are sent URL-encoded, so they decode to
 // themselves.
-func queryParamWriter(spec *WebhookSpec, name string) string {
+func queryParamWriter(spec *Spec, name string) string {
 	for i, raw := range spec.URLs {
 		u, err := url.Parse(raw)
 		if err != nil {
@@ -477,7 +478,7 @@ func queryParamWriter(spec *WebhookSpec, name string) string {
 }
 
 // authHeader returns the lower-case name of the header the auth settings write, or "".
-func authHeader(a AuthSpec) string {
+func authHeader(a Auth) string {
 	switch {
 	case a.Type == AuthBasic, a.Type == AuthBearer:
 		return "authorization"
@@ -487,9 +488,9 @@ func authHeader(a AuthSpec) string {
 	return ""
 }
 
-func validateWebhookHeaders(spec *WebhookSpec) error {
+func validateWebhookHeaders(spec *Spec) error {
 	if len(spec.Headers) > MaxWebhookHeaders {
-		return Invalid("headers", "at most %d headers are allowed", MaxWebhookHeaders)
+		return invalid("headers", "at most %d headers are allowed", MaxWebhookHeaders)
 	}
 	reserved := signatureHeaders(spec.Signing)
 	auth := authHeader(spec.Auth)
@@ -498,47 +499,47 @@ func validateWebhookHeaders(spec *WebhookSpec) error {
 		lower := strings.ToLower(h.Name)
 		switch {
 		case h.Name == "":
-			return Invalid(name, "header name is required")
+			return invalid(name, "header name is required")
 		case !isHTTPToken(h.Name):
-			return Invalid(name, "header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
+			return invalid(name, "header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
 		case forbiddenHeaders[lower] != "":
-			return Invalid(name, "header %s %s", h.Name, forbiddenHeaders[lower])
+			return invalid(name, "header %s %s", h.Name, forbiddenHeaders[lower])
 		case lower == auth:
-			return Invalid(name, "header %s is written by the webhook's auth", h.Name)
+			return invalid(name, "header %s is written by the webhook's auth", h.Name)
 		case slices.Contains(reserved, lower):
-			return Invalid(name, "header %s is written by the webhook's signature", h.Name)
+			return invalid(name, "header %s is written by the webhook's signature", h.Name)
 		case slices.ContainsFunc(spec.Headers[:i], func(o KV) bool { return strings.EqualFold(o.Name, h.Name) }):
-			return Invalid(name, "header %s is listed twice", h.Name)
+			return invalid(name, "header %s is listed twice", h.Name)
 		}
 		value := fmt.Sprintf("headers[%d].value", i)
 		if !isHeaderValue(h.Value) {
-			return Invalid(value, "header value must not contain control characters other than tab")
+			return invalid(value, "header value must not contain control characters other than tab")
 		}
 		if utf8.RuneCountInString(h.Value) > MaxWebhookHeaderValueChars {
-			return Invalid(value, "header value is longer than %d characters", MaxWebhookHeaderValueChars)
+			return invalid(value, "header value is longer than %d characters", MaxWebhookHeaderValueChars)
 		}
 	}
 	return nil
 }
 
-func validateWebhookPayload(spec *WebhookSpec) error {
+func validateWebhookPayload(spec *Spec) error {
 	switch spec.ContentType {
 	case ContentJSON, ContentText:
 	default:
-		return Invalid("contentType", "unknown content type %q", spec.ContentType)
+		return invalid("contentType", "unknown content type %q", spec.ContentType)
 	}
 	switch spec.Method {
 	case MethodGet, MethodPost, MethodPut, MethodPatch, MethodDelete:
 	default:
-		return Invalid("method", "unknown method %q", spec.Method)
+		return invalid("method", "unknown method %q", spec.Method)
 	}
 	switch spec.SendDataUsing {
 	case SendBody:
 		if spec.Method == MethodGet {
-			return Invalid("sendDataUsing", "method GET sends no body: use sendDataUsing QUERY_PARAMS")
+			return invalid("sendDataUsing", "method GET sends no body: use sendDataUsing QUERY_PARAMS")
 		}
 		if len(spec.QueryParams) > 0 {
-			return Invalid("queryParams", "queryParams are sent only with sendDataUsing QUERY_PARAMS")
+			return invalid("queryParams", "queryParams are sent only with sendDataUsing QUERY_PARAMS")
 		}
 		if spec.BodyTemplate != nil {
 			if err := validateTemplate("bodyTemplate", *spec.BodyTemplate); err != nil {
@@ -547,43 +548,43 @@ func validateWebhookPayload(spec *WebhookSpec) error {
 		}
 	case SendQueryParams:
 		if len(spec.QueryParams) == 0 {
-			return Invalid("queryParams", "sendDataUsing QUERY_PARAMS needs at least one query parameter")
+			return invalid("queryParams", "sendDataUsing QUERY_PARAMS needs at least one query parameter")
 		}
 		if err := queryParamCount(len(spec.QueryParams)); err != nil {
 			return err
 		}
 		if spec.BodyTemplate != nil {
-			return Invalid("bodyTemplate", "sendDataUsing QUERY_PARAMS sends no body: leave bodyTemplate empty")
+			return invalid("bodyTemplate", "sendDataUsing QUERY_PARAMS sends no body: leave bodyTemplate empty")
 		}
 		for i, q := range spec.QueryParams {
 			if strings.TrimSpace(q.Name) == "" {
-				return Invalid(fmt.Sprintf("queryParams[%d].name", i), "query parameter name is required")
+				return invalid(fmt.Sprintf("queryParams[%d].name", i), "query parameter name is required")
 			}
 			if strings.Contains(q.Name, "{{") {
-				return Invalid(fmt.Sprintf("queryParams[%d].name", i), "query parameter names are sent as written, not as templates: only values are templates")
+				return invalid(fmt.Sprintf("queryParams[%d].name", i), "query parameter names are sent as written, not as templates: only values are templates")
 			}
 			if err := validateTemplate(fmt.Sprintf("queryParams[%d].value", i), q.Value); err != nil {
 				return err
 			}
 		}
 	default:
-		return Invalid("sendDataUsing", "unknown sendDataUsing %q", spec.SendDataUsing)
+		return invalid("sendDataUsing", "unknown sendDataUsing %q", spec.SendDataUsing)
 	}
 	if len(spec.ExtraFields) > 0 && (spec.BodyTemplate != nil || spec.SendDataUsing == SendQueryParams) {
-		return Invalid("extraFields", "extraFields extend the default envelope: they need sendDataUsing BODY and no bodyTemplate")
+		return invalid("extraFields", "extraFields extend the default envelope: they need sendDataUsing BODY and no bodyTemplate")
 	}
 	if len(spec.ExtraFields) > MaxWebhookExtraFields {
-		return Invalid("extraFields", "at most %d extra fields are allowed", MaxWebhookExtraFields)
+		return invalid("extraFields", "at most %d extra fields are allowed", MaxWebhookExtraFields)
 	}
 	for i, f := range spec.ExtraFields {
 		field := fmt.Sprintf("extraFields[%d].name", i)
 		switch {
 		case strings.TrimSpace(f.Name) == "":
-			return Invalid(field, "extra field name is required")
+			return invalid(field, "extra field name is required")
 		case slices.Contains(envelopeKeys, f.Name):
-			return Invalid(field, "%s is a key of the envelope itself", f.Name)
+			return invalid(field, "%s is a key of the envelope itself", f.Name)
 		case slices.ContainsFunc(spec.ExtraFields[:i], func(o KV) bool { return o.Name == f.Name }):
-			return Invalid(field, "extra field %s is listed twice", f.Name)
+			return invalid(field, "extra field %s is listed twice", f.Name)
 		}
 	}
 	return nil
@@ -612,7 +613,7 @@ func CheckTemplateSizes(bodyTemplate *string, queryValues []string) error {
 // templateSize refuses a template longer than MaxWebhookTemplateChars characters.
 func templateSize(field, src string) error {
 	if utf8.RuneCountInString(src) > MaxWebhookTemplateChars {
-		return Invalid(field, "template is longer than %d characters", MaxWebhookTemplateChars)
+		return invalid(field, "template is longer than %d characters", MaxWebhookTemplateChars)
 	}
 	return nil
 }
@@ -620,7 +621,7 @@ func templateSize(field, src string) error {
 // queryParamCount refuses more than MaxWebhookQueryParams query parameters.
 func queryParamCount(n int) error {
 	if n > MaxWebhookQueryParams {
-		return Invalid("queryParams", "at most %d query parameters are allowed", MaxWebhookQueryParams)
+		return invalid("queryParams", "at most %d query parameters are allowed", MaxWebhookQueryParams)
 	}
 	return nil
 }
@@ -630,35 +631,35 @@ func validateTemplate(field, src string) error {
 	if err := templateSize(field, src); err != nil {
 		return err
 	}
-	if err := CheckText(field, src, MaxWebhookTemplateChars); err != nil {
+	if err := invalidText(field, text.Lines(field, src, MaxWebhookTemplateChars)); err != nil {
 		return err
 	}
 	if _, errs := render.Parse(src); len(errs) > 0 {
 		e := errs[0]
-		return Invalid(field, "line %d, column %d: %s", e.Line, e.Column, e.Message)
+		return invalid(field, "line %d, column %d: %s", e.Line, e.Column, e.Message)
 	}
 	return nil
 }
 
-func validateWebhookDelivery(spec *WebhookSpec) error {
+func validateWebhookDelivery(spec *Spec) error {
 	if spec.RetryCount < MinRetryCount || spec.RetryCount > MaxRetryCount {
-		return Invalid("retryCount", "retryCount must be from %d to %d", MinRetryCount, MaxRetryCount)
+		return invalid("retryCount", "retryCount must be from %d to %d", MinRetryCount, MaxRetryCount)
 	}
 	if spec.RetryIntervalMinutes < MinRetryIntervalMinutes || spec.RetryIntervalMinutes > MaxRetryIntervalMinutes {
-		return Invalid("retryIntervalMinutes", "retryIntervalMinutes must be from %d to %d", MinRetryIntervalMinutes, MaxRetryIntervalMinutes)
+		return invalid("retryIntervalMinutes", "retryIntervalMinutes must be from %d to %d", MinRetryIntervalMinutes, MaxRetryIntervalMinutes)
 	}
 	if spec.TimeoutSeconds < MinTimeoutSeconds || spec.TimeoutSeconds > MaxTimeoutSeconds {
-		return Invalid("timeoutSeconds", "timeoutSeconds must be from %d to %d", MinTimeoutSeconds, MaxTimeoutSeconds)
+		return invalid("timeoutSeconds", "timeoutSeconds must be from %d to %d", MinTimeoutSeconds, MaxTimeoutSeconds)
 	}
 	if spec.FailureNotificationEmail != nil {
-		if err := CheckEmail("failureNotificationEmail", *spec.FailureNotificationEmail); err != nil {
+		if err := invalidText("failureNotificationEmail", text.Email("failureNotificationEmail", *spec.FailureNotificationEmail)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func validateWebhookFilter(spec *WebhookSpec) error {
+func validateWebhookFilter(spec *Spec) error {
 	if spec.Filter == nil {
 		return nil
 	}
@@ -667,41 +668,41 @@ func validateWebhookFilter(spec *WebhookSpec) error {
 
 func validateFilterGroup(path string, f *Filter, depth int) error {
 	if depth > MaxFilterDepth {
-		return Invalid(path, "filter groups nest at most %d deep", MaxFilterDepth)
+		return invalid(path, "filter groups nest at most %d deep", MaxFilterDepth)
 	}
 	if f.Join != FilterAnd && f.Join != FilterOr {
-		return Invalid(path+".join", "join must be AND or OR")
+		return invalid(path+".join", "join must be AND or OR")
 	}
 	if len(f.Conditions) == 0 && len(f.Groups) == 0 {
-		return Invalid(path, "a filter group needs at least one condition or group")
+		return invalid(path, "a filter group needs at least one condition or group")
 	}
 	if len(f.Conditions) > MaxFilterConditions {
-		return Invalid(path+".conditions", "at most %d conditions per group are allowed", MaxFilterConditions)
+		return invalid(path+".conditions", "at most %d conditions per group are allowed", MaxFilterConditions)
 	}
 	if len(f.Groups) > MaxFilterGroups {
-		return Invalid(path+".groups", "at most %d groups per group are allowed", MaxFilterGroups)
+		return invalid(path+".groups", "at most %d groups per group are allowed", MaxFilterGroups)
 	}
 	for i, c := range f.Conditions {
 		at := fmt.Sprintf("%s.conditions[%d]", path, i)
 		switch c.Field {
 		case FilterService, FilterAlertSource, FilterUrgency:
 		default:
-			return Invalid(at+".field", "unknown filter field %q", c.Field)
+			return invalid(at+".field", "unknown filter field %q", c.Field)
 		}
 		if c.Operator != FilterIs && c.Operator != FilterIsNot {
-			return Invalid(at+".operator", "operator must be IS or IS_NOT")
+			return invalid(at+".operator", "operator must be IS or IS_NOT")
 		}
 		if strings.TrimSpace(c.Value) == "" {
-			return Invalid(at+".value", "value is required")
+			return invalid(at+".value", "value is required")
 		}
 		if c.Field == FilterUrgency && c.Value != UrgencyHigh && c.Value != UrgencyLow {
-			return Invalid(at+".value", "urgency is HIGH or LOW")
+			return invalid(at+".value", "urgency is HIGH or LOW")
 		}
 	}
 	for i, g := range f.Groups {
 		at := fmt.Sprintf("%s.groups[%d]", path, i)
 		if g == nil {
-			return Invalid(at, "a filter group is required")
+			return invalid(at, "a filter group is required")
 		}
 		if err := validateFilterGroup(at, g, depth+1); err != nil {
 			return err
@@ -747,8 +748,8 @@ var jsonSampleTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // rendering for the sample incident of one of the webhook's events (render.Sample), whole,
 // before the body limit cuts it, is not valid JSON: the message gives the line and column of
 // the rendered body where it stops being JSON and what to write instead. Other specifications
-// pass; spec is one ValidateWebhook accepted.
-func ValidateJSONBody(spec *WebhookSpec) error {
+// pass; spec is one Validate accepted.
+func ValidateJSONBody(spec *Spec) error {
 	if spec.SendDataUsing != SendBody || spec.ContentType != ContentJSON || spec.BodyTemplate == nil {
 		return nil
 	}
@@ -759,9 +760,18 @@ func ValidateJSONBody(spec *WebhookSpec) error {
 	for _, e := range spec.Events {
 		d := render.Sample(EventWireName(e), jsonSampleTime)
 		if je := render.CheckJSON(t, &d); je != nil {
-			return Invalid("bodyTemplate", "with contentType JSON the body must be JSON, but for the sample %s incident it is not: line %d, column %d of the rendered body: %s; %s",
+			return invalid("bodyTemplate", "with contentType JSON the body must be JSON, but for the sample %s incident it is not: line %d, column %d of the rendered body: %s; %s",
 				e, je.Line, je.Column, je.Message, je.Hint)
 		}
 	}
 	return nil
+}
+
+// invalidText is a *FieldError on field with the message of err, a rule of package text, or
+// nil for a nil err.
+func invalidText(field string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return invalid(field, "%v", err)
 }

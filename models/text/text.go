@@ -1,0 +1,63 @@
+// Package text holds the rules for the text a user gives Herald (a name, a title, a
+// description, an e-mail address): valid UTF-8, no control characters, a length in
+// characters. Its errors are messages safe to show that name the field they are given; the
+// caller wraps them in its own error type with that field (models.CheckLine, the webhook
+// package's validation). It does no I/O and knows nothing of the store.
+package text
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxEmailChars is the length of an e-mail address, in characters (RFC 5321 §4.5.3.1.3 with
+// RFC 3696 errata).
+const MaxEmailChars = 254
+
+// Line checks one line of text (a name, a title): valid UTF-8, no control character (NUL,
+// tab, newline and the like), at most max characters.
+func Line(field, s string, max int) error {
+	return check(field, s, max, "")
+}
+
+// Lines is Line for text of several lines (a description): newline, carriage return and tab
+// are allowed.
+func Lines(field, s string, max int) error {
+	return check(field, s, max, "\n\r\t")
+}
+
+func check(field, s string, max int, allowed string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%s must be valid UTF-8 text", field)
+	case utf8.RuneCountInString(s) > max:
+		return fmt.Errorf("%s is longer than %d characters", field, max)
+	case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) && !strings.ContainsRune(allowed, r) }):
+		if allowed == "" {
+			return fmt.Errorf("%s must not contain control characters (NUL, tab, newline and the like)", field)
+		}
+		return fmt.Errorf("%s must not contain control characters other than newline and tab", field)
+	}
+	return nil
+}
+
+// Email checks an e-mail address: Line with MaxEmailChars, and one plain address.
+func Email(field, s string) error {
+	if err := Line(field, s, MaxEmailChars); err != nil {
+		return err
+	}
+	return Address(s)
+}
+
+// Address checks that s is one plain e-mail address.
+func Address(s string) error {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s {
+		return errors.New("not a valid e-mail address")
+	}
+	return nil
+}
