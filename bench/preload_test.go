@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/webhook"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -138,7 +139,7 @@ func checkPreloaded(t *testing.T, db *sql.DB, lastNumber int64) {
 		t.Fatal(err)
 	}
 	var s models.Snapshot
-	var rq models.RequestLog
+	var rq webhook.RequestLog
 	var rs models.ResponseLog
 	for _, j := range []struct {
 		raw string

@@ -3,6 +3,7 @@ package graph
 import (
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/webhook"
 )
 
 // attemptToModel maps a logged attempt; the request log is already redacted by the worker.
@@ -33,7 +34,7 @@ func attemptToModel(a *models.Attempt) *model.DeliveryAttempt {
 	return m
 }
 
-func requestLogToModel(r *models.RequestLog) *model.HTTPRequestLog {
+func requestLogToModel(r *webhook.RequestLog) *model.HTTPRequestLog {
 	return &model.HTTPRequestLog{
 		Method:  model.HTTPMethod(r.Method),
 		URL:     r.URL,

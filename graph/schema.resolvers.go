@@ -12,7 +12,6 @@ import (
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/webhook"
-	"github.com/herald-hq/herald/worker"
 )
 
 func (r *deliveryResolver) Webhook(ctx context.Context, obj *model.Delivery) (*model.Webhook, error) {
@@ -330,8 +329,8 @@ func (r *mutationResolver) TestWebhook(ctx context.Context, id *string, input *m
 		ev = string(*event)
 	}
 	var (
-		hook    *models.Webhook
-		secrets *worker.Secrets
+		hook  *models.Webhook
+		draft *webhook.Sendable
 	)
 	switch {
 	case id != nil && input != nil:
@@ -345,16 +344,8 @@ func (r *mutationResolver) TestWebhook(ctx context.Context, id *string, input *m
 		if err := r.authorizeWebhookCreate(ctx, p, &spec); err != nil {
 			return nil, err
 		}
-		var auth, signing webhook.Secret
-		if hook, auth, signing, err = r.Store.DraftWebhook(ctx, spec); err != nil {
+		if hook, draft, err = r.Store.DraftWebhook(ctx, spec); err != nil {
 			return nil, err
-		}
-		secrets = &worker.Secrets{Auth: auth}
-		if secrets.Headers, err = r.Store.WebhookHeaderSecrets(hook); err != nil {
-			return nil, err
-		}
-		if signing != "" {
-			secrets.Signing = []webhook.Secret{signing}
 		}
 	default:
 		return nil, models.Invalid("id", "give the id of a saved webhook or an input")
@@ -362,7 +353,7 @@ func (r *mutationResolver) TestWebhook(ctx context.Context, id *string, input *m
 	if url != nil && *url == "" {
 		return nil, models.Invalid("url", "url is empty: give one of the webhook's URLs, or omit url to test the first")
 	}
-	a, err := r.Worker.TestURL(ctx, hook, secrets, ev, valueOr(url, ""))
+	a, err := r.Worker.TestURL(ctx, hook, draft, ev, valueOr(url, ""))
 	if err != nil {
 		return nil, err
 	}

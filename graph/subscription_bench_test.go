@@ -358,7 +358,7 @@ func readSubscriber(c *websocket.Conn, received func(id string), report func(lin
 func benchAttempt(b *testing.B, s *models.Store, hookID string) string {
 	a := &models.Attempt{
 		WebhookID: &hookID, Event: webhook.EventCreated, Number: 1, Outcome: models.AttemptSucceeded,
-		Request: models.NewJSON(models.RequestLog{Method: "POST", URL: "https://receiver.example/hook"}), StartedAt: time.Now(),
+		Request: models.NewJSON(webhook.RequestLog{Method: "POST", URL: "https://receiver.example/hook"}), StartedAt: time.Now(),
 	}
 	if err := s.CreateTestAttempt(context.Background(), a); err != nil {
 		b.Fatal(err)

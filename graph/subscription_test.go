@@ -108,7 +108,7 @@ func (w *logWorld) attempt(t *testing.T, hookID string) string {
 	t.Helper()
 	a := &models.Attempt{
 		WebhookID: &hookID, Event: webhook.EventCreated, Number: 1, Outcome: models.AttemptSucceeded,
-		Request: models.NewJSON(models.RequestLog{Method: "POST", URL: "https://receiver.example/hook"}), StartedAt: time.Now(),
+		Request: models.NewJSON(webhook.RequestLog{Method: "POST", URL: "https://receiver.example/hook"}), StartedAt: time.Now(),
 	}
 	if err := w.store.CreateTestAttempt(context.Background(), a); err != nil {
 		t.Fatal(err)
@@ -721,7 +721,7 @@ func TestDeliveryLogDoesNotShareCallerDependentResults(t *testing.T) {
 			}
 			a := &models.Attempt{
 				DeliveryID: &cd.Delivery.ID, WebhookID: &w.hookA, Event: webhook.EventCreated, Number: 1, Outcome: models.AttemptSucceeded,
-				Request: models.NewJSON(models.RequestLog{Method: "POST", URL: "https://receiver.example/hook"}), StartedAt: time.Now(),
+				Request: models.NewJSON(webhook.RequestLog{Method: "POST", URL: "https://receiver.example/hook"}), StartedAt: time.Now(),
 			}
 			_, err := s.CompleteAttempt(ctx, &models.AttemptCompletion{LeaseToken: "lease", Attempt: a, Status: models.DeliverySucceeded})
 			must(t, err)

@@ -239,14 +239,6 @@ type Delivery struct {
 	UpdatedAt      time.Time
 }
 
-// RequestLog is what was sent, with secrets redacted.
-type RequestLog struct {
-	Method  string       `json:"method"`
-	URL     string       `json:"url"`
-	Headers []webhook.KV `json:"headers"`
-	Body    string       `json:"body,omitempty"`
-}
-
 // ResponseLog is what came back (body up to 16 KiB).
 type ResponseLog struct {
 	Status  int          `json:"status"`
@@ -265,7 +257,7 @@ type Attempt struct {
 	Number      int       `gorm:"not null"`
 	Test        bool      `gorm:"not null"`
 	Outcome     string    `gorm:"size:10;not null"`
-	Request     JSON[RequestLog]
+	Request     JSON[webhook.RequestLog]
 	Response    JSON[*ResponseLog]
 	DurationMs  int `gorm:"not null"`
 	Error       *string

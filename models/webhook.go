@@ -185,28 +185,28 @@ func (s *Store) CreateWebhook(ctx context.Context, spec webhook.Spec) (*Webhook,
 }
 
 // DraftWebhook validates an unsaved specification (for testWebhook) and returns it as a
-// webhook row that is not stored, with its plaintext auth secret and a throwaway signing
-// secret ("" for NONE). Errors: VALIDATION naming the field, INTERNAL.
-func (s *Store) DraftWebhook(ctx context.Context, spec webhook.Spec) (*Webhook, webhook.Secret, webhook.Secret, error) {
+// webhook row that is not stored, with what Format sends it by: its credentials in plaintext
+// and a throwaway signing secret (none for NONE). Errors: VALIDATION naming the field, INTERNAL.
+func (s *Store) DraftWebhook(ctx context.Context, spec webhook.Spec) (*Webhook, *webhook.Sendable, error) {
 	if err := s.ValidateWebhookSpec(ctx, &spec); err != nil {
-		return nil, "", "", err
+		return nil, nil, err
 	}
 	if err := webhook.ValidateJSONBody(&spec); err != nil {
-		return nil, "", "", invalidSpec(err)
+		return nil, nil, invalidSpec(err)
 	}
 	signing, err := generateSigningSecret(spec.Signing.Scheme)
 	if err != nil {
-		return nil, "", "", err
+		return nil, nil, err
 	}
 	w := &Webhook{Scope: spec.Scope, Status: WebhookActive}
 	if err := s.fillWebhook(w, &spec); err != nil {
-		return nil, "", "", err
+		return nil, nil, err
 	}
-	auth, err := s.cipher.Open(w.AuthSecret)
-	if err != nil {
-		return nil, "", "", err
+	draft := &webhook.Sendable{Spec: spec}
+	if signing != "" {
+		draft.SigningSecrets = []webhook.Secret{signing}
 	}
-	return w, auth, signing, nil
+	return w, draft, nil
 }
 
 // checkWebhookLimit refuses a webhook beyond MaxWebhooksPerTarget of its scope target with
@@ -645,6 +645,21 @@ func (s *Store) WebhookHeaderSecrets(w *Webhook) (map[string]webhook.Secret, err
 	return out, nil
 }
 
+// SendableWebhook opens a stored webhook for sending: its specification with its credentials
+// in plaintext, the signing secrets that sign now and the key of its revision's
+// templates. Errors: INTERNAL (a credential that does not open).
+func (s *Store) SendableWebhook(w *Webhook) (*webhook.Sendable, error) {
+	spec, err := s.specOf(w)
+	if err != nil {
+		return nil, err
+	}
+	signing, err := s.signingSecrets(w)
+	if err != nil {
+		return nil, err
+	}
+	return &webhook.Sendable{Spec: spec, SigningSecrets: signing, TemplateKey: fmt.Sprintf("%s:%d", w.ID, w.Revision)}, nil
+}
+
 // WebhookSecrets opens a webhook's credentials for sending: the auth secret (password, API-key
 // value or bearer token; "" for NONE) and the signing secrets, current first, then the
 // retired ones that have not expired, newest first.
@@ -652,10 +667,20 @@ func (s *Store) WebhookSecrets(ctx context.Context, w *Webhook) (auth webhook.Se
 	if auth, err = s.cipher.Open(w.AuthSecret); err != nil {
 		return "", nil, fmt.Errorf("webhook %s auth secret: %w", w.ID, err)
 	}
+	if signing, err = s.signingSecrets(w); err != nil {
+		return "", nil, err
+	}
+	return auth, signing, nil
+}
+
+// signingSecrets opens the signing secrets of w that sign now: the current one first, then
+// the retired ones that have not expired, newest first.
+func (s *Store) signingSecrets(w *Webhook) ([]webhook.Secret, error) {
 	current, err := s.cipher.Open(w.SigningSecret)
 	if err != nil {
-		return "", nil, fmt.Errorf("webhook %s signing secret: %w", w.ID, err)
+		return nil, fmt.Errorf("webhook %s signing secret: %w", w.ID, err)
 	}
+	var signing []webhook.Secret
 	if current != "" {
 		signing = append(signing, current)
 	}
@@ -666,13 +691,13 @@ func (s *Store) WebhookSecrets(ctx context.Context, w *Webhook) (auth webhook.Se
 		}
 		retired, err := s.cipher.Open(r.Sealed)
 		if err != nil {
-			return "", nil, fmt.Errorf("webhook %s retired signing secret %d: %w", w.ID, i, err)
+			return nil, fmt.Errorf("webhook %s retired signing secret %d: %w", w.ID, i, err)
 		}
 		if retired != "" {
 			signing = append(signing, retired)
 		}
 	}
-	return auth, signing, nil
+	return signing, nil
 }
 
 // retiredSecrets returns the secrets past rotations retired, newest first, expired ones

@@ -931,7 +931,7 @@ func TestPrivateTargetsBlocked(t *testing.T) {
 					t.Errorf("create %s: %q does not name HERALD_ALLOW_PRIVATE_TARGETS", raw, err)
 				}
 				spec.URLs = []string{"https://example.com/a", raw}
-				_, _, _, err = s.DraftWebhook(ctx, spec)
+				_, _, err = s.DraftWebhook(ctx, spec)
 				wantWebhookErr(t, err, models.CodeValidation, "urls[1]")
 			}
 

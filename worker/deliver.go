@@ -60,7 +60,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Web
 	}
 	res := &result{attempt: a}
 	if formatErr != nil {
-		a.Request = models.NewJSON(models.RequestLog{Method: hook.Method, URL: "", Headers: []webhook.KV{}})
+		a.Request = models.NewJSON(webhook.RequestLog{Method: hook.Method, URL: "", Headers: []webhook.KV{}})
 		a.Error = ptr(formatErr.Error())
 		w.metrics.attempts.WithLabelValues(a.Outcome).Inc()
 		return res
@@ -179,10 +179,10 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 	d, hook := c.Delivery, c.Webhook
 	log := w.log.With("delivery_id", d.ID, "webhook_id", hook.ID, "attempt", d.Attempts)
 	now := w.now()
-	sec, err := w.secrets(ctx, hook)
+	sendable, err := w.store.SendableWebhook(hook)
 	var req *Request
 	if err == nil {
-		req, err = Format(hook, sec, dataFor(d, now), d.URL, w.cache, now)
+		req, err = Format(sendable, dataFor(d, now), d.URL, w.cache, now)
 	}
 	res := w.attempt(ctx, log, hook, req, err, d.Attempts)
 	s.answered(res.attempt.Outcome == models.AttemptSucceeded)
@@ -292,19 +292,6 @@ func (w *Worker) recordAttempt(ctx context.Context, log *slog.Logger, d *models.
 		case <-time.After(wait):
 		}
 	}
-}
-
-// secrets opens the credentials of a stored webhook.
-func (w *Worker) secrets(ctx context.Context, hook *models.Webhook) (Secrets, error) {
-	auth, signing, err := w.store.WebhookSecrets(ctx, hook)
-	if err != nil {
-		return Secrets{}, err
-	}
-	headers, err := w.store.WebhookHeaderSecrets(hook)
-	if err != nil {
-		return Secrets{}, err
-	}
-	return Secrets{Auth: auth, Signing: signing, Headers: headers}, nil
 }
 
 func headerValue(h []webhook.KV, name string) string {

@@ -14,16 +14,16 @@ import (
 
 // Test sends a test delivery of event (an Event* constant of models) to the first URL of hook
 // at once: TestURL with no target.
-func (w *Worker) Test(ctx context.Context, hook *models.Webhook, secrets *Secrets, event string) (*models.Attempt, error) {
-	return w.TestURL(ctx, hook, secrets, event, "")
+func (w *Worker) Test(ctx context.Context, hook *models.Webhook, draft *webhook.Sendable, event string) (*models.Attempt, error) {
+	return w.TestURL(ctx, hook, draft, event, "")
 }
 
 // TestURL sends a test delivery of event (an Event* constant of models) to target, one of hook's
 // URLs written as it is there ("" for the first), at once, with the built-in sample incident,
 // and returns the stored attempt (Test = true; it counts towards nothing). hook may be saved
-// (its ID set) or an unsaved specification; secrets nil means the hook's sealed credentials are
-// opened. Errors: VALIDATION (no URL; on url, a target that is not one of hook's URLs), INTERNAL.
-func (w *Worker) TestURL(ctx context.Context, hook *models.Webhook, secrets *Secrets, event, target string) (*models.Attempt, error) {
+// (its ID set; draft nil, its sealed credentials are opened) or an unsaved specification
+// (with draft, what Format sends it by: models.Store.DraftWebhook). Errors: VALIDATION (no URL; on url, a target that is not one of hook's URLs), INTERNAL.
+func (w *Worker) TestURL(ctx context.Context, hook *models.Webhook, draft *webhook.Sendable, event, target string) (*models.Attempt, error) {
 	if len(hook.URLs.V) == 0 {
 		return nil, models.Invalid("urls", "the webhook has no URL")
 	}
@@ -35,14 +35,13 @@ func (w *Worker) TestURL(ctx context.Context, hook *models.Webhook, secrets *Sec
 		return nil, models.Invalid("url", "not one of the webhook's URLs")
 	}
 	now := w.now()
-	var sec Secrets
-	if secrets != nil {
-		sec = *secrets
-	} else {
+	if draft == nil {
 		var err error
-		if sec, err = w.secrets(ctx, hook); err != nil {
+		if draft, err = w.store.SendableWebhook(hook); err != nil {
 			return nil, fmt.Errorf("test webhook: %w", err)
 		}
+		// A test renders its templates afresh, as an unsaved specification does.
+		draft.TemplateKey = ""
 	}
 	d := render.Sample(webhook.EventWireName(event), now)
 	d.DeliveryID = "test_" + uuid.NewString()
@@ -52,8 +51,7 @@ func (w *Worker) TestURL(ctx context.Context, hook *models.Webhook, secrets *Sec
 	if base := w.cfg.BaseURL; base != "" {
 		d.Incident.URL = base + "/incidents/" + d.Incident.ID
 	}
-	// A test renders its template afresh: an unsaved specification has no revision to cache.
-	req, err := Format(hook, sec, &d, target, nil, now)
+	req, err := Format(draft, &d, target, nil, now)
 	log := w.log.With("delivery_id", d.DeliveryID, "webhook_id", hook.ID, "test", true)
 	a := w.attempt(ctx, log, hook, req, err, 1).attempt
 	a.Event = event

@@ -25,17 +25,6 @@ const Version = "0.1.0"
 // redactedValue replaces credentials and signatures in the delivery log.
 const redactedValue = "[redacted]"
 
-// Secrets are a webhook's plaintext credentials, opened for one request.
-type Secrets struct {
-	// Auth is the BASIC password, the API_KEY value or the BEARER token.
-	Auth webhook.Secret
-	// Signing lists the current signing secret first, then the retired ones still inside
-	// their 24-hour overlap, newest first.
-	Signing []webhook.Secret
-	// Headers are the values of the secret headers, by name (webhook.KV.Secret).
-	Headers map[string]webhook.Secret
-}
-
 // Request is a formatted webhook request, ready to send, with its redacted log form.
 type Request struct {
 	Method string
@@ -43,7 +32,7 @@ type Request struct {
 	Header http.Header
 	Body   []byte
 	// Log is what the delivery log shows: credentials and signatures redacted.
-	Log models.RequestLog
+	Log webhook.RequestLog
 	// Truncated reports that the body or query string was cut at its limit.
 	Truncated bool
 	// echoes are the credentials sent, in each form a receiver may send them back in (see
@@ -149,20 +138,21 @@ func (e *FormatError) Unwrap() error { return e.Err }
 // says), custom headers, authentication, signature headers, webhook-id (d.DeliveryID) and
 // User-Agent. d's Timestamp ({{timestamp}} and the envelope's timestamp) must be the send
 // time; DataFromSnapshot sets it. cache may be nil. Errors: *FormatError.
-func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache *render.Cache, now time.Time) (*Request, error) {
+func Format(w *webhook.Sendable, d *render.Data, target string, cache *render.Cache, now time.Time) (*Request, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, &FormatError{Err: fmt.Errorf("url: %w", err)}
 	}
-	r := &Request{Method: w.Method, Header: make(http.Header)}
+	spec := &w.Spec
+	r := &Request{Method: spec.Method, Header: make(http.Header)}
 	if r.Method == "" {
 		r.Method = http.MethodPost
 	}
 	var query []string
-	if w.SendDataUsing == webhook.SendQueryParams {
-		params := make([]render.QueryParam, 0, len(w.QueryParams.V))
-		for i, kv := range w.QueryParams.V {
-			t, errs := parse(cache, fmt.Sprintf("%s:%d:q%d", w.ID, w.Revision, i), kv.Value)
+	if spec.SendDataUsing == webhook.SendQueryParams {
+		params := make([]render.QueryParam, 0, len(spec.QueryParams))
+		for i, kv := range spec.QueryParams {
+			t, errs := parse(cache, w.TemplateKey, fmt.Sprintf("q%d", i), kv.Value)
 			if len(errs) > 0 {
 				return nil, &FormatError{Err: fmt.Errorf("query parameter %q: %w", kv.Name, errs[0])}
 			}
@@ -174,20 +164,20 @@ func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache
 		}
 		r.Truncated = cut
 	} else {
-		ct := render.ContentType(w.ContentType)
+		ct := render.ContentType(spec.ContentType)
 		if ct == "" {
 			ct = render.JSON
 		}
-		if w.BodyTemplate == nil || *w.BodyTemplate == "" {
+		if spec.BodyTemplate == nil || *spec.BodyTemplate == "" {
 			// contentType says how a bodyTemplate renders; the default envelope is JSON.
 			ct = render.JSON
-			extra := make([]render.KV, 0, len(w.ExtraFields.V))
-			for _, kv := range w.ExtraFields.V {
+			extra := make([]render.KV, 0, len(spec.ExtraFields))
+			for _, kv := range spec.ExtraFields {
 				extra = append(extra, render.KV{Name: kv.Name, Value: kv.Value})
 			}
 			r.Body, r.Truncated = render.EnvelopeBody(d, extra)
 		} else {
-			t, errs := parse(cache, fmt.Sprintf("%s:%d:body", w.ID, w.Revision), *w.BodyTemplate)
+			t, errs := parse(cache, w.TemplateKey, "body", *spec.BodyTemplate)
 			if len(errs) > 0 {
 				return nil, &FormatError{Err: fmt.Errorf("body template: %w", errs[0])}
 			}
@@ -201,68 +191,55 @@ func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache
 	}
 
 	redact := []string{"Authorization"}
-	for _, h := range w.Headers.V {
-		if !h.Secret {
-			r.Header.Set(h.Name, h.Value)
-			continue
+	for _, h := range spec.Headers {
+		r.Header.Set(h.Name, h.Value)
+		if h.Secret {
+			redact = append(redact, h.Name)
+			r.addEchoes(h.Value)
 		}
-		v := sec.Headers[h.Name].Reveal()
-		r.Header.Set(h.Name, v)
-		redact = append(redact, h.Name)
-		r.addEchoes(v)
 	}
 	logQuery := slices.Clone(query)
-	switch w.AuthType {
+	a := spec.Auth
+	switch a.Type {
 	case webhook.AuthBasic:
-		user := ""
-		if w.AuthUsername != nil {
-			user = *w.AuthUsername
-		}
-		basic := base64.StdEncoding.EncodeToString([]byte(user + ":" + sec.Auth.Reveal()))
+		basic := base64.StdEncoding.EncodeToString([]byte(a.Username + ":" + a.Password.Reveal()))
 		r.Header.Set("Authorization", "Basic "+basic)
 		r.addEchoes(basic)
-		r.addEchoes(sec.Auth.Reveal())
+		r.addEchoes(a.Password.Reveal())
 	case webhook.AuthBearer:
-		r.Header.Set("Authorization", "Bearer "+sec.Auth.Reveal())
-		r.addEchoes(sec.Auth.Reveal())
+		r.Header.Set("Authorization", "Bearer "+a.Token.Reveal())
+		r.addEchoes(a.Token.Reveal())
 	case webhook.AuthAPIKey:
-		key := ""
-		if w.AuthKey != nil {
-			key = *w.AuthKey
-		}
-		r.addEchoes(sec.Auth.Reveal())
-		if w.AuthPlacement != nil && *w.AuthPlacement == webhook.PlacementQuery {
-			query = append(query, url.QueryEscape(key)+"="+url.QueryEscape(sec.Auth.Reveal()))
-			logQuery = append(logQuery, url.QueryEscape(key)+"="+url.QueryEscape(redactedValue))
+		r.addEchoes(a.Value.Reveal())
+		if a.Placement == webhook.PlacementQuery {
+			query = append(query, url.QueryEscape(a.Key)+"="+url.QueryEscape(a.Value.Reveal()))
+			logQuery = append(logQuery, url.QueryEscape(a.Key)+"="+url.QueryEscape(redactedValue))
 		} else {
-			r.Header.Set(key, sec.Auth.Reveal())
-			redact = append(redact, key)
+			r.Header.Set(a.Key, a.Value.Reveal())
+			redact = append(redact, a.Key)
 		}
 	}
 
-	scheme, headerName := w.SigningScheme, ""
+	scheme := spec.Signing.Scheme
 	if scheme == "" {
 		scheme = sign.None
 	}
-	if w.SigningHeader != nil {
-		headerName = *w.SigningHeader
-	}
-	secrets := make([]string, len(sec.Signing))
-	for i, s := range sec.Signing {
+	secrets := make([]string, len(w.SigningSecrets))
+	for i, s := range w.SigningSecrets {
 		secrets[i] = s.Reveal()
 	}
-	sigs, err := sign.Sign(scheme, headerName, secrets, d.DeliveryID, now, r.Body)
+	sigs, err := sign.Sign(scheme, spec.Signing.HeaderName, secrets, d.DeliveryID, now, r.Body)
 	if err != nil {
 		return nil, &FormatError{Err: fmt.Errorf("sign: %w", err)}
 	}
 	for _, h := range sigs {
 		r.Header.Set(h.Name, h.Value)
 	}
-	redact = append(redact, sign.Redacted(scheme, headerName)...)
+	redact = append(redact, sign.Redacted(scheme, spec.Signing.HeaderName)...)
 	r.Header.Set("User-Agent", "Herald/"+Version)
 
 	r.URL = withQuery(u, query)
-	r.Log = models.RequestLog{
+	r.Log = webhook.RequestLog{
 		Method:  r.Method,
 		URL:     withQuery(u, logQuery),
 		Headers: logHeaders(r.Header, redact),
@@ -271,11 +248,13 @@ func Format(w *models.Webhook, sec Secrets, d *render.Data, target string, cache
 	return r, nil
 }
 
-func parse(cache *render.Cache, key, src string) (*render.Template, []render.Error) {
-	if cache == nil {
+// parse returns the parsed template src, the part (body, q0, …) of the webhook revision key,
+// from cache when both are given.
+func parse(cache *render.Cache, key, part, src string) (*render.Template, []render.Error) {
+	if cache == nil || key == "" {
 		return render.Parse(src)
 	}
-	return cache.Get(key, src)
+	return cache.Get(key+":"+part, src)
 }
 
 // withQuery appends encoded name=value pairs to the query of u.

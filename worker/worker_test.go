@@ -995,7 +995,12 @@ func TestTestUnsaved(t *testing.T) {
 		SigningScheme: "NONE", SendDataUsing: webhook.SendBody, ContentType: webhook.ContentJSON,
 		BodyTemplate: str(`{"t":"{{incident.title}}"}`), TimeoutSeconds: 3,
 	}
-	a, err := w.Test(context.Background(), hook, &worker.Secrets{Auth: "abc"}, webhook.EventResolved)
+	draft := &webhook.Sendable{Spec: webhook.Spec{
+		URLs: hook.URLs.V, Method: hook.Method, Auth: webhook.Auth{Type: webhook.AuthBearer, Token: "abc"},
+		Signing: webhook.Signing{Scheme: hook.SigningScheme}, SendDataUsing: hook.SendDataUsing, ContentType: hook.ContentType,
+		BodyTemplate: hook.BodyTemplate, TimeoutSeconds: hook.TimeoutSeconds,
+	}}
+	a, err := w.Test(context.Background(), hook, draft, webhook.EventResolved)
 	if err != nil {
 		t.Fatal(err)
 	}

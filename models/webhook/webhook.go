@@ -143,3 +143,21 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 func invalid(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
+
+// Sendable is a webhook as Format sends it: its specification with every credential in
+// plaintext (Spec.Auth, the values of secret Spec.Headers), the secrets that sign (current
+// first, then the retired ones still inside their overlap, newest first) and TemplateKey, which
+// names this revision's parsed templates in a render.Cache ("" parses them afresh).
+type Sendable struct {
+	Spec           Spec
+	SigningSecrets []Secret
+	TemplateKey    string
+}
+
+// RequestLog is what was sent, with secrets redacted.
+type RequestLog struct {
+	Method  string `json:"method"`
+	URL     string `json:"url"`
+	Headers []KV   `json:"headers"`
+	Body    string `json:"body,omitempty"`
+}
