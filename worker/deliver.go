@@ -51,7 +51,7 @@ type result struct {
 // attempt sends req (or records formatErr, the reason it could not be built) and builds the
 // attempt's log row, not yet stored. A request cut at its limit is sent as it is, marked on
 // the row and logged on log as a warning.
-func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Webhook, req *Request, formatErr error, number int) *result {
+func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Webhook, req *webhook.Request, formatErr error, number int) *result {
 	start := w.now()
 	a := &models.Attempt{
 		Number:    number,
@@ -117,7 +117,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Web
 // sendError is the text of a failed send with the URL as the request log shows it: net/http
 // quotes the URL it was given, and an API key placed in the query must not reach the attempt
 // log, the server log or a failure e-mail.
-func sendError(err error, req *Request) string {
+func sendError(err error, req *webhook.Request) string {
 	if ue, ok := errors.AsType[*url.Error](err); ok {
 		shown := *ue
 		shown.URL = req.Log.URL
@@ -129,7 +129,7 @@ func sendError(err error, req *Request) string {
 // send performs req and reads the response's first 16 KiB, with the request's credentials
 // hidden wherever the receiver sent them back. The bool reports that the body kept is shorter
 // than what the receiver sent or meant to send.
-func (w *Worker) send(ctx context.Context, r *Request) (*models.ResponseLog, bool, error) {
+func (w *Worker) send(ctx context.Context, r *webhook.Request) (*models.ResponseLog, bool, error) {
 	var body io.Reader = http.NoBody
 	if r.Body != nil {
 		body = bytes.NewReader(r.Body)
@@ -146,10 +146,10 @@ func (w *Worker) send(ctx context.Context, r *Request) (*models.ResponseLog, boo
 	defer resp.Body.Close()
 	// Read as far as a credential starting just before the cut could reach, so that it is
 	// hidden whole before the body is cut.
-	b, cut := egress.ReadBody(resp.Body, egress.MaxResponseBody+r.longestEcho())
-	shown := r.hideCredentials(string(b))
+	b, cut := egress.ReadBody(resp.Body, egress.MaxResponseBody+r.LongestEcho())
+	shown := r.HideCredentials(string(b))
 	if cut {
-		shown = r.hideCredentialStart(shown)
+		shown = r.HideCredentialStart(shown)
 	}
 	if len(shown) > egress.MaxResponseBody {
 		shown, cut = shown[:egress.MaxResponseBody], true
@@ -162,7 +162,7 @@ func (w *Worker) send(ctx context.Context, r *Request) (*models.ResponseLog, boo
 	headers := make([]webhook.KV, 0, len(names))
 	for _, name := range names {
 		for _, v := range resp.Header[name] {
-			headers = append(headers, webhook.KV{Name: name, Value: r.hideCredentials(v)})
+			headers = append(headers, webhook.KV{Name: name, Value: r.HideCredentials(v)})
 		}
 	}
 	return &models.ResponseLog{Status: resp.StatusCode, Headers: headers, Body: shown}, cut, nil
@@ -180,9 +180,9 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 	log := w.log.With("delivery_id", d.ID, "webhook_id", hook.ID, "attempt", d.Attempts)
 	now := w.now()
 	sendable, err := w.store.SendableWebhook(hook)
-	var req *Request
+	var req *webhook.Request
 	if err == nil {
-		req, err = Format(sendable, dataFor(d, now), d.URL, w.cache, now)
+		req, err = webhook.Format(sendable, dataFor(d, now), d.URL, w.cache, now)
 	}
 	res := w.attempt(ctx, log, hook, req, err, d.Attempts)
 	s.answered(res.attempt.Outcome == models.AttemptSucceeded)
@@ -304,3 +304,25 @@ func headerValue(h []webhook.KV, name string) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// retryAfter reads a Retry-After value (seconds or an HTTP date) relative to now; it returns
+// zero when absent or unreadable, and at most maxRetryAfter.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		if secs > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
+}

@@ -51,7 +51,7 @@ func (w *Worker) TestURL(ctx context.Context, hook *models.Webhook, draft *webho
 	if base := w.cfg.BaseURL; base != "" {
 		d.Incident.URL = base + "/incidents/" + d.Incident.ID
 	}
-	req, err := Format(draft, &d, target, nil, now)
+	req, err := webhook.Format(draft, &d, target, nil, now)
 	log := w.log.With("delivery_id", d.DeliveryID, "webhook_id", hook.ID, "test", true)
 	a := w.attempt(ctx, log, hook, req, err, 1).attempt
 	a.Event = event

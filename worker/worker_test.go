@@ -366,7 +366,7 @@ func TestRequests(t *testing.T) {
 				t.Fatalf("receiver got %d requests", len(reqs))
 			}
 			r := reqs[0]
-			if r.header.Get("Webhook-Id") != id || r.header.Get("User-Agent") != "Herald/"+worker.Version {
+			if r.header.Get("Webhook-Id") != id || r.header.Get("User-Agent") != "Herald/"+webhook.Version {
 				t.Errorf("webhook-id %q user-agent %q", r.header.Get("Webhook-Id"), r.header.Get("User-Agent"))
 			}
 			tc.check(t, r, id)

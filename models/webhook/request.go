@@ -1,4 +1,4 @@
-package worker
+package webhook
 
 import (
 	"encoding/base64"
@@ -7,14 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 
-	"github.com/herald-hq/herald/models"
-	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/models/webhook/render"
 	"github.com/herald-hq/herald/models/webhook/sign"
 )
@@ -32,11 +29,11 @@ type Request struct {
 	Header http.Header
 	Body   []byte
 	// Log is what the delivery log shows: credentials and signatures redacted.
-	Log webhook.RequestLog
+	Log RequestLog
 	// Truncated reports that the body or query string was cut at its limit.
 	Truncated bool
 	// echoes are the credentials sent, in each form a receiver may send them back in (see
-	// hideCredentials), longest first.
+	// HideCredentials), longest first.
 	echoes []string
 }
 
@@ -86,18 +83,18 @@ func asciiJSON(s string) string {
 	return b.String()
 }
 
-// hideCredentials replaces every credential of the request found in s, a response header or
+// HideCredentials replaces every credential of the request found in s, a response header or
 // body, with [redacted]: the delivery log shows responses to whoever may read the webhook.
-func (r *Request) hideCredentials(s string) string {
+func (r *Request) HideCredentials(s string) string {
 	for _, form := range r.echoes {
 		s = strings.ReplaceAll(s, form, redactedValue)
 	}
 	return s
 }
 
-// hideCredentialStart hides the end of s when it is the start of a credential (the longest
+// HideCredentialStart hides the end of s when it is the start of a credential (the longest
 // such start of any form): a body cut while reading may end inside one.
-func (r *Request) hideCredentialStart(s string) string {
+func (r *Request) HideCredentialStart(s string) string {
 	longest := 0
 	for _, form := range r.echoes {
 		for n := min(len(form)-1, len(s)); n > longest; n-- {
@@ -113,8 +110,8 @@ func (r *Request) hideCredentialStart(s string) string {
 	return s[:len(s)-longest] + redactedValue
 }
 
-// longestEcho is the length of the longest credential form (0 without credentials).
-func (r *Request) longestEcho() int {
+// LongestEcho is the length of the longest credential form (0 without credentials).
+func (r *Request) LongestEcho() int {
 	if len(r.echoes) == 0 {
 		return 0
 	}
@@ -138,7 +135,7 @@ func (e *FormatError) Unwrap() error { return e.Err }
 // says), custom headers, authentication, signature headers, webhook-id (d.DeliveryID) and
 // User-Agent. d's Timestamp ({{timestamp}} and the envelope's timestamp) must be the send
 // time; DataFromSnapshot sets it. cache may be nil. Errors: *FormatError.
-func Format(w *webhook.Sendable, d *render.Data, target string, cache *render.Cache, now time.Time) (*Request, error) {
+func Format(w *Sendable, d *render.Data, target string, cache *render.Cache, now time.Time) (*Request, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, &FormatError{Err: fmt.Errorf("url: %w", err)}
@@ -149,7 +146,7 @@ func Format(w *webhook.Sendable, d *render.Data, target string, cache *render.Ca
 		r.Method = http.MethodPost
 	}
 	var query []string
-	if spec.SendDataUsing == webhook.SendQueryParams {
+	if spec.SendDataUsing == SendQueryParams {
 		params := make([]render.QueryParam, 0, len(spec.QueryParams))
 		for i, kv := range spec.QueryParams {
 			t, errs := parse(cache, w.TemplateKey, fmt.Sprintf("q%d", i), kv.Value)
@@ -201,17 +198,17 @@ func Format(w *webhook.Sendable, d *render.Data, target string, cache *render.Ca
 	logQuery := slices.Clone(query)
 	a := spec.Auth
 	switch a.Type {
-	case webhook.AuthBasic:
+	case AuthBasic:
 		basic := base64.StdEncoding.EncodeToString([]byte(a.Username + ":" + a.Password.Reveal()))
 		r.Header.Set("Authorization", "Basic "+basic)
 		r.addEchoes(basic)
 		r.addEchoes(a.Password.Reveal())
-	case webhook.AuthBearer:
+	case AuthBearer:
 		r.Header.Set("Authorization", "Bearer "+a.Token.Reveal())
 		r.addEchoes(a.Token.Reveal())
-	case webhook.AuthAPIKey:
+	case AuthAPIKey:
 		r.addEchoes(a.Value.Reveal())
-		if a.Placement == webhook.PlacementQuery {
+		if a.Placement == PlacementQuery {
 			query = append(query, url.QueryEscape(a.Key)+"="+url.QueryEscape(a.Value.Reveal()))
 			logQuery = append(logQuery, url.QueryEscape(a.Key)+"="+url.QueryEscape(redactedValue))
 		} else {
@@ -239,7 +236,7 @@ func Format(w *webhook.Sendable, d *render.Data, target string, cache *render.Ca
 	r.Header.Set("User-Agent", "Herald/"+Version)
 
 	r.URL = withQuery(u, query)
-	r.Log = webhook.RequestLog{
+	r.Log = RequestLog{
 		Method:  r.Method,
 		URL:     withQuery(u, logQuery),
 		Headers: logHeaders(r.Header, redact),
@@ -272,78 +269,21 @@ func withQuery(u *url.URL, pairs []string) string {
 }
 
 // logHeaders lists h sorted by name with the values of the redact names hidden.
-func logHeaders(h http.Header, redact []string) []webhook.KV {
+func logHeaders(h http.Header, redact []string) []KV {
 	names := make([]string, 0, len(h))
 	for name := range h {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	out := make([]webhook.KV, 0, len(names))
+	out := make([]KV, 0, len(names))
 	for _, name := range names {
 		hide := slices.ContainsFunc(redact, func(r string) bool { return strings.EqualFold(r, name) })
 		for _, v := range h[name] {
 			if hide {
 				v = redactedValue
 			}
-			out = append(out, webhook.KV{Name: name, Value: v})
+			out = append(out, KV{Name: name, Value: v})
 		}
 	}
 	return out
-}
-
-// dataFor returns what the templates of a delivery sent at sentAt see: its frozen snapshot.
-func dataFor(d *models.Delivery, sentAt time.Time) *render.Data {
-	return DataFromSnapshot(d.Event, d.ID, d.WebhookID, &d.Snapshot.V, sentAt)
-}
-
-// DataFromSnapshot returns what templates see for an event (enum name) about a snapshot, in
-// a webhook sent at sentAt ({{timestamp}}, vendor: "Timestamp of webhook (When it sent)").
-func DataFromSnapshot(event, deliveryID, webhookID string, s *models.Snapshot, sentAt time.Time) *render.Data {
-	return &render.Data{
-		Event:      webhook.EventWireName(event),
-		DeliveryID: deliveryID,
-		WebhookID:  webhookID,
-		Timestamp:  sentAt,
-		User:       s.User,
-		Incident: render.Incident{
-			ID:             s.IncidentID,
-			Title:          s.Title,
-			Description:    s.Description,
-			Urgency:        s.Urgency,
-			Status:         s.Status,
-			MappedWith:     s.MappedWith,
-			URL:            s.URL,
-			AlertSource:    s.AlertSource,
-			ServiceID:      s.ServiceID,
-			ServiceName:    s.ServiceName,
-			TeamID:         s.TeamID,
-			TeamName:       s.TeamName,
-			Assignee:       s.Assignee,
-			CreatedAt:      s.CreatedAt,
-			AcknowledgedAt: s.AcknowledgedAt,
-			ResolvedAt:     s.ResolvedAt,
-		},
-	}
-}
-
-// retryAfter reads a Retry-After value (seconds or an HTTP date) relative to now; it returns
-// zero when absent or unreadable, and at most maxRetryAfter.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		if secs > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
 }

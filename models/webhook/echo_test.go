@@ -1,4 +1,4 @@
-package worker
+package webhook
 
 import "testing"
 
@@ -19,7 +19,7 @@ func TestHideCredentials(t *testing.T) {
 	} {
 		var r Request
 		r.addEchoes(tc.credential)
-		if got := r.hideCredentials(tc.response); got != tc.want {
+		if got := r.HideCredentials(tc.response); got != tc.want {
 			t.Errorf("%q in %q: got %q, want %q", tc.credential, tc.response, got, tc.want)
 		}
 	}
@@ -36,7 +36,7 @@ func TestHideCredentialStart(t *testing.T) {
 		"abc supersecret%2": "abc [redacted]",
 		"abc nothing":       "abc nothing",
 	} {
-		if got := r.hideCredentialStart(body); got != want {
+		if got := r.HideCredentialStart(body); got != want {
 			t.Errorf("%q: got %q, want %q", body, got, want)
 		}
 	}
