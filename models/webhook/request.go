@@ -187,6 +187,7 @@ func Format(w *Sendable, d *render.Data, target string, cache *render.Cache, now
 		}
 	}
 
+	// Authorization is hidden whatever writes it: the webhook's auth or a custom header.
 	redact := []string{"Authorization"}
 	for _, h := range spec.Headers {
 		r.Header.Set(h.Name, h.Value)
@@ -213,8 +214,10 @@ func Format(w *Sendable, d *render.Data, target string, cache *render.Cache, now
 			logQuery = append(logQuery, url.QueryEscape(a.Key)+"="+url.QueryEscape(redactedValue))
 		} else {
 			r.Header.Set(a.Key, a.Value.Reveal())
-			redact = append(redact, a.Key)
 		}
+	}
+	if h := authHeader(a); h != "" {
+		redact = append(redact, h)
 	}
 
 	scheme := spec.Signing.Scheme

@@ -363,7 +363,7 @@ func validateWebhookAuth(spec *Spec) error {
 			if lower == "content-type" {
 				return invalid("auth.key", "header %s describes the body: choose another name for the API key", a.Key)
 			}
-			if slices.Contains(signatureHeaders(spec.Signing), lower) {
+			if slices.Contains(sign.Headers(spec.Signing.Scheme, spec.Signing.HeaderName), lower) {
 				return invalid("auth.key", "header %s carries the signature", a.Key)
 			}
 			if !isHeaderValue(a.Value.Reveal()) {
@@ -403,15 +403,16 @@ func validateWebhookAuth(spec *Spec) error {
 
 func validateWebhookSigning(spec *Spec) error {
 	sg := spec.Signing
-	switch sg.Scheme {
-	case sign.None:
+	if !sign.Known(sg.Scheme) {
+		return invalid("signing.scheme", "unknown signing scheme %q", sg.Scheme)
+	}
+	if !sign.TakesHeaderName(sg.Scheme) {
 		if sg.HeaderName != "" {
-			return invalid("signing.headerName", "headerName is only used by HMAC_SHA512")
+			return invalid("signing.headerName", "headerName is only used by %s", strings.Join(sign.HeaderNameSchemes(), " and "))
 		}
-		return nil
-	case sign.HMACSHA512:
+	} else {
 		if sg.HeaderName == "" {
-			return invalid("signing.headerName", "HMAC_SHA512 needs a headerName")
+			return invalid("signing.headerName", "%s needs a headerName", sg.Scheme)
 		}
 		if !isHTTPToken(sg.HeaderName) {
 			return invalid("signing.headerName", "a header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
@@ -419,32 +420,11 @@ func validateWebhookSigning(spec *Spec) error {
 		if err := sign.ValidateHeaderName(sg.Scheme, sg.HeaderName); err != nil {
 			return invalid("signing.headerName", "header %s is set by Herald or has its own meaning in HTTP: choose another name, such as X-Herald-Signature", sg.HeaderName)
 		}
-	case sign.HMACSHA256, sign.StandardWebhooks:
-		if sg.HeaderName != "" {
-			return invalid("signing.headerName", "headerName is only used by HMAC_SHA512")
-		}
-	default:
-		return invalid("signing.scheme", "unknown signing scheme %q", sg.Scheme)
 	}
-	if spec.SendDataUsing == SendQueryParams {
+	if sg.Scheme != sign.None && spec.SendDataUsing == SendQueryParams {
 		return invalid("signing.scheme", "signing needs a body: not possible with sendDataUsing QUERY_PARAMS")
 	}
 	return nil
-}
-
-// signatureHeaders returns the lower-case names of the headers Herald writes for a signing
-// scheme, webhook-id included (it goes out with every scheme).
-func signatureHeaders(sg Signing) []string {
-	names := []string{sign.HeaderID}
-	switch sg.Scheme {
-	case sign.HMACSHA512:
-		names = append(names, strings.ToLower(sg.HeaderName))
-	case sign.HMACSHA256:
-		names = append(names, strings.ToLower(sign.HeaderXSignature))
-	case sign.StandardWebhooks:
-		names = append(names, sign.HeaderTimestamp, sign.HeaderSignature)
-	}
-	return names
 }
 
 // queryParamWriter returns the input that already sends the query parameter name (`urls[1]`,
@@ -492,7 +472,7 @@ func validateWebhookHeaders(spec *Spec) error {
 	if len(spec.Headers) > MaxWebhookHeaders {
 		return invalid("headers", "at most %d headers are allowed", MaxWebhookHeaders)
 	}
-	reserved := signatureHeaders(spec.Signing)
+	reserved := sign.Headers(spec.Signing.Scheme, spec.Signing.HeaderName)
 	auth := authHeader(spec.Auth)
 	for i, h := range spec.Headers {
 		name := fmt.Sprintf("headers[%d].name", i)

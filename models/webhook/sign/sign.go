@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -352,6 +353,38 @@ func Verify(scheme, headerName, secret string, h http.Header, body []byte, now t
 		return ErrNoMatch
 	}
 	return ErrUnknownScheme
+}
+
+// Known reports whether scheme is one Sign takes, None included.
+func Known(scheme string) bool {
+	return scheme == None || known(scheme)
+}
+
+// TakesHeaderName reports whether scheme signs into a header the webhook names (the
+// headerName of its signing settings); HeaderNameSchemes lists those schemes.
+func TakesHeaderName(scheme string) bool {
+	return slices.Contains(HeaderNameSchemes(), scheme)
+}
+
+// HeaderNameSchemes returns the schemes that sign into a header the webhook names.
+func HeaderNameSchemes() []string {
+	return []string{HMACSHA512}
+}
+
+// Headers returns the lower-case names of the headers Sign writes for scheme and headerName,
+// webhook-id first (it goes out with every scheme, None included): no other header of the
+// webhook may use them.
+func Headers(scheme, headerName string) []string {
+	names := []string{HeaderID}
+	switch scheme {
+	case HMACSHA512:
+		names = append(names, strings.ToLower(headerName))
+	case HMACSHA256:
+		names = append(names, strings.ToLower(HeaderXSignature))
+	case StandardWebhooks:
+		names = append(names, HeaderTimestamp, HeaderSignature)
+	}
+	return names
 }
 
 // Redacted returns the names of the headers whose values are signatures for

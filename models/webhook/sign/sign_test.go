@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -641,5 +642,50 @@ func BenchmarkSign(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestHeadersAreWhatSignWrites: Headers, which validation reserves, names exactly the headers
+// Sign writes for each scheme, and Redacted hides a subset of them.
+func TestHeadersAreWhatSignWrites(t *testing.T) {
+	t.Parallel()
+	for _, scheme := range []string{sign.None, sign.HMACSHA512, sign.HMACSHA256, sign.StandardWebhooks} {
+		t.Run(scheme, func(t *testing.T) {
+			t.Parallel()
+			if !sign.Known(scheme) {
+				t.Fatalf("Known(%s) = false", scheme)
+			}
+			headerName := ""
+			if sign.TakesHeaderName(scheme) {
+				headerName = "X-Herald-Signature"
+			}
+			var secrets []string
+			if scheme != sign.None {
+				secret, err := sign.GenerateSecret(scheme)
+				if err != nil {
+					t.Fatal(err)
+				}
+				secrets = []string{secret}
+			}
+			written, err := sign.Sign(scheme, headerName, secrets, "msg_1", fixedTime, []byte(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, h := range written {
+				got = append(got, strings.ToLower(h.Name))
+			}
+			if want := sign.Headers(scheme, headerName); !slices.Equal(got, want) {
+				t.Errorf("Sign writes %v, Headers says %v", got, want)
+			}
+			for _, r := range sign.Redacted(scheme, headerName) {
+				if !slices.Contains(got, strings.ToLower(r)) {
+					t.Errorf("Redacted names %s, which Sign does not write", r)
+				}
+			}
+		})
+	}
+	if sign.Known("HMAC_MD5") {
+		t.Error(`Known("HMAC_MD5") = true`)
 	}
 }
