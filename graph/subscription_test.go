@@ -26,6 +26,7 @@ import (
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
 	"github.com/herald-hq/herald/models/webhook"
+	"github.com/herald-hq/herald/models/webhook/outcome"
 )
 
 // logWorld is a running GraphQL endpoint with two teams, a webhook in each and a global one.
@@ -723,7 +724,7 @@ func TestDeliveryLogDoesNotShareCallerDependentResults(t *testing.T) {
 				DeliveryID: &cd.Delivery.ID, WebhookID: &w.hookA, Event: webhook.EventCreated, Number: 1, Outcome: models.AttemptSucceeded,
 				Request: models.NewJSON(webhook.RequestLog{Method: "POST", URL: "https://receiver.example/hook"}), StartedAt: time.Now(),
 			}
-			_, err := s.CompleteAttempt(ctx, &models.AttemptCompletion{LeaseToken: "lease", Attempt: a, Status: models.DeliverySucceeded})
+			_, err := s.CompleteAttempt(ctx, &models.AttemptCompletion{LeaseToken: "lease", Attempt: a, Decision: outcome.Decision{Verdict: outcome.Delivered}})
 			must(t, err)
 		}
 		for i, c := range append(admins, manager) {

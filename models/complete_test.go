@@ -10,6 +10,7 @@ import (
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
 	"github.com/herald-hq/herald/models/webhook"
+	"github.com/herald-hq/herald/models/webhook/outcome"
 )
 
 // TestCompleteAttemptsInOrder records one batch that holds a success, a lease lost in the
@@ -41,17 +42,17 @@ func TestCompleteAttemptsInOrder(t *testing.T) {
 				theirs = append(theirs, c.Delivery)
 			}
 		}
-		completion := func(d *models.Delivery, token, outcome, status string) *models.AttemptCompletion {
-			return &models.AttemptCompletion{LeaseToken: token, Status: status, Attempt: &models.Attempt{
-				DeliveryID: &d.ID, WebhookID: &d.WebhookID, Event: d.Event, Number: 1, Outcome: outcome, StartedAt: time.Now(),
+		completion := func(d *models.Delivery, token, result string, v outcome.Verdict) *models.AttemptCompletion {
+			return &models.AttemptCompletion{LeaseToken: token, Decision: outcome.Decision{Verdict: v}, Attempt: &models.Attempt{
+				DeliveryID: &d.ID, WebhookID: &d.WebhookID, Event: d.Event, Number: 1, Outcome: result, StartedAt: time.Now(),
 			}}
 		}
 		var cs []*models.AttemptCompletion
-		cs = append(cs, completion(mine[0], "token", models.AttemptSucceeded, models.DeliverySucceeded)) // resets 1 → 0
-		cs = append(cs, completion(theirs[0], "token", models.AttemptSucceeded, models.DeliverySucceeded))
-		cs = append(cs, completion(mine[1], "stolen", models.AttemptFailed, models.DeliveryFailed)) // lease lost
+		cs = append(cs, completion(mine[0], "token", models.AttemptSucceeded, outcome.Delivered)) // resets 1 → 0
+		cs = append(cs, completion(theirs[0], "token", models.AttemptSucceeded, outcome.Delivered))
+		cs = append(cs, completion(mine[1], "stolen", models.AttemptFailed, outcome.Failed)) // lease lost
 		for _, d := range mine[2:10] {
-			cs = append(cs, completion(d, "token", models.AttemptFailed, models.DeliveryFailed))
+			cs = append(cs, completion(d, "token", models.AttemptFailed, outcome.Failed))
 		}
 		res, err := s.CompleteAttempts(ctx, cs)
 		if err != nil {
@@ -101,7 +102,7 @@ func TestDeactivatingRetryIsCancelledWithoutNextTime(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
 		hook := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated})})
-		if err := s.DB().Model(&models.Webhook{}).Where("id = ?", hook.ID).Update("consecutive_failures", models.MaxConsecutiveFailures-1).Error; err != nil {
+		if err := s.DB().Model(&models.Webhook{}).Where("id = ?", hook.ID).Update("consecutive_failures", outcome.MaxConsecutiveFailures-1).Error; err != nil {
 			t.Fatal(err)
 		}
 		w.create(t, w.svcA1, "x")
@@ -118,7 +119,7 @@ func TestDeactivatingRetryIsCancelledWithoutNextTime(t *testing.T) {
 			a := &models.Attempt{DeliveryID: &d.ID, WebhookID: &d.WebhookID, Event: d.Event, Number: 1,
 				Outcome: models.AttemptFailed, StartedAt: time.Now(), NextRetryAt: &next}
 			attempts = append(attempts, a)
-			res, err := s.CompleteAttempt(ctx, &models.AttemptCompletion{LeaseToken: "token", Status: models.DeliveryPending, NextAttemptAt: &next, Attempt: a})
+			res, err := s.CompleteAttempt(ctx, &models.AttemptCompletion{LeaseToken: "token", Decision: outcome.Decision{Verdict: outcome.Retry, RetryAt: next}, Attempt: a})
 			if err != nil || res.Status != models.DeliveryCancelled {
 				t.Fatalf("completion: %+v, %v", res, err)
 			}
@@ -164,22 +165,22 @@ func TestCompleteAttemptsOneStatement(t *testing.T) {
 		}
 		next := time.Now().UTC().Add(time.Hour).Truncate(time.Microsecond)
 		boom := "HTTP 500"
-		completion := func(d *models.Delivery, token, outcome, status string) *models.AttemptCompletion {
-			c := &models.AttemptCompletion{LeaseToken: token, Status: status, Attempt: &models.Attempt{
-				DeliveryID: &d.ID, WebhookID: &d.WebhookID, Event: d.Event, Number: 1, Outcome: outcome, StartedAt: time.Now(),
+		completion := func(d *models.Delivery, token, result string, v outcome.Verdict) *models.AttemptCompletion {
+			c := &models.AttemptCompletion{LeaseToken: token, Decision: outcome.Decision{Verdict: v}, Attempt: &models.Attempt{
+				DeliveryID: &d.ID, WebhookID: &d.WebhookID, Event: d.Event, Number: 1, Outcome: result, StartedAt: time.Now(),
 			}}
-			if outcome != models.AttemptSucceeded {
+			if result != models.AttemptSucceeded {
 				c.Attempt.Error = &boom
 			}
 			return c
 		}
-		retry := completion(ds[1], "token", models.AttemptFailed, models.DeliveryPending)
-		retry.NextAttemptAt = &next
+		retry := completion(ds[1], "token", models.AttemptFailed, outcome.Retry)
+		retry.Decision.RetryAt = next
 		res, err := s.CompleteAttempts(ctx, []*models.AttemptCompletion{
-			completion(ds[0], "token", models.AttemptSucceeded, models.DeliverySucceeded),
+			completion(ds[0], "token", models.AttemptSucceeded, outcome.Delivered),
 			retry,
-			completion(ds[2], "stolen", models.AttemptFailed, models.DeliveryFailed),
-			completion(ds[3], "token", models.AttemptFailed, models.DeliveryFailed),
+			completion(ds[2], "stolen", models.AttemptFailed, outcome.Failed),
+			completion(ds[3], "token", models.AttemptFailed, outcome.Failed),
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -8,13 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herald-hq/herald/models/webhook/outcome"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
-
-// MaxConsecutiveFailures is how many failed attempts in a row (test sends excepted) make a
-// webhook INACTIVE (SPEC §4).
-const MaxConsecutiveFailures = 6
 
 // AttemptCompletion is the outcome of one attempt at a claimed delivery.
 type AttemptCompletion struct {
@@ -22,11 +19,9 @@ type AttemptCompletion struct {
 	LeaseToken string
 	// Attempt is the log row to insert; its DeliveryID and WebhookID are set.
 	Attempt *Attempt
-	// Status is the delivery's next state: SUCCEEDED, PENDING (retry at NextAttemptAt) or FAILED.
-	Status        string
-	NextAttemptAt *time.Time
-	// Deactivate, when set, makes the webhook INACTIVE at once with this reason (410 Gone).
-	Deactivate string
+	// Decision is what the outcome policy (outcome.Policy.Decide) said follows the attempt,
+	// before the webhook's standing: CompleteAttempts completes it with Given.
+	Decision outcome.Decision
 }
 
 // CompletionResult says what CompleteAttempt changed.
@@ -39,6 +34,9 @@ type CompletionResult struct {
 	// Deactivated is set when this attempt made the webhook INACTIVE; Reason says why.
 	Deactivated bool
 	Reason      string
+	// Notice is the failure e-mail the attempt calls for (none for a delivery cancelled while
+	// the attempt was in flight).
+	Notice outcome.Notice
 }
 
 // CompleteAttempt records one attempt; it is CompleteAttempts with a batch of one.
@@ -57,8 +55,8 @@ func (s *Store) CompleteAttempt(ctx context.Context, c *AttemptCompletion) (*Com
 // CompleteAttempts records attempts at deliveries, each claimed with its c.LeaseToken, in one
 // transaction and in the order given, as if each were recorded on its own: the attempt rows
 // (one multi-row INSERT), each delivery's new state (WHERE id = ? AND lease_token = ?), the
-// webhooks' consecutive failures (reset on success, +1 on failure; counted in order and
-// written once per webhook) and, at MaxConsecutiveFailures or on c.Deactivate, the webhook
+// webhooks' consecutive failures (counted in order and written once per webhook) and, when the
+// outcome policy says so (outcome.Decision.Given with the webhook's locked count), the webhook
 // made INACTIVE with its PENDING deliveries CANCELLED — so a later completion of the same
 // webhook in the batch finds its delivery cancelled. A delivery cancelled while its attempt
 // was in flight keeps its state; the attempt is still logged. results[i] is nil when
@@ -67,12 +65,56 @@ func (s *Store) CompleteAttempt(ctx context.Context, c *AttemptCompletion) (*Com
 // then expire and the deliveries are tried again. On PostgreSQL the transaction commits without
 // waiting for the WAL flush (see openBookkeeping). Errors: INTERNAL.
 func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) ([]*CompletionResult, error) {
-	hookIDs := make([]string, 0, len(cs))
-	var failedIDs []string
+	hookIDs, failedIDs, err := completionWebhooks(cs)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]*CompletionResult, len(cs))
+	var b completionBatch
+	err = s.bk.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		clear(results)
+		b = completionBatch{now: s.now()}
+		hooks, order, err := s.lockCompletionWebhooks(tx, hookIDs, failedIDs)
+		if err != nil {
+			return err
+		}
+		// When no completion of the batch can deactivate its webhook, every delivery's new
+		// state is known up front and one statement updates them all; otherwise each is
+		// updated in turn, so that a deactivation cancels the deliveries completed after it.
+		var updated map[string]bool
+		if !mayDeactivate(cs, hooks) {
+			if updated, err = s.updateDeliveries(tx, cs, b.now); err != nil {
+				return err
+			}
+		}
+		for i, c := range cs {
+			if results[i], err = b.apply(tx, c, hooks[*c.Attempt.WebhookID], updated); err != nil {
+				return err
+			}
+		}
+		return b.write(tx, order)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("complete attempts: %w", err)
+	}
+	ids := make([]string, len(b.logged))
+	for i, a := range b.logged {
+		ids[i] = a.ID
+	}
+	s.announceAttempts(ids...)
+	s.announceStatusChanges(b.changes...)
+	s.countCancelled(b.cancelled)
+	return results, nil
+}
+
+// completionWebhooks checks that every attempt of cs names its delivery and webhook, gives
+// the attempts their ids, and returns the webhooks of cs and those with a failure in cs.
+func completionWebhooks(cs []*AttemptCompletion) (hookIDs, failedIDs []string, err error) {
+	hookIDs = make([]string, 0, len(cs))
 	for _, c := range cs {
 		a := c.Attempt
 		if a.DeliveryID == nil || a.WebhookID == nil {
-			return nil, errors.New("complete attempts: an attempt names no delivery or webhook")
+			return nil, nil, errors.New("complete attempts: an attempt names no delivery or webhook")
 		}
 		if a.ID == "" {
 			a.ID = newID()
@@ -84,191 +126,182 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 			failedIDs = append(failedIDs, *a.WebhookID)
 		}
 	}
-	results := make([]*CompletionResult, len(cs))
-	var logged []*Attempt
-	var cancelled int64
-	var changes []string
-	err := s.bk.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		clear(results)
-		logged = logged[:0]
-		cancelled = 0
-		changes = changes[:0]
-		now := s.now()
-		// Lock the webhooks whose counter changes (a failure, or a success resetting a non-zero
-		// count) before any delivery, in the order fan-out locks them (created_at, id): every
-		// transaction that locks several webhooks does so in this order, so none deadlock.
-		// A success on a webhook at zero changes nothing and locks nothing.
-		type hookState struct {
-			id       string
-			status   string
-			failures int
-			changed  bool
-		}
-		pick := tx.Model(&Webhook{}).Select("id", "status", "consecutive_failures").Where("id IN ?", hookIDs)
-		if len(failedIDs) > 0 {
-			pick = pick.Where("id IN ? OR consecutive_failures <> 0", failedIDs)
-		} else {
-			pick = pick.Where("consecutive_failures <> 0")
-		}
-		if s.dialect == DialectPostgres {
-			pick = pick.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
-		}
-		var rows []Webhook
-		if err := pick.Order("created_at, id").Find(&rows).Error; err != nil {
-			return fmt.Errorf("lock webhooks: %w", err)
-		}
-		hooks := make(map[string]*hookState, len(rows))
-		order := make([]*hookState, 0, len(rows))
-		for _, h := range rows {
-			st := &hookState{id: h.ID, status: h.Status, failures: h.ConsecutiveFailures}
-			hooks[h.ID] = st
-			order = append(order, st)
-		}
-
-		// When no completion of the batch can deactivate its webhook, every delivery's new
-		// state is known up front and one statement updates them all; otherwise each is
-		// updated in turn, so that a deactivation cancels the deliveries completed after it.
-		var updated map[string]bool
-		if !mayDeactivate(cs, func(id string) (string, int, bool) {
-			st, ok := hooks[id]
-			if !ok {
-				return "", 0, false
-			}
-			return st.status, st.failures, true
-		}) {
-			var err error
-			if updated, err = s.updateDeliveries(tx, cs, now); err != nil {
-				return err
-			}
-		}
-
-		for i, c := range cs {
-			a := c.Attempt
-			res := &CompletionResult{Status: c.Status}
-			failed := a.Outcome != AttemptSucceeded
-			// st is nil for a webhook at zero failures with a success (nothing changes) and
-			// for a webhook deleted meanwhile (its deliveries went with it: lease lost below).
-			st := hooks[*a.WebhookID]
-			failures := 0
-			if st != nil && failed {
-				failures = st.failures + 1
-			}
-			res.ConsecutiveFailures = failures
-			active := st != nil && st.status == WebhookActive
-			reason := c.Deactivate
-			if reason == "" && failed && active && failures >= MaxConsecutiveFailures {
-				reason = fmt.Sprintf("%d consecutive failed attempts", failures)
-			}
-			deactivate := reason != "" && active
-			if deactivate && c.Status == DeliveryPending {
-				res.Status = DeliveryCancelled
-			}
-
-			done := updated[*a.DeliveryID]
-			if updated == nil {
-				next := c.NextAttemptAt
-				if res.Status != DeliveryPending {
-					next = nil
-				}
-				upd := tx.Model(&Delivery{}).
-					Where("id = ? AND lease_token = ? AND status = ?", *a.DeliveryID, c.LeaseToken, DeliveryPending).
-					Updates(map[string]any{
-						"status":           res.Status,
-						"next_attempt_at":  next,
-						"lease_token":      nil,
-						"lease_expires_at": nil,
-						"last_error":       a.Error,
-						"updated_at":       now,
-					})
-				if upd.Error != nil {
-					return fmt.Errorf("update delivery: %w", upd.Error)
-				}
-				done = upd.RowsAffected > 0
-			}
-			if !done {
-				var d Delivery
-				err := tx.Select("status").Where("id = ? AND lease_token = ?", *a.DeliveryID, c.LeaseToken).Take(&d).Error
-				if errors.Is(err, gorm.ErrRecordNotFound) {
-					continue // lease lost: the other worker's attempt counts
-				}
-				if err != nil {
-					return fmt.Errorf("read delivery: %w", err)
-				}
-				// Cancelled while in flight: log the attempt, leave the rest as it is.
-				res.Status, deactivate = d.Status, false
-			}
-			if st != nil {
-				st.failures, st.changed = failures, true
-			}
-			if res.Status != DeliveryPending {
-				a.NextRetryAt = nil // no retry: the delivery was cancelled
-			}
-			logged = append(logged, a)
-			if deactivate {
-				if res.Status == DeliveryCancelled {
-					cancelled++
-				}
-				n, changeID, err := deactivateWebhookTx(tx, *a.WebhookID, reason, now)
-				if err != nil {
-					return err
-				}
-				cancelled += n
-				if changeID != "" {
-					changes = append(changes, changeID)
-				}
-				st.status = WebhookInactive
-				res.Deactivated, res.Reason = true, reason
-			}
-			results[i] = res
-		}
-
-		for _, st := range order {
-			if !st.changed {
-				continue
-			}
-			err := tx.Model(&Webhook{}).Where("id = ?", st.id).Update("consecutive_failures", st.failures).Error
-			if err != nil {
-				return fmt.Errorf("count failures: %w", err)
-			}
-		}
-		if len(logged) > 0 {
-			if err := tx.Create(&logged).Error; err != nil {
-				return fmt.Errorf("insert attempts: %w", err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("complete attempts: %w", err)
-	}
-	ids := make([]string, len(logged))
-	for i, a := range logged {
-		ids[i] = a.ID
-	}
-	s.announceAttempts(ids...)
-	s.announceStatusChanges(changes...)
-	s.countCancelled(cancelled)
-	return results, nil
+	return hookIDs, failedIDs, nil
 }
 
-// mayDeactivate reports whether a completion of cs can make its webhook INACTIVE: one asks to
-// (410 Gone), or an ACTIVE webhook's count plus all its failures in cs reaches
-// MaxConsecutiveFailures. hook returns a locked webhook's status and count; webhooks it does
-// not know are at zero failures with only successes in cs, or gone.
-func mayDeactivate(cs []*AttemptCompletion, hook func(id string) (status string, failures int, ok bool)) bool {
-	failures := map[string]int{}
-	for _, c := range cs {
-		if c.Deactivate != "" {
-			return true
+// hookStanding is a webhook's standing while a batch of completions is recorded.
+type hookStanding struct {
+	id       string
+	status   string
+	failures int
+	changed  bool
+}
+
+// lockCompletionWebhooks locks the webhooks whose counter changes (a failure, or a success
+// resetting a non-zero count) before any delivery, in the order fan-out locks them
+// (created_at, id): every transaction that locks several webhooks does so in this order, so
+// none deadlock. A success on a webhook at zero changes nothing and locks nothing. It returns
+// their standing by id and in lock order.
+func (s *Store) lockCompletionWebhooks(tx *gorm.DB, hookIDs, failedIDs []string) (map[string]*hookStanding, []*hookStanding, error) {
+	pick := tx.Model(&Webhook{}).Select("id", "status", "consecutive_failures").Where("id IN ?", hookIDs)
+	if len(failedIDs) > 0 {
+		pick = pick.Where("id IN ? OR consecutive_failures <> 0", failedIDs)
+	} else {
+		pick = pick.Where("consecutive_failures <> 0")
+	}
+	if s.dialect == DialectPostgres {
+		pick = pick.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
+	}
+	var rows []Webhook
+	if err := pick.Order("created_at, id").Find(&rows).Error; err != nil {
+		return nil, nil, fmt.Errorf("lock webhooks: %w", err)
+	}
+	hooks := make(map[string]*hookStanding, len(rows))
+	order := make([]*hookStanding, 0, len(rows))
+	for _, h := range rows {
+		st := &hookStanding{id: h.ID, status: h.Status, failures: h.ConsecutiveFailures}
+		hooks[h.ID] = st
+		order = append(order, st)
+	}
+	return hooks, order, nil
+}
+
+// completionBatch is what a transaction of CompleteAttempts has done so far.
+type completionBatch struct {
+	now       time.Time
+	logged    []*Attempt
+	cancelled int64
+	changes   []string
+}
+
+// apply records completion c against its webhook's standing st (nil for a webhook at zero
+// failures with a success, where nothing changes, and for a webhook deleted meanwhile, whose
+// deliveries went with it): the delivery's new state unless updated already has it, the
+// webhook's count in st, and the deactivation the policy calls for. It returns nil when the
+// lease was lost.
+func (b *completionBatch) apply(tx *gorm.DB, c *AttemptCompletion, st *hookStanding, updated map[string]bool) (*CompletionResult, error) {
+	a := c.Attempt
+	dec := c.Decision
+	if st != nil {
+		dec = dec.Given(st.failures, st.status == WebhookActive)
+	} else {
+		dec = dec.Given(0, false)
+	}
+	res := &CompletionResult{Status: deliveryStatus(dec.Verdict), ConsecutiveFailures: dec.Failures, Notice: dec.Notice}
+	deactivate := dec.Deactivate != ""
+	done := updated[*a.DeliveryID]
+	if updated == nil {
+		upd := tx.Model(&Delivery{}).
+			Where("id = ? AND lease_token = ? AND status = ?", *a.DeliveryID, c.LeaseToken, DeliveryPending).
+			Updates(map[string]any{
+				"status":           res.Status,
+				"next_attempt_at":  retryAt(dec),
+				"lease_token":      nil,
+				"lease_expires_at": nil,
+				"last_error":       a.Error,
+				"updated_at":       b.now,
+			})
+		if upd.Error != nil {
+			return nil, fmt.Errorf("update delivery: %w", upd.Error)
 		}
-		if c.Attempt.Outcome != AttemptSucceeded {
-			failures[*c.Attempt.WebhookID]++
+		done = upd.RowsAffected > 0
+	}
+	if !done {
+		var d Delivery
+		err := tx.Select("status").Where("id = ? AND lease_token = ?", *a.DeliveryID, c.LeaseToken).Take(&d).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, nil // lease lost: the other worker's attempt counts
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read delivery: %w", err)
+		}
+		// Cancelled while in flight: log the attempt, leave the rest as it is.
+		res.Status, res.Notice, deactivate = d.Status, outcome.NoticeNone, false
+	}
+	if st != nil {
+		st.failures, st.changed = dec.Failures, true
+	}
+	a.NextRetryAt = nil // no retry: the delivery is over or was cancelled
+	if res.Status == DeliveryPending {
+		a.NextRetryAt = retryAt(dec)
+	}
+	b.logged = append(b.logged, a)
+	if deactivate {
+		if res.Status == DeliveryCancelled {
+			b.cancelled++
+		}
+		n, changeID, err := deactivateWebhookTx(tx, *a.WebhookID, dec.Deactivate, b.now)
+		if err != nil {
+			return nil, err
+		}
+		b.cancelled += n
+		if changeID != "" {
+			b.changes = append(b.changes, changeID)
+		}
+		st.status = WebhookInactive
+		res.Deactivated, res.Reason = true, dec.Deactivate
+	}
+	return res, nil
+}
+
+// write stores the webhooks' new counts and the logged attempts.
+func (b *completionBatch) write(tx *gorm.DB, order []*hookStanding) error {
+	for _, st := range order {
+		if !st.changed {
+			continue
+		}
+		err := tx.Model(&Webhook{}).Where("id = ?", st.id).Update("consecutive_failures", st.failures).Error
+		if err != nil {
+			return fmt.Errorf("count failures: %w", err)
 		}
 	}
-	for id, n := range failures {
-		if status, count, ok := hook(id); ok && status == WebhookActive && count+n >= MaxConsecutiveFailures {
+	if len(b.logged) > 0 {
+		if err := tx.Create(&b.logged).Error; err != nil {
+			return fmt.Errorf("insert attempts: %w", err)
+		}
+	}
+	return nil
+}
+
+// deliveryStatus is the delivery state of a policy verdict.
+func deliveryStatus(v outcome.Verdict) string {
+	switch v {
+	case outcome.Delivered:
+		return DeliverySucceeded
+	case outcome.Retry:
+		return DeliveryPending
+	case outcome.Cancelled:
+		return DeliveryCancelled
+	}
+	return DeliveryFailed
+}
+
+// retryAt is when a delivery the policy retries is due again, nil for any other verdict.
+func retryAt(d outcome.Decision) *time.Time {
+	if d.Verdict != outcome.Retry {
+		return nil
+	}
+	return &d.RetryAt
+}
+
+// mayDeactivate reports whether a completion of cs can make its webhook INACTIVE, counting
+// every failure in cs as landed (a lost lease or a success in between only lowers the count).
+// Webhooks hooks does not hold are at zero failures with only successes in cs, or gone.
+func mayDeactivate(cs []*AttemptCompletion, hooks map[string]*hookStanding) bool {
+	failures := map[string]int{}
+	for _, c := range cs {
+		if c.Decision.Deactivate != "" {
 			return true
 		}
+		id := *c.Attempt.WebhookID
+		st, ok := hooks[id]
+		if c.Attempt.Outcome == AttemptSucceeded || !ok {
+			continue
+		}
+		if c.Decision.Given(st.failures+failures[id], st.status == WebhookActive).Deactivate != "" {
+			return true
+		}
+		failures[id]++
 	}
 	return false
 }
@@ -293,7 +326,7 @@ func (s *Store) updateDeliveries(tx *gorm.DB, cs []*AttemptCompletion, now time.
 		} else {
 			q.WriteString(", " + row)
 		}
-		args = append(args, *c.Attempt.DeliveryID, c.LeaseToken, c.Status, c.NextAttemptAt, c.Attempt.Error)
+		args = append(args, *c.Attempt.DeliveryID, c.LeaseToken, deliveryStatus(c.Decision.Verdict), retryAt(c.Decision), c.Attempt.Error)
 	}
 	q.WriteString(") AS v WHERE d.id = v.column1 AND d.lease_token = v.column2 AND d.status = ? RETURNING id")
 	args = append(args, DeliveryPending)

@@ -10,6 +10,7 @@ import (
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
 	"github.com/herald-hq/herald/models/webhook"
+	"github.com/herald-hq/herald/models/webhook/outcome"
 )
 
 // TestFailureNotificationSlot: one failure e-mail per webhook per interval; a reservation given
@@ -35,7 +36,7 @@ func TestFailureNotificationSlot(t *testing.T) {
 		}
 		claim := func(want bool) *models.FailureNotification {
 			t.Helper()
-			n, err := s.ClaimFailureNotification(ctx, hook.ID, models.NoticeFailed, 10*time.Minute)
+			n, err := s.ClaimFailureNotification(ctx, hook.ID, outcome.NoticeFailed, 10*time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,13 +77,13 @@ func TestFailureNotificationSlot(t *testing.T) {
 		// A deactivation has a slot of its own: a failure e-mail just sent does not silence
 		// it, and it is sent at most once per interval too.
 		for i, want := range []bool{true, false} {
-			n, err := s.ClaimFailureNotification(ctx, hook.ID, models.NoticeDeactivated, 10*time.Minute)
+			n, err := s.ClaimFailureNotification(ctx, hook.ID, outcome.NoticeDeactivated, 10*time.Minute)
 			if err != nil || (n != nil) != want {
 				t.Fatalf("deactivation e-mail %d: claimed %v (%v), want %v", i+1, n != nil, err, want)
 			}
 		}
 
-		if n, err := s.ClaimFailureNotification(ctx, "gone", models.NoticeFailed, 10*time.Minute); err != nil || n != nil {
+		if n, err := s.ClaimFailureNotification(ctx, "gone", outcome.NoticeFailed, 10*time.Minute); err != nil || n != nil {
 			t.Errorf("unknown webhook: %v, %v", n, err)
 		}
 	})
@@ -131,7 +132,7 @@ func TestAttemptTruncatedMigrates(t *testing.T) {
 			}
 			var cs []*models.AttemptCompletion
 			for i, c := range claimed {
-				cs = append(cs, &models.AttemptCompletion{LeaseToken: "token", Status: models.DeliverySucceeded, Attempt: &models.Attempt{
+				cs = append(cs, &models.AttemptCompletion{LeaseToken: "token", Decision: outcome.Decision{Verdict: outcome.Delivered}, Attempt: &models.Attempt{
 					ID: []string{"cut", "whole"}[i], DeliveryID: &c.Delivery.ID, WebhookID: &hook.ID, Event: webhook.EventCreated,
 					Number: 1, Outcome: models.AttemptSucceeded, StartedAt: time.Now().UTC(), Truncated: i == 0,
 				}})

@@ -6,21 +6,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/herald-hq/herald/models/webhook/outcome"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
-// Kinds of failure e-mail: each has its own slot of one e-mail per webhook per interval, so
-// that a failed delivery's e-mail never silences the deactivation that follows it.
-const (
-	// NoticeFailed: a delivery finally failed (the slot is last_notified_at).
-	NoticeFailed = "failed"
-	// NoticeDeactivated: the webhook was deactivated (last_deactivation_notified_at).
-	NoticeDeactivated = "deactivated"
-)
-
 // noticeColumns are the webhook columns holding each kind's last reservation.
-var noticeColumns = map[string]string{NoticeFailed: "last_notified_at", NoticeDeactivated: "last_deactivation_notified_at"}
+// Each kind has its own slot, so that a failed delivery's e-mail never silences the
+// deactivation that follows it.
+var noticeColumns = map[outcome.Notice]string{outcome.NoticeFailed: "last_notified_at", outcome.NoticeDeactivated: "last_deactivation_notified_at"}
 
 // FailureNotification is the right to send one failure e-mail of a webhook, reserved by
 // ClaimFailureNotification.
@@ -31,13 +25,13 @@ type FailureNotification struct {
 	previous *time.Time
 }
 
-// ClaimFailureNotification reserves the right to send a failure e-mail of kind (NoticeFailed
-// or NoticeDeactivated) for the webhook: when none of that kind was sent within interval it
+// ClaimFailureNotification reserves the right to send a failure e-mail of kind
+// (outcome.NoticeFailed or outcome.NoticeDeactivated) for the webhook: when none of that kind was sent within interval it
 // records now as the kind's last one and returns the reservation, otherwise (or when the
 // webhook is gone) nil. The webhook's row is locked while it is read and set, so that workers
 // in several processes agree. The times are bookkeeping, not an edit: updated_at stays.
 // Errors: INTERNAL.
-func (s *Store) ClaimFailureNotification(ctx context.Context, webhookID, kind string, interval time.Duration) (*FailureNotification, error) {
+func (s *Store) ClaimFailureNotification(ctx context.Context, webhookID string, kind outcome.Notice, interval time.Duration) (*FailureNotification, error) {
 	column, ok := noticeColumns[kind]
 	if !ok {
 		return nil, fmt.Errorf("claim failure notification: unknown kind %q", kind)
@@ -53,7 +47,7 @@ func (s *Store) ClaimFailureNotification(ctx context.Context, webhookID, kind st
 		var h Webhook
 		err := q.Take(&h).Error
 		last := h.LastNotifiedAt
-		if kind == NoticeDeactivated {
+		if kind == outcome.NoticeDeactivated {
 			last = h.LastDeactivationNotifiedAt
 		}
 		switch {

@@ -9,6 +9,7 @@ import (
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
 	"github.com/herald-hq/herald/models/webhook"
+	"github.com/herald-hq/herald/models/webhook/outcome"
 )
 
 // TestURLChangeCancelsRemovedURLs: deliveries go only where the webhook sends now. When an
@@ -68,7 +69,7 @@ func TestURLChangeCancelsRemovedURLs(t *testing.T) {
 		if cancelled != 1 {
 			t.Errorf("%d cancellations counted, want 1", cancelled)
 		}
-		res, err := s.CompleteAttempt(ctx, &models.AttemptCompletion{LeaseToken: "token", Status: models.DeliverySucceeded, Attempt: &models.Attempt{
+		res, err := s.CompleteAttempt(ctx, &models.AttemptCompletion{LeaseToken: "token", Decision: outcome.Decision{Verdict: outcome.Delivered}, Attempt: &models.Attempt{
 			DeliveryID: &inFlight.ID, WebhookID: &hook.ID, Event: inFlight.Event, Number: 1, Outcome: models.AttemptSucceeded, StartedAt: time.Now(),
 		}})
 		if err != nil || res.Status != models.DeliveryCancelled {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/webhook"
+	"github.com/herald-hq/herald/models/webhook/outcome"
 	"github.com/herald-hq/herald/worker/egress"
 )
 
@@ -106,7 +107,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Web
 			a.ErrorKind = &kind
 			a.Error = ptr("HTTP " + strconv.Itoa(resp.Status) + " " + http.StatusText(resp.Status))
 			if resp.Status == http.StatusTooManyRequests || resp.Status == http.StatusServiceUnavailable {
-				res.retryAfter = retryAfter(headerValue(resp.Headers, "Retry-After"), w.now())
+				res.retryAfter = outcome.RetryAfter(headerValue(resp.Headers, "Retry-After"), w.now())
 			}
 		}
 	}
@@ -202,20 +203,15 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 		return
 	}
 
-	comp := &models.AttemptCompletion{LeaseToken: token, Attempt: a, Status: models.DeliverySucceeded}
-	if a.Outcome != models.AttemptSucceeded {
-		switch {
-		case res.status == http.StatusGone:
-			comp.Status = models.DeliveryFailed
-			comp.Deactivate = "the endpoint answered 410 Gone"
-		case d.Attempts-d.RetryBase <= hook.RetryCount:
-			wait := time.Duration(max(hook.RetryIntervalMinutes, 1)) * w.cfg.RetryUnit
-			next := w.now().Add(max(wait, res.retryAfter))
-			comp.Status, comp.NextAttemptAt, a.NextRetryAt = models.DeliveryPending, &next, &next
-		default:
-			comp.Status = models.DeliveryFailed
-		}
-	}
+	dec := w.policy.Decide(outcome.Attempt{
+		Succeeded:            a.Outcome == models.AttemptSucceeded,
+		StatusCode:           res.status,
+		RetryAfter:           res.retryAfter,
+		Try:                  d.Attempts - d.RetryBase,
+		RetryCount:           hook.RetryCount,
+		RetryIntervalMinutes: hook.RetryIntervalMinutes,
+	}, w.now())
+	comp := &models.AttemptCompletion{LeaseToken: token, Attempt: a, Decision: dec}
 
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
@@ -249,20 +245,23 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 	if d.Snapshot.V.URL != "" {
 		n.incident += " " + d.Snapshot.V.URL
 	}
-	switch {
-	case out.Deactivated:
+	if out.Deactivated {
 		w.forgetHeld(bctx, hook.ID)
 		hook.Status, hook.InactiveReason = models.WebhookInactive, &out.Reason
 		log.Warn("webhook deactivated", "reason", out.Reason)
-		n.kind, n.subject = models.NoticeDeactivated, fmt.Sprintf("Herald deactivated webhook %q", hook.Name)
+	}
+	n.kind = out.Notice
+	switch out.Notice {
+	case outcome.NoticeDeactivated:
+		n.subject = fmt.Sprintf("Herald deactivated webhook %q", hook.Name)
 		n.what = fmt.Sprintf("Herald deactivated the webhook %q (%s): %s.\nIts pending deliveries were cancelled; activate it again once the endpoint works.", hook.Name, hook.ID, out.Reason)
 		w.notify(bctx, hook, n)
-	case out.Status == models.DeliveryFailed:
+	case outcome.NoticeFailed:
 		tries := "1 attempt"
 		if k := d.Attempts - d.RetryBase; k != 1 {
 			tries = fmt.Sprintf("%d attempts", k)
 		}
-		n.kind, n.subject = models.NoticeFailed, fmt.Sprintf("Herald webhook %q: a delivery failed", hook.Name)
+		n.subject = fmt.Sprintf("Herald webhook %q: a delivery failed", hook.Name)
 		n.what = fmt.Sprintf("A delivery of the webhook %q (%s), event %s, failed after %s and will not be retried.", hook.Name, hook.ID, webhook.EventWireName(d.Event), tries)
 		w.notify(bctx, hook, n)
 	}
@@ -304,25 +303,3 @@ func headerValue(h []webhook.KV, name string) string {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// retryAfter reads a Retry-After value (seconds or an HTTP date) relative to now; it returns
-// zero when absent or unreadable, and at most maxRetryAfter.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		if secs > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
-}

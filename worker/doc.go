@@ -1,7 +1,8 @@
-// Package worker is Herald's background delivery worker: it claims due deliveries, formats
-// each request (render, authenticate, sign), sends it through the SSRF-guarded egress client,
-// records the attempt, schedules retries, deactivates failing webhooks, mails failure
-// notices and deletes old logs.
+// Package worker is Herald's background delivery worker: it takes due deliveries (handed off
+// by this process's ingest, or claimed), formats each request with models/webhook, sends it
+// through the SSRF-guarded egress client, records the attempt with the outcome policy's
+// decision, mails failure notices and deletes old logs. It holds no SQL (the store does) and
+// no webhook rule (models/webhook does), and never imports the API (graph).
 //
 // # Delivery state machine
 //
@@ -24,7 +25,11 @@
 // which records whatever finished while its previous transaction ran (up to 64 attempts) with
 // Store.CompleteAttempts, in order, and answers each send after the commit. The send keeps its
 // slot until then, so a delivery is done only once its outcome is stored; a crash loses only
-// uncommitted outcomes, whose leases expire and whose deliveries are sent again. A failed attempt is retried retryCount times,
+// uncommitted outcomes, whose leases expire and whose deliveries are sent again.
+//
+// What follows an attempt is the outcome policy's call (models/webhook/outcome): the worker
+// asks it once the answer is in, the store completes its decision with the webhook's locked
+// failure count and applies it. A failed attempt is retried retryCount times,
 // retryIntervalMinutes apart (one minute lasting Config.RetryUnit), later when a 429 or 503
 // carries a Retry-After (honoured up to an hour). 410 Gone, or the sixth failed attempt in a
 // row, makes the webhook INACTIVE and cancels its pending deliveries. Test sends are logged

@@ -10,6 +10,7 @@ import (
 	"github.com/wneessen/go-mail"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/webhook/outcome"
 )
 
 // mailer sends failure notices through one SMTP server.
@@ -86,8 +87,8 @@ func (m *mailer) send(ctx context.Context, to, subject, body string) error {
 
 // notice is one failure e-mail of a webhook.
 type notice struct {
-	// kind is models.NoticeFailed or models.NoticeDeactivated.
-	kind          string
+	// kind is outcome.NoticeFailed or outcome.NoticeDeactivated.
+	kind          outcome.Notice
 	subject, what string
 	// target is the URL of the delivery concerned, lastErr its last error.
 	target, lastErr string

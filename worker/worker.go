@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/webhook/outcome"
 	"github.com/herald-hq/herald/models/webhook/render"
 	"github.com/herald-hq/herald/worker/egress"
 )
@@ -28,8 +29,6 @@ const (
 	DefaultGrace        = 30 * time.Second
 	DefaultPollInterval = time.Second
 
-	// maxRetryAfter bounds how long a Retry-After header may postpone a retry (SPEC §6).
-	maxRetryAfter = time.Hour
 	// notifyInterval is the least time between two failure e-mails of one webhook.
 	notifyInterval = 10 * time.Minute
 	// claimBatch bounds one claim statement.
@@ -88,10 +87,12 @@ type Config struct {
 
 // Worker sends deliveries. Create it with New and start it with Run.
 type Worker struct {
-	store      *models.Store
-	log        *slog.Logger
-	client     *http.Client
-	cache      *render.Cache
+	store  *models.Store
+	log    *slog.Logger
+	client *http.Client
+	cache  *render.Cache
+	// policy says what follows each attempt.
+	policy     outcome.Policy
 	metrics    *metrics
 	mailer     *mailer
 	now        func() time.Time
@@ -165,6 +166,7 @@ func New(cfg Config) (*Worker, error) {
 		log:         cfg.Logger,
 		client:      cfg.Client,
 		cache:       render.NewCache(1024),
+		policy:      outcome.Policy{RetryUnit: cfg.RetryUnit},
 		metrics:     m,
 		mailer:      ml,
 		now:         cfg.NowFunc,
