@@ -147,46 +147,12 @@ func Format(w *Sendable, d *render.Data, target string, cache *render.Cache, now
 	}
 	var query []string
 	if spec.SendDataUsing == SendQueryParams {
-		params := make([]render.QueryParam, 0, len(spec.QueryParams))
-		for i, kv := range spec.QueryParams {
-			t, errs := parse(cache, w.TemplateKey, fmt.Sprintf("q%d", i), kv.Value)
-			if len(errs) > 0 {
-				return nil, &FormatError{Err: fmt.Errorf("query parameter %q: %w", kv.Name, errs[0])}
-			}
-			params = append(params, render.QueryParam{Name: kv.Name, Value: t})
+		if query, err = r.writeQuery(w, d, cache); err != nil {
+			return nil, err
 		}
-		q, cut := render.QueryString(params, d)
-		if q != "" {
-			query = append(query, q)
-		}
-		r.Truncated = cut
-	} else {
-		ct := render.ContentType(spec.ContentType)
-		if ct == "" {
-			ct = render.JSON
-		}
-		if spec.BodyTemplate == nil || *spec.BodyTemplate == "" {
-			// contentType says how a bodyTemplate renders; the default envelope is JSON.
-			ct = render.JSON
-			extra := make([]render.KV, 0, len(spec.ExtraFields))
-			for _, kv := range spec.ExtraFields {
-				extra = append(extra, render.KV{Name: kv.Name, Value: kv.Value})
-			}
-			r.Body, r.Truncated = render.EnvelopeBody(d, extra)
-		} else {
-			t, errs := parse(cache, w.TemplateKey, "body", *spec.BodyTemplate)
-			if len(errs) > 0 {
-				return nil, &FormatError{Err: fmt.Errorf("body template: %w", errs[0])}
-			}
-			r.Body, r.Truncated = render.RenderBody(t, d, ct)
-		}
-		if ct == render.TEXT {
-			r.Header.Set("Content-Type", "text/plain; charset=utf-8")
-		} else {
-			r.Header.Set("Content-Type", "application/json")
-		}
+	} else if err := r.writeBody(w, d, cache); err != nil {
+		return nil, err
 	}
-
 	// Authorization is hidden whatever writes it: the webhook's auth or a custom header.
 	redact := []string{"Authorization"}
 	for _, h := range spec.Headers {
@@ -197,7 +163,82 @@ func Format(w *Sendable, d *render.Data, target string, cache *render.Cache, now
 		}
 	}
 	logQuery := slices.Clone(query)
-	a := spec.Auth
+	if q, shown := r.writeAuth(spec.Auth); q != "" {
+		query, logQuery = append(query, q), append(logQuery, shown)
+	}
+	if h := authHeader(spec.Auth); h != "" {
+		redact = append(redact, h)
+	}
+	signed, err := r.writeSignature(w, d.DeliveryID, now)
+	if err != nil {
+		return nil, err
+	}
+	redact = append(redact, signed...)
+	r.Header.Set("User-Agent", "Herald/"+Version)
+
+	r.URL = withQuery(u, query)
+	r.Log = RequestLog{
+		Method:  r.Method,
+		URL:     withQuery(u, logQuery),
+		Headers: logHeaders(r.Header, redact),
+		Body:    string(r.Body),
+	}
+	return r, nil
+}
+
+// writeQuery renders the query parameters of w (sendDataUsing QUERY_PARAMS) and returns them
+// encoded, for the URL.
+func (r *Request) writeQuery(w *Sendable, d *render.Data, cache *render.Cache) ([]string, error) {
+	params := make([]render.QueryParam, 0, len(w.Spec.QueryParams))
+	for i, kv := range w.Spec.QueryParams {
+		t, errs := parse(cache, w.TemplateKey, fmt.Sprintf("q%d", i), kv.Value)
+		if len(errs) > 0 {
+			return nil, &FormatError{Err: fmt.Errorf("query parameter %q: %w", kv.Name, errs[0])}
+		}
+		params = append(params, render.QueryParam{Name: kv.Name, Value: t})
+	}
+	q, cut := render.QueryString(params, d)
+	r.Truncated = cut
+	if q == "" {
+		return nil, nil
+	}
+	return []string{q}, nil
+}
+
+// writeBody renders the body of w (its bodyTemplate, or the default envelope with its extra
+// fields) and sets Content-Type.
+func (r *Request) writeBody(w *Sendable, d *render.Data, cache *render.Cache) error {
+	spec := &w.Spec
+	ct := render.ContentType(spec.ContentType)
+	if ct == "" {
+		ct = render.JSON
+	}
+	if spec.BodyTemplate == nil || *spec.BodyTemplate == "" {
+		// contentType says how a bodyTemplate renders; the default envelope is JSON.
+		ct = render.JSON
+		extra := make([]render.KV, 0, len(spec.ExtraFields))
+		for _, kv := range spec.ExtraFields {
+			extra = append(extra, render.KV{Name: kv.Name, Value: kv.Value})
+		}
+		r.Body, r.Truncated = render.EnvelopeBody(d, extra)
+	} else {
+		t, errs := parse(cache, w.TemplateKey, "body", *spec.BodyTemplate)
+		if len(errs) > 0 {
+			return &FormatError{Err: fmt.Errorf("body template: %w", errs[0])}
+		}
+		r.Body, r.Truncated = render.RenderBody(t, d, ct)
+	}
+	if ct == render.TEXT {
+		r.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	} else {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	return nil
+}
+
+// writeAuth applies a: its header, or for an API key placed in the query the encoded pair it
+// adds to the URL and that pair as the log shows it.
+func (r *Request) writeAuth(a Auth) (query, shown string) {
 	switch a.Type {
 	case AuthBasic:
 		basic := base64.StdEncoding.EncodeToString([]byte(a.Username + ":" + a.Password.Reveal()))
@@ -210,17 +251,17 @@ func Format(w *Sendable, d *render.Data, target string, cache *render.Cache, now
 	case AuthAPIKey:
 		r.addEchoes(a.Value.Reveal())
 		if a.Placement == PlacementQuery {
-			query = append(query, url.QueryEscape(a.Key)+"="+url.QueryEscape(a.Value.Reveal()))
-			logQuery = append(logQuery, url.QueryEscape(a.Key)+"="+url.QueryEscape(redactedValue))
-		} else {
-			r.Header.Set(a.Key, a.Value.Reveal())
+			return url.QueryEscape(a.Key) + "=" + url.QueryEscape(a.Value.Reveal()), url.QueryEscape(a.Key) + "=" + url.QueryEscape(redactedValue)
 		}
+		r.Header.Set(a.Key, a.Value.Reveal())
 	}
-	if h := authHeader(a); h != "" {
-		redact = append(redact, h)
-	}
+	return "", ""
+}
 
-	scheme := spec.Signing.Scheme
+// writeSignature signs the body with w's scheme at now, writes the signature headers and
+// webhook-id (msgID), and returns the headers the log hides.
+func (r *Request) writeSignature(w *Sendable, msgID string, now time.Time) ([]string, error) {
+	scheme := w.Spec.Signing.Scheme
 	if scheme == "" {
 		scheme = sign.None
 	}
@@ -228,24 +269,14 @@ func Format(w *Sendable, d *render.Data, target string, cache *render.Cache, now
 	for i, s := range w.SigningSecrets {
 		secrets[i] = s.Reveal()
 	}
-	sigs, err := sign.Sign(scheme, spec.Signing.HeaderName, secrets, d.DeliveryID, now, r.Body)
+	sigs, err := sign.Sign(scheme, w.Spec.Signing.HeaderName, secrets, msgID, now, r.Body)
 	if err != nil {
 		return nil, &FormatError{Err: fmt.Errorf("sign: %w", err)}
 	}
 	for _, h := range sigs {
 		r.Header.Set(h.Name, h.Value)
 	}
-	redact = append(redact, sign.Redacted(scheme, spec.Signing.HeaderName)...)
-	r.Header.Set("User-Agent", "Herald/"+Version)
-
-	r.URL = withQuery(u, query)
-	r.Log = RequestLog{
-		Method:  r.Method,
-		URL:     withQuery(u, logQuery),
-		Headers: logHeaders(r.Header, redact),
-		Body:    string(r.Body),
-	}
-	return r, nil
+	return sign.Redacted(scheme, w.Spec.Signing.HeaderName), nil
 }
 
 // parse returns the parsed template src, the part (body, q0, …) of the webhook revision key,
