@@ -104,11 +104,26 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Language:    get("HERALD_LANGUAGE", "en"),
 		LogFormat:   get("HERALD_LOG_FORMAT", "text"),
 	}
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
-	}
+	var errs configErrors
+	errs.checkServer(c)
+	errs.readLimits(&c, get)
+	errs.checkSMTP(c)
+	errs.readRest(&c, getenv, get)
+	return c, errors.Join(errs...)
+}
 
+// configErrors collects loadConfig's faults in the order the variables are checked.
+type configErrors []error
+
+// bad adds a fault of the variable name.
+func (errs *configErrors) bad(name, format string, args ...any) {
+	*errs = append(*errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+// checkServer checks the address, the database URL with its secret key, the admin token, the
+// base URL and the role.
+func (errs *configErrors) checkServer(c config) {
+	bad := errs.bad
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("HERALD_ADDR", "%q is not host:port", c.Addr)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
@@ -116,7 +131,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	// The store's own reading of the URL, so that the two cannot disagree.
 	if dialect, err := models.DatabaseDialect(c.DatabaseURL); err != nil {
-		errs = append(errs, err)
+		*errs = append(*errs, err)
 	} else if dialect == models.DialectPostgres && c.SecretKey == "" {
 		bad("HERALD_SECRET_KEY", "required with PostgreSQL (32 bytes, hex or base64)")
 	}
@@ -134,6 +149,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.Role != roleAll && c.Role != roleAPI && c.Role != roleWorker {
 		bad("HERALD_ROLE", "%q is not all, api or worker", c.Role)
 	}
+}
+
+// readLimits reads the worker's concurrency, whether private targets are allowed, and the
+// ingest and websocket limits.
+func (errs *configErrors) readLimits(c *config, get func(name, def string) string) {
+	bad := errs.bad
 	c.WorkerConcurrency = 64
 	if v := get("HERALD_WORKER_CONCURRENCY", ""); v != "" {
 		n, err := strconv.Atoi(v)
@@ -181,6 +202,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.WebsocketMaxConnections = n
 	}
+}
+
+// checkSMTP checks the failure e-mails' server URL and sender, which go together.
+func (errs *configErrors) checkSMTP(c config) {
+	bad := errs.bad
 	if c.SMTPURL != "" {
 		u, err := url.Parse(c.SMTPURL)
 		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
@@ -198,6 +224,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("HERALD_SMTP_FROM", "set without HERALD_SMTP_URL (set both to send failure e-mails, or neither)")
 		}
 	}
+}
+
+// readRest reads the language, the retry unit and log retention, the allowed origins and the
+// log's level and format.
+func (errs *configErrors) readRest(c *config, getenv func(string) string, get func(name, def string) string) {
+	bad := errs.bad
 	if !models.ValidLanguage(c.Language) {
 		bad("HERALD_LANGUAGE", "%q is not one of %s", c.Language, strings.Join(models.Languages(), ", "))
 	}
@@ -217,7 +249,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("HERALD_LOG_FORMAT", "%q is not text or json", c.LogFormat)
 	}
-	return c, errors.Join(errs...)
 }
 
 func parseDuration(v, name string, bad func(string, string, ...any)) time.Duration {
@@ -310,6 +341,44 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	store.CancelledFunc = wrk.CountCancelled
+	dbUp := registerStoreGauges(reg, store)
+	go watchDatabase(listenCtx, store, dbUp, logger)
+
+	// draining is set at SIGTERM: /readyz then answers 503 while /healthz and the rest go on
+	// answering until the worker has drained.
+	var draining atomic.Bool
+	mux := newMux(store, reg, dbUp, &draining, logger)
+	var gql *graph.Handler
+	if cfg.Role != roleWorker {
+		gql = mountAPI(mux, cfg, store, wrk, reg, logger)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("HERALD_ADDR: listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "herald listening on http://%s (role %s, database %s)\n", ln.Addr(), cfg.Role, store.Dialect())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	workerDone := make(chan error, 1)
+	if cfg.Role != roleAPI {
+		go func() { workerDone <- wrk.Run(ctx) }()
+	} else {
+		workerDone <- nil
+	}
+	return drain(ctx, serveErr, workerDone, srv, gql, &draining, logger)
+}
+
+// registerStoreGauges registers herald_live_subscriptions and herald_database_up on reg and
+// returns the latter, at 1.
+func registerStoreGauges(reg prometheus.Registerer, store *models.Store) prometheus.Gauge {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "herald_live_subscriptions",
 		Help: "deliveryLog subscriptions open on this process.",
@@ -320,15 +389,16 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	})
 	dbUp.Set(1) // Open has just reached it
 	reg.MustRegister(dbUp)
-	go watchDatabase(listenCtx, store, dbUp, logger)
+	return dbUp
+}
 
+// newMux returns the process's mux with its probes and metrics: /healthz, /readyz (503 once
+// draining is set or while the database does not answer, which dbUp follows) and /metrics.
+func newMux(store *models.Store, reg *prometheus.Registry, dbUp prometheus.Gauge, draining *atomic.Bool, logger *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	// draining is set at SIGTERM: /readyz then answers 503 while /healthz and the rest go on
-	// answering until the worker has drained.
-	var draining atomic.Bool
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if draining.Load() {
 			http.Error(w, "draining", http.StatusServiceUnavailable)
@@ -353,51 +423,37 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		ErrorHandling: promhttp.ContinueOnError,
 		ErrorLog:      slog.NewLogLogger(logger.With("component", "metrics").Handler(), slog.LevelWarn),
 	}))
+	return mux
+}
 
-	var gql *graph.Handler
-	if cfg.Role != roleWorker {
-		// An API-only process still sends test webhooks itself: the worker is built, not run.
-		res := &graph.Resolver{
-			Store: store, Worker: wrk, Logger: logger.With("component", "graphql"),
-			WebsocketMaxPerToken: cfg.WebsocketMaxPerToken, WebsocketMaxConnections: cfg.WebsocketMaxConnections,
-		}
-		gql = graph.NewHandler(res, cfg.AllowedOrigins)
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "herald_websocket_connections",
-			Help: "GraphQL websocket connections open on this process.",
-		}, func() float64 { return float64(gql.WebsocketConnections()) }))
-		mux.Handle("/query", withBodyDeadline(gql))
-		ingest := res.IngestHandler(cfg.IngestRate, cfg.IngestBurst)
-		mux.Handle("/v1/process", withBodyDeadline(ingest))
-		mux.Handle("/v1/request", withBodyDeadline(ingest))
-		pages := web.Handler()
-		mux.Handle("GET /{$}", pages) // GraphiQL
-		mux.Handle("GET /dashboard", pages)
-		mux.Handle("GET /incidents/{id}", pages) // {{incident.url}}
-		mux.Handle("GET /static/", pages)
+// mountAPI adds the API to mux: GraphQL at /query, the REST ingest and the web pages. It
+// returns the GraphQL handler, whose subscribers are told to go away at shutdown.
+func mountAPI(mux *http.ServeMux, cfg config, store *models.Store, wrk *worker.Worker, reg prometheus.Registerer, logger *slog.Logger) *graph.Handler {
+	// An API-only process still sends test webhooks itself: the worker is built, not run.
+	res := &graph.Resolver{
+		Store: store, Worker: wrk, Logger: logger.With("component", "graphql"),
+		WebsocketMaxPerToken: cfg.WebsocketMaxPerToken, WebsocketMaxConnections: cfg.WebsocketMaxConnections,
 	}
+	gql := graph.NewHandler(res, cfg.AllowedOrigins)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "herald_websocket_connections",
+		Help: "GraphQL websocket connections open on this process.",
+	}, func() float64 { return float64(gql.WebsocketConnections()) }))
+	mux.Handle("/query", withBodyDeadline(gql))
+	ingest := res.IngestHandler(cfg.IngestRate, cfg.IngestBurst)
+	mux.Handle("/v1/process", withBodyDeadline(ingest))
+	mux.Handle("/v1/request", withBodyDeadline(ingest))
+	pages := web.Handler()
+	mux.Handle("GET /{$}", pages) // GraphiQL
+	mux.Handle("GET /dashboard", pages)
+	mux.Handle("GET /incidents/{id}", pages) // {{incident.url}}
+	mux.Handle("GET /static/", pages)
+	return gql
+}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("HERALD_ADDR: listen: %w", err)
-	}
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	fmt.Fprintf(stdout, "herald listening on http://%s (role %s, database %s)\n", ln.Addr(), cfg.Role, store.Dialect())
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-
-	workerDone := make(chan error, 1)
-	if cfg.Role != roleAPI {
-		go func() { workerDone <- wrk.Run(ctx) }()
-	} else {
-		workerDone <- nil
-	}
-
+// drain waits until ctx is done (or the server fails), then stops the process: the worker
+// drains first, then the server shuts down. gql is nil in a worker-only process.
+func drain(ctx context.Context, serveErr, workerDone <-chan error, srv *http.Server, gql *graph.Handler, draining *atomic.Bool, logger *slog.Logger) error {
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)

@@ -107,53 +107,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("HERALD_DATABASE_URL: %w", err)
 		}
 	}
-	var key []byte
-	switch {
-	case opts.SecretKey != "":
-		if key, err = ParseKey(opts.SecretKey); err != nil {
-			return nil, fmt.Errorf("HERALD_SECRET_KEY: %w", err)
-		}
-	case dialect == DialectPostgres:
-		return nil, errors.New("HERALD_SECRET_KEY is required with PostgreSQL")
-	default:
-		if key, err = LoadOrCreateKeyFile(keyPath); err != nil {
-			return nil, fmt.Errorf("HERALD_SECRET_KEY: unset, so the key is kept in a file beside the database: %w", err)
-		}
-	}
-	c, err := NewCipher(key)
+	c, err := openCipher(dialect, keyPath, opts.SecretKey)
 	if err != nil {
 		return nil, err
 	}
-	cfg := &gorm.Config{
-		TranslateError:         true,
-		Logger:                 logger.Discard,
-		SkipDefaultTransaction: true,
-		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
-	}
-	var db *gorm.DB
-	if dialect == DialectPostgres {
-		db, err = openPool(postgres.Open(dsn), cfg, 32)
-	} else {
-		db, err = openPool(sqlite.Open(dsn), cfg, 8)
-	}
+	db, bk, writer, err := openPools(dialect, dsn)
 	if err != nil {
-		// The driver's message shows the user, host and database but not the password.
-		return nil, fmt.Errorf("HERALD_DATABASE_URL: %w", err)
-	}
-	// SQLite has one write lock for the whole database, and a writer that finds it taken
-	// sleeps in SQLite's busy handler (up to 100 ms a time) before it tries again. The busy
-	// writes therefore queue in-process for one connection of their own, handed from one to the
-	// next at once; the main pool keeps the reads and the rare writes of the API.
-	bk, writer := db, db
-	if dialect == DialectPostgres {
-		bk, err = openBookkeeping(dsn, cfg)
-	} else {
-		bk, err = openPool(sqlite.Open(dsn), cfg, 1)
-		writer = bk
-	}
-	if err != nil {
-		_ = closePool(db)
-		return nil, fmt.Errorf("HERALD_DATABASE_URL: %w", err)
+		return nil, err
 	}
 	s := &Store{
 		db:       db,
@@ -178,18 +138,82 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if dialect == DialectPostgres {
-		var setting string
-		if err := db.WithContext(ctx).Raw("SHOW autovacuum").Scan(&setting).Error; err != nil {
+		if err := s.startPostgres(ctx); err != nil {
 			_ = s.closeDBs()
-			return nil, fmt.Errorf("open database: %w", err)
-		}
-		s.notifier = newNotifier(s)
-		s.creator = newCreator(s)
-		if s.autovacuum = setting == "on"; !s.autovacuum {
-			s.logger.Warn("PostgreSQL's autovacuum is off: the worker vacuums deliveries and attempts itself; turn autovacuum on in production")
+			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// openCipher returns the cipher of the secret key: secretKey, or with SQLite and no secretKey
+// the key in the file at keyPath (made on first use).
+func openCipher(dialect, keyPath, secretKey string) (*Cipher, error) {
+	var key []byte
+	var err error
+	switch {
+	case secretKey != "":
+		if key, err = ParseKey(secretKey); err != nil {
+			return nil, fmt.Errorf("HERALD_SECRET_KEY: %w", err)
+		}
+	case dialect == DialectPostgres:
+		return nil, errors.New("HERALD_SECRET_KEY is required with PostgreSQL")
+	default:
+		if key, err = LoadOrCreateKeyFile(keyPath); err != nil {
+			return nil, fmt.Errorf("HERALD_SECRET_KEY: unset, so the key is kept in a file beside the database: %w", err)
+		}
+	}
+	return NewCipher(key)
+}
+
+// openPools opens the store's connection pools: the main one (db), the bookkeeping one (bk)
+// and the busy writes' (writer); see Store.
+func openPools(dialect, dsn string) (db, bk, writer *gorm.DB, err error) {
+	cfg := &gorm.Config{
+		TranslateError:         true,
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+	if dialect == DialectPostgres {
+		db, err = openPool(postgres.Open(dsn), cfg, 32)
+	} else {
+		db, err = openPool(sqlite.Open(dsn), cfg, 8)
+	}
+	if err != nil {
+		// The driver's message shows the user, host and database but not the password.
+		return nil, nil, nil, fmt.Errorf("HERALD_DATABASE_URL: %w", err)
+	}
+	// SQLite has one write lock for the whole database, and a writer that finds it taken
+	// sleeps in SQLite's busy handler (up to 100 ms a time) before it tries again. The busy
+	// writes therefore queue in-process for one connection of their own, handed from one to the
+	// next at once; the main pool keeps the reads and the rare writes of the API.
+	bk, writer = db, db
+	if dialect == DialectPostgres {
+		bk, err = openBookkeeping(dsn, cfg)
+	} else {
+		bk, err = openPool(sqlite.Open(dsn), cfg, 1)
+		writer = bk
+	}
+	if err != nil {
+		_ = closePool(db)
+		return nil, nil, nil, fmt.Errorf("HERALD_DATABASE_URL: %w", err)
+	}
+	return db, bk, writer, nil
+}
+
+// startPostgres reads whether autovacuum is on and starts the notifier and the ingest creator.
+func (s *Store) startPostgres(ctx context.Context) error {
+	var setting string
+	if err := s.db.WithContext(ctx).Raw("SHOW autovacuum").Scan(&setting).Error; err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	s.notifier = newNotifier(s)
+	s.creator = newCreator(s)
+	if s.autovacuum = setting == "on"; !s.autovacuum {
+		s.logger.Warn("PostgreSQL's autovacuum is off: the worker vacuums deliveries and attempts itself; turn autovacuum on in production")
+	}
+	return nil
 }
 
 // DatabaseDialect checks a HERALD_DATABASE_URL as Open reads it and returns its dialect; the
