@@ -293,12 +293,20 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	logger := newLogger(cfg, stderr)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The worker's metrics come before the store, which counts its cancellations into them.
+	metrics, err := worker.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
 	store, err := models.Open(ctx, models.Options{
 		DatabaseURL: cfg.DatabaseURL,
 		SecretKey:   cfg.SecretKey,
 		BaseURL:     cfg.BaseURL,
 		Language:    cfg.Language,
 		Logger:      logger,
+		OnCancelled: metrics.CountCancelled,
 
 		AllowPrivateTargets: cfg.AllowPrivateTargets,
 	})
@@ -321,9 +329,6 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	defer stopListen()
 	go store.Listen(listenCtx)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
 	wrk, err := worker.New(worker.Config{
 		Store:               store,
 		Logger:              logger.With("component", "worker"),
@@ -334,13 +339,12 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		SMTPURL:             cfg.SMTPURL,
 		SMTPFrom:            cfg.SMTPFrom,
 		BaseURL:             cfg.BaseURL,
-		Registerer:          reg,
+		Metrics:             metrics,
 		Grace:               drainGrace,
 	})
 	if err != nil {
 		return err
 	}
-	store.CancelledFunc = wrk.CountCancelled
 	dbUp := registerStoreGauges(reg, store)
 	go watchDatabase(listenCtx, store, dbUp, logger)
 

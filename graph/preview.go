@@ -82,9 +82,9 @@ func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInpu
 		if !p.CanReadTeam(snap.TeamID) {
 			return nil, models.Forbidden()
 		}
-		data = worker.DataFromSnapshot(event, previewDeliveryID, webhookID, &snap, r.Store.NowFunc())
+		data = worker.DataFromSnapshot(event, previewDeliveryID, webhookID, &snap, r.Store.Now())
 	} else {
-		sample := render.Sample(webhook.EventWireName(event), r.Store.NowFunc())
+		sample := render.Sample(webhook.EventWireName(event), r.Store.Now())
 		sample.WebhookID = webhookID
 		sample.Incident.URL = r.Store.IncidentURL(sample.Incident.ID)
 		data = &sample

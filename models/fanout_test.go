@@ -45,7 +45,7 @@ func deliveriesOf(t *testing.T, s *models.Store, incidentID string) []models.Del
 
 func TestFanOutMatrix(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, s *models.Store) {
+	storetest.EachAt(t, time.Date(2026, 11, 22, 9, 5, 0, 0, time.UTC), func(t *testing.T, s *models.Store, _ *storetest.Clock) {
 		w := newIncWorld(t, s)
 		all := []string{webhook.EventCreated, webhook.EventAcknowledged, webhook.EventUnacknowledged, webhook.EventResolved, webhook.EventReassigned}
 		cond := func(field, op, value string) *webhook.Filter {
@@ -99,7 +99,6 @@ func TestFanOutMatrix(t *testing.T) {
 		}
 
 		source := "Prometheus"
-		s.NowFunc = func() time.Time { return time.Date(2026, 11, 22, 9, 5, 0, 0, time.UTC) }
 		inc, err := s.CreateIncident(w.ctx, "Alice", models.NewIncident{ServiceID: w.svcA1.ID, Title: "Disk full", AlertSource: &source})
 		if err != nil {
 			t.Fatal(err)

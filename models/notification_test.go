@@ -18,10 +18,8 @@ import (
 // reservation is made changes nothing; none of it counts as an edit of the webhook.
 func TestFailureNotificationSlot(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, s *models.Store) {
+	storetest.EachAt(t, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), func(t *testing.T, s *models.Store, clock *storetest.Clock) {
 		ctx := context.Background()
-		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-		s.NowFunc = func() time.Time { return now }
 		hook := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal})
 		notifiedAt := func() *time.Time {
 			t.Helper()
@@ -41,7 +39,7 @@ func TestFailureNotificationSlot(t *testing.T) {
 				t.Fatal(err)
 			}
 			if (n != nil) != want {
-				t.Fatalf("at %v: claimed %v, want %v", now, n != nil, want)
+				t.Fatalf("at %v: claimed %v, want %v", clock.Now(), n != nil, want)
 			}
 			return n
 		}
@@ -53,7 +51,7 @@ func TestFailureNotificationSlot(t *testing.T) {
 		}
 
 		first := claim(true)
-		now = now.Add(9 * time.Minute)
+		clock.Add(9 * time.Minute)
 		claim(false)
 		release(first)
 		if at := notifiedAt(); at != nil {
@@ -61,13 +59,13 @@ func TestFailureNotificationSlot(t *testing.T) {
 		}
 		claim(true)
 		release(first) // given back before: the new reservation stays
-		if at := notifiedAt(); at == nil || !at.Equal(now) {
-			t.Fatalf("after a stale give-back: last notified %v, want %v", at, now)
+		if at := notifiedAt(); at == nil || !at.Equal(clock.Now()) {
+			t.Fatalf("after a stale give-back: last notified %v, want %v", at, clock.Now())
 		}
 		claim(false)
 
-		sent := now
-		now = now.Add(10 * time.Minute)
+		sent := clock.Now()
+		clock.Add(10 * time.Minute)
 		third := claim(true)
 		release(third)
 		if at := notifiedAt(); at == nil || !at.Equal(sent) {

@@ -18,69 +18,72 @@ import (
 // longer be redelivered, and the URLs that stay keep theirs.
 func TestURLChangeCancelsRemovedURLs(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, s *models.Store) {
-		w := newIncWorld(t, s)
-		ctx := context.Background()
-		var cancelled int
-		s.CancelledFunc = func(n int) { cancelled += n }
-		const a, b, c = "https://a.example.com/hook", "https://b.example.com/hook", "https://c.example.com/hook"
-		spec := validWebhookSpec(w.teamA.ID)
-		spec.URLs = []string{a, b}
-		hook, _, err := s.CreateWebhook(ctx, spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.create(t, w.svcA1, "first")
-		var finished models.Delivery
-		if err := s.DB().Take(&finished, "webhook_id = ? AND url = ?", hook.ID, a).Error; err != nil {
-			t.Fatal(err)
-		}
-		if err := s.DB().Model(&finished).Updates(map[string]any{"status": models.DeliverySucceeded, "next_attempt_at": nil}).Error; err != nil {
-			t.Fatal(err)
-		}
-		w.create(t, w.svcA1, "second")
-		// The second incident's delivery to a is in flight when the update lands.
-		claimed, err := s.ClaimDeliveries(ctx, "token", 10, 0, time.Minute, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var inFlight *models.Delivery
-		for _, cd := range claimed {
-			if cd.Delivery.URL == a {
-				inFlight = cd.Delivery
-			} else if err := s.ReleaseLeases(ctx, "token", []string{cd.Delivery.ID}); err != nil {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			var cancelled int
+			s := storetest.Open(t, dialect, func(o *models.Options) { o.OnCancelled = func(n int) { cancelled += n } })
+			w := newIncWorld(t, s)
+			ctx := context.Background()
+			const a, b, c = "https://a.example.com/hook", "https://b.example.com/hook", "https://c.example.com/hook"
+			spec := validWebhookSpec(w.teamA.ID)
+			spec.URLs = []string{a, b}
+			hook, _, err := s.CreateWebhook(ctx, spec)
+			if err != nil {
 				t.Fatal(err)
 			}
-		}
-		if inFlight == nil {
-			t.Fatal("no pending delivery to a")
-		}
+			w.create(t, w.svcA1, "first")
+			var finished models.Delivery
+			if err := s.DB().Take(&finished, "webhook_id = ? AND url = ?", hook.ID, a).Error; err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DB().Model(&finished).Updates(map[string]any{"status": models.DeliverySucceeded, "next_attempt_at": nil}).Error; err != nil {
+				t.Fatal(err)
+			}
+			w.create(t, w.svcA1, "second")
+			// The second incident's delivery to a is in flight when the update lands.
+			claimed, err := s.ClaimDeliveries(ctx, "token", 10, 0, time.Minute, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var inFlight *models.Delivery
+			for _, cd := range claimed {
+				if cd.Delivery.URL == a {
+					inFlight = cd.Delivery
+				} else if err := s.ReleaseLeases(ctx, "token", []string{cd.Delivery.ID}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if inFlight == nil {
+				t.Fatal("no pending delivery to a")
+			}
 
-		if _, _, err := s.UpdateWebhook(ctx, hook.ID, models.WebhookPatch{URLs: []string{c, b}}); err != nil {
-			t.Fatal(err)
-		}
-		count := func(u, status string) int64 {
-			return countRows(t, s, &models.Delivery{}, "webhook_id = ? AND url = ? AND status = ?", hook.ID, u, status)
-		}
-		if count(a, models.DeliveryCancelled) != 1 || count(a, models.DeliverySucceeded) != 1 || count(b, models.DeliveryPending) != 2 || count(c, models.DeliveryPending) != 0 {
-			t.Errorf("after removing a: a cancelled %d, succeeded %d; b pending %d; c pending %d — want 1, 1, 2, 0",
-				count(a, models.DeliveryCancelled), count(a, models.DeliverySucceeded), count(b, models.DeliveryPending), count(c, models.DeliveryPending))
-		}
-		if cancelled != 1 {
-			t.Errorf("%d cancellations counted, want 1", cancelled)
-		}
-		res, err := s.CompleteAttempt(ctx, &models.AttemptCompletion{LeaseToken: "token", Decision: outcome.Decision{Verdict: outcome.Delivered}, Attempt: &models.Attempt{
-			DeliveryID: &inFlight.ID, WebhookID: &hook.ID, Event: inFlight.Event, Number: 1, Outcome: models.AttemptSucceeded, StartedAt: time.Now(),
-		}})
-		if err != nil || res.Status != models.DeliveryCancelled {
-			t.Fatalf("the attempt in flight to the removed URL: %+v, %v; want it logged, the delivery staying CANCELLED", res, err)
-		}
-		if n := countRows(t, s, &models.Attempt{}, "delivery_id = ?", inFlight.ID); n != 1 {
-			t.Errorf("%d attempts logged for the delivery in flight, want 1", n)
-		}
-		_, err = s.RedeliverDelivery(ctx, finished.ID)
-		wantCode(t, err, models.CodeValidation)
-	})
+			if _, _, err := s.UpdateWebhook(ctx, hook.ID, models.WebhookPatch{URLs: []string{c, b}}); err != nil {
+				t.Fatal(err)
+			}
+			count := func(u, status string) int64 {
+				return countRows(t, s, &models.Delivery{}, "webhook_id = ? AND url = ? AND status = ?", hook.ID, u, status)
+			}
+			if count(a, models.DeliveryCancelled) != 1 || count(a, models.DeliverySucceeded) != 1 || count(b, models.DeliveryPending) != 2 || count(c, models.DeliveryPending) != 0 {
+				t.Errorf("after removing a: a cancelled %d, succeeded %d; b pending %d; c pending %d — want 1, 1, 2, 0",
+					count(a, models.DeliveryCancelled), count(a, models.DeliverySucceeded), count(b, models.DeliveryPending), count(c, models.DeliveryPending))
+			}
+			if cancelled != 1 {
+				t.Errorf("%d cancellations counted, want 1", cancelled)
+			}
+			res, err := s.CompleteAttempt(ctx, &models.AttemptCompletion{LeaseToken: "token", Decision: outcome.Decision{Verdict: outcome.Delivered}, Attempt: &models.Attempt{
+				DeliveryID: &inFlight.ID, WebhookID: &hook.ID, Event: inFlight.Event, Number: 1, Outcome: models.AttemptSucceeded, StartedAt: time.Now(),
+			}})
+			if err != nil || res.Status != models.DeliveryCancelled {
+				t.Fatalf("the attempt in flight to the removed URL: %+v, %v; want it logged, the delivery staying CANCELLED", res, err)
+			}
+			if n := countRows(t, s, &models.Attempt{}, "delivery_id = ?", inFlight.ID); n != 1 {
+				t.Errorf("%d attempts logged for the delivery in flight, want 1", n)
+			}
+			_, err = s.RedeliverDelivery(ctx, finished.ID)
+			wantCode(t, err, models.CodeValidation)
+		})
+	}
 }
 
 // TestRedeliverPending: redelivering a PENDING delivery that waits for its retry makes it due

@@ -15,22 +15,23 @@ import (
 type rotationFixture struct {
 	s     *models.Store
 	id    string
-	now   *time.Time
+	clock *storetest.Clock
 	names map[webhook.Secret]string
 }
 
-func setupRotation(t *testing.T, s *models.Store) (rotationFixture, webhook.Secret) {
+// rotationStart is when a rotation test's clock starts.
+var rotationStart = time.Date(2026, 11, 22, 9, 5, 0, 0, time.UTC)
+
+func setupRotation(t *testing.T, s *models.Store, clock *storetest.Clock) (rotationFixture, webhook.Secret) {
 	t.Helper()
 	f := setupWebhooks(t, s)
-	now := time.Date(2026, 11, 22, 9, 5, 0, 0, time.UTC)
-	s.NowFunc = func() time.Time { return now }
 	spec := validWebhookSpec(f.team.ID)
 	spec.Signing = webhook.Signing{Scheme: "STANDARD_WEBHOOKS"}
 	w, secret, err := s.CreateWebhook(context.Background(), spec)
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	r := rotationFixture{s: s, id: w.ID, now: &now, names: map[webhook.Secret]string{secret: "created"}}
+	r := rotationFixture{s: s, id: w.ID, clock: clock, names: map[webhook.Secret]string{secret: "created"}}
 	return r, secret
 }
 
@@ -75,18 +76,18 @@ func (r rotationFixture) label(secrets []webhook.Secret) []string {
 // that rotation, even when another rotation follows within the 24 h.
 func TestRotateWebhookSecretTwice(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, s *models.Store) {
-		r, first := setupRotation(t, s)
+	storetest.EachAt(t, rotationStart, func(t *testing.T, s *models.Store, clock *storetest.Clock) {
+		r, first := setupRotation(t, s, clock)
 		second := r.rotate(t, "second")
-		*r.now = r.now.Add(time.Hour)
+		r.clock.Add(time.Hour)
 		third := r.rotate(t, "third")
 		r.wantSigning(t, "after two rotations", third, second, first)
 
-		*r.now = r.now.Add(23*time.Hour - time.Second)
+		r.clock.Add(23*time.Hour - time.Second)
 		r.wantSigning(t, "just before 24 h from the first rotation", third, second, first)
-		*r.now = r.now.Add(time.Second)
+		r.clock.Add(time.Second)
 		r.wantSigning(t, "24 h after the first rotation", third, second)
-		*r.now = r.now.Add(time.Hour)
+		r.clock.Add(time.Hour)
 		r.wantSigning(t, "24 h after the second rotation", third)
 
 		fourth := r.rotate(t, "fourth")
@@ -98,11 +99,11 @@ func TestRotateWebhookSecretTwice(t *testing.T) {
 // the newest.
 func TestRotateWebhookSecretBound(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, s *models.Store) {
-		r, created := setupRotation(t, s)
+	storetest.EachAt(t, rotationStart, func(t *testing.T, s *models.Store, clock *storetest.Clock) {
+		r, created := setupRotation(t, s, clock)
 		all := []webhook.Secret{created}
 		for i := range models.MaxPreviousSecrets + 2 {
-			*r.now = r.now.Add(time.Minute)
+			r.clock.Add(time.Minute)
 			all = append(all, r.rotate(t, "rotation "+string(rune('1'+i))))
 		}
 		slices.Reverse(all)
@@ -113,8 +114,8 @@ func TestRotateWebhookSecretBound(t *testing.T) {
 // TestRotateWebhookSecretSchemeChange: a change of signing scheme drops every retired secret.
 func TestRotateWebhookSecretSchemeChange(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, s *models.Store) {
-		r, _ := setupRotation(t, s)
+	storetest.EachAt(t, rotationStart, func(t *testing.T, s *models.Store, clock *storetest.Clock) {
+		r, _ := setupRotation(t, s, clock)
 		r.rotate(t, "second")
 		current := r.rotate(t, "third")
 		// A whsec_ secret is also a valid HMAC secret, so the current one stays.
@@ -131,8 +132,8 @@ func TestRotateWebhookSecretSchemeChange(t *testing.T) {
 // rotation keeps it.
 func TestRotateWebhookSecretStoredBefore(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, s *models.Store) {
-		r, current := setupRotation(t, s)
+	storetest.EachAt(t, rotationStart, func(t *testing.T, s *models.Store, clock *storetest.Clock) {
+		r, current := setupRotation(t, s, clock)
 		const old = webhook.Secret("whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0")
 		r.names[old] = "old"
 		sealed, err := s.Cipher().Seal(old)
@@ -140,14 +141,14 @@ func TestRotateWebhookSecretStoredBefore(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = s.DB().Exec("UPDATE webhooks SET previous_signing_secret = ?, previous_secret_expires_at = ?, older_signing_secrets = NULL WHERE id = ?",
-			sealed, r.now.Add(time.Hour), r.id).Error
+			sealed, r.clock.Now().Add(time.Hour), r.id).Error
 		if err != nil {
 			t.Fatal(err)
 		}
 		r.wantSigning(t, "stored before", current, old)
 		fresh := r.rotate(t, "fresh")
 		r.wantSigning(t, "rotated", fresh, current, old)
-		*r.now = r.now.Add(time.Hour)
+		r.clock.Add(time.Hour)
 		r.wantSigning(t, "old expired", fresh, current)
 	})
 }

@@ -48,6 +48,13 @@ type Options struct {
 	// whose host is localhost or an address literal the egress guard refuses; without it such
 	// a URL is refused with VALIDATION.
 	AllowPrivateTargets bool
+
+	// Now is the store's clock; nil means the wall clock in UTC, to the microsecond.
+	Now func() time.Time
+	// OnCancelled, when set, is called after each commit that made n > 0 deliveries
+	// CANCELLED (a deactivation, or a claimed delivery of a webhook no longer active); the
+	// worker's metrics count them.
+	OnCancelled func(n int)
 }
 
 // Store is the one place that talks SQL.
@@ -83,18 +90,18 @@ type Store struct {
 	handoffs handoffs
 	// integrations remembers integrations by token (see integration_cache.go).
 	integrations *integrationCache
-	// NowFunc is the clock; tests replace it.
-	NowFunc func() time.Time
-	// CancelledFunc, when set, is called after each commit that made n > 0 deliveries
-	// CANCELLED (a deactivation, or a claimed delivery of a webhook no longer active); the
-	// worker's metrics count them. Set it before the store is used.
-	CancelledFunc func(n int)
+	// clock is Options.Now and onCancelled Options.OnCancelled.
+	clock       func() time.Time
+	onCancelled func(n int)
 }
 
 // Open connects to the database, runs the migrations and returns the store.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 	}
 	dialect, dsn, keyPath, err := parseDatabaseURL(opts.DatabaseURL)
 	if err != nil {
@@ -127,11 +134,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		wake:     make(chan struct{}, 1),
 		hub:      NewHub(),
 		dsn:      dsn,
-		NowFunc:  func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 
 		allowPrivate: opts.AllowPrivateTargets,
 		statusHub:    NewHub(),
 		integrations: newIntegrationCache(dialect == DialectSQLite),
+		clock:        opts.Now,
+		onCancelled:  opts.OnCancelled,
 	}
 	if err := s.migrate(ctx); err != nil {
 		_ = s.closeDBs()
@@ -483,12 +491,16 @@ func openBookkeeping(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
 	return openPool(postgres.Open(u.String()), cfg, 8)
 }
 
-// now returns the store's clock reading.
-func (s *Store) now() time.Time { return s.NowFunc() }
+// Now reads the store's clock (Options.Now), for code outside the store that must agree with
+// the times it stores.
+func (s *Store) Now() time.Time { return s.clock() }
+
+// now is Now, as the store's own code spells it.
+func (s *Store) now() time.Time { return s.clock() }
 
 func (s *Store) countCancelled(n int64) {
-	if n > 0 && s.CancelledFunc != nil {
-		s.CancelledFunc(int(n))
+	if n > 0 && s.onCancelled != nil {
+		s.onCancelled(int(n))
 	}
 }
 

@@ -654,11 +654,9 @@ func TestUpdateWebhook(t *testing.T) {
 
 func TestRotateWebhookSecret(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, s *models.Store) {
+	storetest.EachAt(t, time.Date(2026, 11, 22, 9, 5, 0, 0, time.UTC), func(t *testing.T, s *models.Store, clock *storetest.Clock) {
 		f := setupWebhooks(t, s)
 		ctx := context.Background()
-		now := time.Date(2026, 11, 22, 9, 5, 0, 0, time.UTC)
-		s.NowFunc = func() time.Time { return now }
 
 		plain, _, err := s.CreateWebhook(ctx, validWebhookSpec(f.team.ID))
 		if err != nil {
@@ -682,15 +680,15 @@ func TestRotateWebhookSecret(t *testing.T) {
 		if fresh == "" || fresh == old || got.Revision != 2 {
 			t.Errorf("rotate: new secret differs %v, revision %d", fresh != old, got.Revision)
 		}
-		if got.PreviousSecretExpiresAt == nil || !got.PreviousSecretExpiresAt.Equal(now.Add(24*time.Hour)) {
-			t.Errorf("previous expires at %v, want %v", got.PreviousSecretExpiresAt, now.Add(24*time.Hour))
+		if got.PreviousSecretExpiresAt == nil || !got.PreviousSecretExpiresAt.Equal(clock.Now().Add(24*time.Hour)) {
+			t.Errorf("previous expires at %v, want %v", got.PreviousSecretExpiresAt, clock.Now().Add(24*time.Hour))
 		}
 		stored, _ := s.FindWebhookByID(ctx, w.ID)
 		_, signing, err := s.WebhookSecrets(ctx, stored)
 		if err != nil || len(signing) != 2 || signing[0] != fresh || signing[1] != old {
 			t.Errorf("signing secrets: %d, current first %v, err %v", len(signing), len(signing) > 0 && signing[0] == fresh, err)
 		}
-		now = now.Add(24*time.Hour + time.Second)
+		clock.Add(24*time.Hour + time.Second)
 		if _, signing, _ = s.WebhookSecrets(ctx, stored); len(signing) != 1 || signing[0] != fresh {
 			t.Errorf("after 24 h: %d signing secrets, want the new one only", len(signing))
 		}

@@ -17,8 +17,12 @@ const (
 	takenByClaim   = "claim"
 )
 
-// metrics are the worker's Prometheus collectors.
-type metrics struct {
+// Metrics are the worker's Prometheus collectors. A process builds them before its store, whose
+// Options.OnCancelled is their CountCancelled, and hands them to New in Config.Metrics.
+type Metrics struct {
+	// reg receives the collectors, and the queue gauges New adds.
+	reg prometheus.Registerer
+
 	attempts   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	deliveries *prometheus.CounterVec
@@ -32,13 +36,14 @@ type metrics struct {
 	completionBatch prometheus.Histogram
 }
 
-// newMetrics registers the worker's collectors on reg (a private registry when nil), with the
-// queue gauges read from store at each scrape.
-func newMetrics(reg prometheus.Registerer, store *models.Store, now func() time.Time) (*metrics, error) {
+// NewMetrics registers the worker's collectors on reg (a private registry when nil); New adds
+// the queue gauges, read from its store at each scrape. Errors: a metric already registered.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	m := &metrics{
+	m := &Metrics{
+		reg: reg,
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_delivery_attempts_total",
 			Help: "Delivery attempts by outcome (SUCCEEDED, FAILED); test sends included.",
@@ -66,8 +71,7 @@ func newMetrics(reg prometheus.Registerer, store *models.Store, now func() time.
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
 		}),
 	}
-	queue := &queueCollector{store: store, now: now}
-	for _, c := range []prometheus.Collector{m.attempts, m.latency, m.deliveries, m.inFlight, m.taken, m.completionBatch, queue} {
+	for _, c := range []prometheus.Collector{m.attempts, m.latency, m.deliveries, m.inFlight, m.taken, m.completionBatch} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("worker metrics: %w", err)
 		}
@@ -87,7 +91,22 @@ func newMetrics(reg prometheus.Registerer, store *models.Store, now func() time.
 	return m, nil
 }
 
-func (m *metrics) observe(outcome string, d time.Duration) {
+// registerQueue registers the queue gauges, read from store at each scrape.
+func (m *Metrics) registerQueue(store *models.Store, now func() time.Time) error {
+	if err := m.reg.Register(&queueCollector{store: store, now: now}); err != nil {
+		return fmt.Errorf("worker metrics: %w", err)
+	}
+	return nil
+}
+
+// CountCancelled adds n deliveries to herald_deliveries_finished_total{status="CANCELLED"};
+// the process passes it to its store as Options.OnCancelled, so that every cancellation the
+// store commits counts, the API's deactivations included.
+func (m *Metrics) CountCancelled(n int) {
+	m.deliveries.WithLabelValues(models.DeliveryCancelled).Add(float64(n))
+}
+
+func (m *Metrics) observe(outcome string, d time.Duration) {
 	m.attempts.WithLabelValues(outcome).Inc()
 	m.latency.WithLabelValues(outcome).Observe(d.Seconds())
 }

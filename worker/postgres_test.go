@@ -118,7 +118,7 @@ func TestWorkerProcess(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	w, err := worker.New(worker.Config{Store: s, Concurrency: 16, AllowPrivateTargets: true,
-		Lease: 2 * time.Second, PollInterval: 50 * time.Millisecond, Registerer: prometheus.NewRegistry()})
+		Lease: 2 * time.Second, PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,8 +217,12 @@ func TestIngestHandsDeliveriesToItsWorker(t *testing.T) {
 	rc := newReceiver(t, counter.handle)
 	newHook(t, s, rc.URL, nil)
 	reg := prometheus.NewRegistry()
+	metrics, err := worker.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	runCtx, stop := context.WithCancel(ctx)
-	w, err := worker.New(worker.Config{Store: s, Concurrency: 16, AllowPrivateTargets: true, Registerer: reg,
+	w, err := worker.New(worker.Config{Store: s, Concurrency: 16, AllowPrivateTargets: true, Metrics: metrics,
 		Logger: testLogger(t), PollInterval: time.Hour, Lease: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/webhook/outcome"
@@ -70,8 +69,8 @@ type Config struct {
 	SMTPFrom string
 	// BaseURL is Herald's public URL; e-mails link to BaseURL/dashboard.
 	BaseURL string
-	// Registerer receives the worker's metrics; nil keeps them in a private registry.
-	Registerer prometheus.Registerer
+	// Metrics count what the worker does (NewMetrics); nil keeps them in a private registry.
+	Metrics *Metrics
 	// NowFunc is the clock of the retry schedule and signatures; nil means the store's.
 	NowFunc func() time.Time
 	// Lease is how long a claim stays valid; it must exceed the longest webhook timeout
@@ -93,7 +92,7 @@ type Worker struct {
 	cache  *render.Cache
 	// policy says what follows each attempt.
 	policy     outcome.Policy
-	metrics    *metrics
+	metrics    *Metrics
 	mailer     *mailer
 	now        func() time.Time
 	cfg        Config
@@ -124,7 +123,7 @@ type Worker struct {
 }
 
 // New checks cfg and returns a worker. Errors: a missing store, an unreadable SMTP URL, a
-// metric already registered.
+// metric already registered (the queue gauges, which New adds to cfg.Metrics).
 func New(cfg Config) (*Worker, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("worker: no store")
@@ -146,13 +145,18 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Concurrency = DefaultConcurrency
 	}
 	if cfg.NowFunc == nil {
-		cfg.NowFunc = cfg.Store.NowFunc
+		cfg.NowFunc = cfg.Store.Now
 	}
 	if cfg.Client == nil {
 		cfg.Client = egress.New(egress.Options{AllowPrivate: cfg.AllowPrivateTargets})
 	}
-	m, err := newMetrics(cfg.Registerer, cfg.Store, cfg.NowFunc)
-	if err != nil {
+	var err error
+	if cfg.Metrics == nil {
+		if cfg.Metrics, err = NewMetrics(nil); err != nil {
+			return nil, err
+		}
+	}
+	if err = cfg.Metrics.registerQueue(cfg.Store, cfg.NowFunc); err != nil {
 		return nil, err
 	}
 	var ml *mailer
@@ -167,7 +171,7 @@ func New(cfg Config) (*Worker, error) {
 		client:      cfg.Client,
 		cache:       render.NewCache(1024),
 		policy:      outcome.Policy{RetryUnit: cfg.RetryUnit},
-		metrics:     m,
+		metrics:     cfg.Metrics,
 		mailer:      ml,
 		now:         cfg.NowFunc,
 		cfg:         cfg,
@@ -489,13 +493,6 @@ func (w *Worker) cancelClaimed(c *models.ClaimedDelivery, token string) {
 	if err := w.store.CancelClaimedDelivery(ctx, c.Delivery.ID, token); err != nil && !errors.Is(err, models.ErrLeaseLost) {
 		w.log.Error("cancel delivery of inactive webhook", "delivery_id", c.Delivery.ID, "err", err)
 	}
-}
-
-// CountCancelled adds n deliveries to herald_deliveries_finished_total{status="CANCELLED"};
-// the process sets it as its store's CancelledFunc, so that every cancellation the store
-// commits counts, the API's deactivations included.
-func (w *Worker) CountCancelled(n int) {
-	w.metrics.deliveries.WithLabelValues(models.DeliveryCancelled).Add(float64(n))
 }
 
 // acquireLocked takes a request slot, the webhook's share and an unrecorded place when the

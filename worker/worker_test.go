@@ -25,7 +25,6 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
@@ -84,7 +83,7 @@ func newHook(t testing.TB, s *models.Store, url string, edit func(*models.Webhoo
 // newDeliveries inserts n due deliveries of hook's first URL and returns their ids.
 func newDeliveries(t testing.TB, s *models.Store, hook *models.Webhook, n int) []string {
 	t.Helper()
-	now := s.NowFunc()
+	now := s.Now()
 	ids := make([]string, n)
 	rows := make([]*models.Delivery, n)
 	for i := range rows {
@@ -115,9 +114,6 @@ func start(t testing.TB, cfg worker.Config) *worker.Worker {
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 50 * time.Millisecond
-	}
-	if cfg.Registerer == nil {
-		cfg.Registerer = prometheus.NewRegistry()
 	}
 	w, err := worker.New(cfg)
 	if err != nil {
@@ -537,7 +533,7 @@ func TestTimestampIsSendTime(t *testing.T) {
 	templated := newHook(t, s, rc.URL+"/templated", func(h *models.Webhook) { h.BodyTemplate = str(`{"t":"{{timestamp}}"}`) })
 	envelope := newHook(t, s, rc.URL+"/envelope", nil)
 	start(t, worker.Config{Store: s})
-	eventAt := s.NowFunc().Add(-2 * time.Hour)
+	eventAt := s.Now().Add(-2 * time.Hour)
 	for _, hook := range []*models.Webhook{templated, envelope} {
 		d := &models.Delivery{
 			ID: uuid.NewString(), WebhookID: hook.ID, Event: webhook.EventCreated, URL: hook.URLs.V[0],

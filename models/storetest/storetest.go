@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,24 +96,28 @@ func dropDatabase(admin, name string) error {
 	return err
 }
 
-// Open returns a migrated store on a database of the test's own.
-func Open(t testing.TB, dialect string) *models.Store {
+// Open returns a migrated store on a database of the test's own, its options changed by edits.
+func Open(t testing.TB, dialect string, edits ...func(*models.Options)) *models.Store {
 	t.Helper()
-	return OpenURL(t, URL(t, dialect))
+	return OpenURL(t, URL(t, dialect), edits...)
 }
 
 // OpenURL returns a store on the database at dbURL (another process's view of a test's
-// database), closed when the test ends.
-func OpenURL(t testing.TB, dbURL string) *models.Store {
+// database), its options changed by edits, closed when the test ends.
+func OpenURL(t testing.TB, dbURL string, edits ...func(*models.Options)) *models.Store {
 	t.Helper()
-	s, err := models.Open(context.Background(), models.Options{
+	opts := models.Options{
 		DatabaseURL: dbURL,
 		SecretKey:   Key,
 		BaseURL:     "http://herald.test",
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		// Test receivers listen on loopback.
 		AllowPrivateTargets: true,
-	})
+	}
+	for _, edit := range edits {
+		edit(&opts)
+	}
+	s, err := models.Open(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -127,6 +132,18 @@ func Each(t *testing.T, f func(t *testing.T, s *models.Store)) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
 			f(t, Open(t, d))
+		})
+	}
+}
+
+// EachAt is Each with each store on a Clock of its own, set to start, that f moves.
+func EachAt(t *testing.T, start time.Time, f func(t *testing.T, s *models.Store, clock *Clock)) {
+	t.Helper()
+	for _, d := range Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			clock := NewClock(start)
+			f(t, Open(t, d, clock.Use), clock)
 		})
 	}
 }
@@ -150,3 +167,29 @@ func Name(prefix string) string {
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%s-%s", strings.ToLower(prefix), hex.EncodeToString(b))
 }
+
+// Clock is a clock a test sets by hand, for a store's Options.Now.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock set to now.
+func NewClock(now time.Time) *Clock { return &Clock{now: now} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Add moves the clock on by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Use makes the clock the store's: an edit for Open.
+func (c *Clock) Use(o *models.Options) { o.Now = c.Now }
