@@ -29,6 +29,7 @@ import (
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/web"
 	"github.com/herald-hq/herald/worker"
+	"github.com/herald-hq/herald/worker/egress"
 )
 
 // Roles a Herald process can take.
@@ -308,7 +309,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		Logger:      logger,
 		OnCancelled: metrics.CountCancelled,
 
-		AllowPrivateTargets: cfg.AllowPrivateTargets,
+		CheckTargetHost: targetHostCheck(cfg.AllowPrivateTargets),
 	})
 	if err != nil {
 		return err
@@ -378,6 +379,15 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		workerDone <- nil
 	}
 	return drain(ctx, serveErr, workerDone, srv, gql, &draining, logger)
+}
+
+// targetHostCheck is the store's check of the hosts of webhook URLs being saved: the egress
+// guard's, unless private targets are allowed.
+func targetHostCheck(allowPrivate bool) func(host string) error {
+	if allowPrivate {
+		return nil
+	}
+	return egress.CheckTargetHost
 }
 
 // registerStoreGauges registers herald_live_subscriptions and herald_database_up on reg and

@@ -44,10 +44,11 @@ type Options struct {
 	Language string
 	Logger   *slog.Logger
 
-	// AllowPrivateTargets (HERALD_ALLOW_PRIVATE_TARGETS) lets webhooks be saved with a URL
-	// whose host is localhost or an address literal the egress guard refuses; without it such
-	// a URL is refused with VALIDATION.
-	AllowPrivateTargets bool
+	// CheckTargetHost, when set, is asked about the host of each webhook URL saved (a URL the
+	// webhook already has is kept): a host it refuses refuses the URL with VALIDATION, the
+	// error's text as the message. nil allows every host; the process sets it to the egress
+	// guard's check unless HERALD_ALLOW_PRIVATE_TARGETS.
+	CheckTargetHost func(host string) error
 
 	// Now is the store's clock; nil means the wall clock in UTC, to the microsecond.
 	Now func() time.Time
@@ -79,8 +80,8 @@ type Store struct {
 	statusHub *Hub
 	// autovacuum says whether PostgreSQL's autovacuum is on (see NeedsVacuum).
 	autovacuum bool
-	// allowPrivate is Options.AllowPrivateTargets.
-	allowPrivate bool
+	// checkTargetHost is Options.CheckTargetHost.
+	checkTargetHost func(host string) error
 	// notifier sends PostgreSQL notifications after commit; nil on SQLite.
 	notifier *notifier
 	// creator shares ingest transactions among concurrent alerts (see ingest_pg.go); nil on
@@ -135,11 +136,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		hub:      NewHub(),
 		dsn:      dsn,
 
-		allowPrivate: opts.AllowPrivateTargets,
-		statusHub:    NewHub(),
-		integrations: newIntegrationCache(dialect == DialectSQLite),
-		clock:        opts.Now,
-		onCancelled:  opts.OnCancelled,
+		statusHub:       NewHub(),
+		integrations:    newIntegrationCache(dialect == DialectSQLite),
+		checkTargetHost: opts.CheckTargetHost,
+		clock:           opts.Now,
+		onCancelled:     opts.OnCancelled,
 	}
 	if err := s.migrate(ctx); err != nil {
 		_ = s.closeDBs()

@@ -14,7 +14,6 @@ import (
 
 	"github.com/herald-hq/herald/models/webhook"
 	"github.com/herald-hq/herald/models/webhook/sign"
-	"github.com/herald-hq/herald/worker/egress"
 )
 
 // PreviousSecretLifetime is how long a rotated-out signing secret keeps signing.
@@ -88,12 +87,12 @@ func (s *Store) ValidateWebhookSpec(ctx context.Context, spec *webhook.Spec) err
 	return resolveWebhookScope(s.db.WithContext(ctx), spec)
 }
 
-// checkTargets refuses, unless private targets are allowed, a URL of spec that is not in kept
-// (the URLs already saved) and whose host the egress guard refuses before any lookup
-// (localhost, a loopback, private or link-local literal): VALIDATION on that URL naming
-// HERALD_ALLOW_PRIVATE_TARGETS. Other names are checked when they are connected to.
+// checkTargets refuses a URL of spec that is not in kept (the URLs already saved) and whose host
+// Options.CheckTargetHost refuses (the egress guard refuses, before any lookup, localhost and
+// loopback, private or link-local literals): VALIDATION on that URL, with the check's
+// explanation. Other names are checked when they are connected to.
 func (s *Store) checkTargets(spec *webhook.Spec, kept []string) error {
-	if s.allowPrivate {
+	if s.checkTargetHost == nil {
 		return nil
 	}
 	for i, raw := range spec.URLs {
@@ -104,10 +103,8 @@ func (s *Store) checkTargets(spec *webhook.Spec, kept []string) error {
 		if err != nil {
 			continue // webhook.Validate has refused it already
 		}
-		var blocked *egress.BlockedError
-		if errors.As(egress.CheckHost(u.Hostname()), &blocked) {
-			return Invalid(fmt.Sprintf("urls[%d]", i), "host %s is not allowed (%s): %s",
-				u.Hostname(), blocked.Reason, egress.AllowHint)
+		if err := s.checkTargetHost(u.Hostname()); err != nil {
+			return Invalid(fmt.Sprintf("urls[%d]", i), "%s", err)
 		}
 	}
 	return nil

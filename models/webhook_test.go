@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/storetest"
 	"github.com/herald-hq/herald/models/webhook"
+	"github.com/herald-hq/herald/worker/egress"
 )
 
 // webhookFixture is a team with a service, for webhook tests.
@@ -898,10 +897,11 @@ func TestListWebhooks(t *testing.T) {
 	})
 }
 
-// TestPrivateTargetsBlocked saves and drafts webhooks on a store opened without
-// AllowPrivateTargets: a URL whose host is localhost or a refused address literal is refused on
-// that URL, naming the setting; names are left to the connect-time guard, and URLs saved while
-// private targets were allowed are kept through later updates.
+// TestPrivateTargetsBlocked saves and drafts webhooks on a store opened with the egress guard's
+// CheckTargetHost, as a process without HERALD_ALLOW_PRIVATE_TARGETS opens it: a URL whose host
+// is localhost or a refused address literal is refused on that URL, naming the setting; names
+// are left to the connect-time guard, and URLs saved while private targets were allowed are
+// kept through later updates.
 func TestPrivateTargetsBlocked(t *testing.T) {
 	t.Parallel()
 	for _, dialect := range storetest.Dialects {
@@ -910,12 +910,7 @@ func TestPrivateTargetsBlocked(t *testing.T) {
 			ctx := context.Background()
 			dbURL := storetest.URL(t, dialect)
 			allowing := storetest.OpenURL(t, dbURL)
-			s, err := models.Open(ctx, models.Options{DatabaseURL: dbURL, SecretKey: storetest.Key, BaseURL: "http://herald.test",
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				t.Fatalf("open store: %v", err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
+			s := storetest.OpenURL(t, dbURL, func(o *models.Options) { o.CheckTargetHost = egress.CheckTargetHost })
 			f := setupWebhooks(t, s)
 
 			for _, raw := range []string{"http://127.0.0.1:8080/x", "http://localhost/x", "https://LOCALHOST./x",

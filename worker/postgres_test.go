@@ -29,7 +29,7 @@ func openPostgres(t testing.TB, url string) *models.Store {
 	t.Helper()
 	s, err := models.Open(context.Background(), models.Options{
 		DatabaseURL: url, SecretKey: storetest.Key, BaseURL: "http://herald.test",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AllowPrivateTargets: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatalf("open store: %v", err)

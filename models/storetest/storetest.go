@@ -111,8 +111,6 @@ func OpenURL(t testing.TB, dbURL string, edits ...func(*models.Options)) *models
 		SecretKey:   Key,
 		BaseURL:     "http://herald.test",
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		// Test receivers listen on loopback.
-		AllowPrivateTargets: true,
 	}
 	for _, edit := range edits {
 		edit(&opts)

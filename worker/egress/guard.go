@@ -2,6 +2,8 @@ package egress
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -26,6 +28,17 @@ func (e *BlockedError) Error() string {
 
 // AllowHint names the setting that lets webhooks reach the addresses the guard refuses.
 const AllowHint = "set HERALD_ALLOW_PRIVATE_TARGETS=true to allow private targets"
+
+// CheckTargetHost is CheckHost for the host of a webhook URL being saved: its error is the
+// explanation shown to whoever saves it, "host HOST is not allowed (REASON): " and AllowHint. A
+// process that refuses private targets passes it to its store as models.Options.CheckTargetHost.
+func CheckTargetHost(host string) error {
+	var blocked *BlockedError
+	if errors.As(CheckHost(host), &blocked) {
+		return fmt.Errorf("host %s is not allowed (%s): %s", host, blocked.Reason, AllowHint)
+	}
+	return nil
+}
 
 // CheckHost returns a *BlockedError when host, as written in a URL (brackets removed), is
 // refused whatever DNS says: "localhost", an IP literal CheckAddr refuses, or a non-canonical

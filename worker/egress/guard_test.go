@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 )
@@ -85,4 +86,22 @@ func FuzzCheckAddr(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheckTargetHost pins the explanation a user sees when a webhook URL is refused, and lets
+// names through to the connect-time guard.
+func TestCheckTargetHost(t *testing.T) {
+	t.Parallel()
+	for host, want := range map[string]string{
+		"127.0.0.1":        "host 127.0.0.1 is not allowed (loopback): set HERALD_ALLOW_PRIVATE_TARGETS=true to allow private targets",
+		"LOCALHOST.":       "host LOCALHOST. is not allowed (localhost): set HERALD_ALLOW_PRIVATE_TARGETS=true to allow private targets",
+		"0x7f.1":           "host 0x7f.1 is not allowed (non-canonical IPv4 literal): set HERALD_ALLOW_PRIVATE_TARGETS=true to allow private targets",
+		"intranet.example": "",
+		"8.8.8.8":          "",
+	} {
+		err := CheckTargetHost(host)
+		if got := fmt.Sprint(err); (err == nil) != (want == "") || (err != nil && got != want) {
+			t.Errorf("CheckTargetHost(%q) = %v, want %q", host, err, want)
+		}
+	}
 }
