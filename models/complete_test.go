@@ -21,11 +21,8 @@ func TestCompleteAttemptsInOrder(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
-		hook := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated})})
+		hook := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated}), ConsecutiveFailures: 1})
 		other := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated})})
-		if err := s.DB().Model(&models.Webhook{}).Where("id = ?", hook.ID).Update("consecutive_failures", 1).Error; err != nil {
-			t.Fatal(err)
-		}
 		for range 11 {
 			w.create(t, w.svcA1, "x")
 		}
@@ -101,10 +98,8 @@ func TestDeactivatingRetryIsCancelledWithoutNextTime(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
-		hook := insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated})})
-		if err := s.DB().Model(&models.Webhook{}).Where("id = ?", hook.ID).Update("consecutive_failures", outcome.MaxConsecutiveFailures-1).Error; err != nil {
-			t.Fatal(err)
-		}
+		insertWebhook(t, s, models.Webhook{Scope: webhook.ScopeGlobal, Events: models.NewJSON([]string{webhook.EventCreated}),
+			ConsecutiveFailures: outcome.MaxConsecutiveFailures - 1})
 		w.create(t, w.svcA1, "x")
 		w.create(t, w.svcA1, "y")
 		ctx := context.Background()

@@ -11,27 +11,27 @@ import (
 	"github.com/herald-hq/herald/models/webhook"
 )
 
-// insertWebhook writes a webhook row directly (the webhook API validates; these tests need
-// only what fan-out reads).
-func insertWebhook(t *testing.T, s *models.Store, h models.Webhook) *models.Webhook {
+// insertWebhook saves row past validation (see storetest.Webhook; these tests need only what
+// fan-out reads), active and to https://example.com/hook unless it says otherwise, retrying 3
+// times a minute apart with a 3 s timeout.
+func insertWebhook(t *testing.T, s *models.Store, row models.Webhook) *models.Webhook {
 	t.Helper()
-	h.ID = storetest.Name("wh")
-	if h.Name == "" {
-		h.Name = h.ID
-	}
-	if h.Status == "" {
-		h.Status = models.WebhookActive
-	}
-	if h.URLs.V == nil {
-		h.URLs = models.NewJSON([]string{"https://example.com/hook"})
-	}
-	h.Method, h.AuthType, h.SigningScheme = webhook.MethodPost, webhook.AuthNone, "NONE"
-	h.SendDataUsing, h.ContentType = webhook.SendBody, webhook.ContentJSON
-	h.RetryCount, h.RetryIntervalMinutes, h.TimeoutSeconds = 3, 1, 3
-	if err := s.DB().Create(&h).Error; err != nil {
-		t.Fatalf("insert webhook: %v", err)
-	}
-	return &h
+	return storetest.Webhook(t, s, func(h *models.Webhook) {
+		row.ID = h.ID
+		if row.Name == "" {
+			row.Name = h.ID
+		}
+		if row.Status == "" {
+			row.Status = h.Status
+		}
+		if row.URLs.V == nil {
+			row.URLs = h.URLs
+		}
+		row.Method, row.AuthType, row.SigningScheme = h.Method, h.AuthType, h.SigningScheme
+		row.SendDataUsing, row.ContentType = h.SendDataUsing, h.ContentType
+		row.RetryCount, row.RetryIntervalMinutes, row.TimeoutSeconds = 3, 1, 3
+		*h = row
+	})
 }
 
 func deliveriesOf(t *testing.T, s *models.Store, incidentID string) []models.Delivery {

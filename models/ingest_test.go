@@ -300,13 +300,12 @@ func FuzzIngest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	if err := s.DB().Create(&models.Webhook{ID: "fuzz-hook", Name: "fuzz", Scope: webhook.ScopeGlobal,
-		Events: models.NewJSON([]string{webhook.EventCreated, webhook.EventAcknowledged, webhook.EventResolved}),
-		URLs:   models.NewJSON([]string{"https://example.com/"}), Method: webhook.MethodPost, AuthType: webhook.AuthNone,
-		SigningScheme: "NONE", SendDataUsing: webhook.SendBody, ContentType: webhook.ContentJSON, Status: models.WebhookActive,
-		RetryCount: 3, RetryIntervalMinutes: 1, TimeoutSeconds: 3}).Error; err != nil {
-		f.Fatal(err)
-	}
+	storetest.Webhook(f, s, func(h *models.Webhook) {
+		h.ID, h.Name = "fuzz-hook", "fuzz"
+		h.Events = models.NewJSON([]string{webhook.EventCreated, webhook.EventAcknowledged, webhook.EventResolved})
+		h.URLs = models.NewJSON([]string{"https://example.com/"})
+		h.RetryCount, h.TimeoutSeconds = 3, 3
+	})
 	f.Fuzz(func(t *testing.T, payload []byte, titleKey, mappingKey, resolveKey, resolveValue, from string) {
 		filter := models.APIFilter{TitleKey: titleKey, DescriptionKey: titleKey, UrgencyKey: resolveKey, MappingKey: mappingKey}
 		if resolveKey != "" || resolveValue != "" {

@@ -707,16 +707,14 @@ func TestDeactivateWebhook(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		deliveries := []*models.Delivery{
+		for _, d := range []models.Delivery{
 			{ID: "d-pending", WebhookID: w.ID, Status: models.DeliveryPending},
 			{ID: "d-done", WebhookID: w.ID, Status: models.DeliverySucceeded},
 			{ID: "d-other", WebhookID: other.ID, Status: models.DeliveryPending},
-		}
-		for _, d := range deliveries {
-			d.Event, d.URL = webhook.EventCreated, "https://example.com/hook"
-			if err := s.DB().Create(d).Error; err != nil {
-				t.Fatalf("create delivery: %v", err)
-			}
+		} {
+			storetest.Deliveries(t, s, w, 1, func(row *models.Delivery) {
+				row.ID, row.WebhookID, row.Status, row.NextAttemptAt = d.ID, d.WebhookID, d.Status, nil
+			})
 		}
 		if err := s.DB().Model(&models.Webhook{}).Where("id = ?", w.ID).Update("consecutive_failures", 4).Error; err != nil {
 			t.Fatal(err)

@@ -51,57 +51,26 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// newHook stores an ACTIVE global webhook posting the default envelope to url; edit changes
-// it before it is saved.
+// newHook stores an ACTIVE global webhook posting the default envelope to url (see
+// storetest.Webhook); edit changes it before it is saved.
 func newHook(t testing.TB, s *models.Store, url string, edit func(*models.Webhook)) *models.Webhook {
 	t.Helper()
-	h := &models.Webhook{
-		ID:                   uuid.NewString(),
-		Name:                 storetest.Name("hook"),
-		Scope:                webhook.ScopeGlobal,
-		Events:               models.NewJSON([]string{webhook.EventCreated}),
-		URLs:                 models.NewJSON([]string{url}),
-		Method:               http.MethodPost,
-		AuthType:             webhook.AuthNone,
-		SigningScheme:        "NONE",
-		SendDataUsing:        webhook.SendBody,
-		ContentType:          webhook.ContentJSON,
-		RetryCount:           0,
-		RetryIntervalMinutes: 1,
-		TimeoutSeconds:       5,
-		Status:               models.WebhookActive,
-	}
-	if edit != nil {
-		edit(h)
-	}
-	if err := s.DB().Create(h).Error; err != nil {
-		t.Fatalf("create webhook: %v", err)
-	}
-	return h
+	return storetest.Webhook(t, s, func(h *models.Webhook) {
+		h.URLs = models.NewJSON([]string{url})
+		if edit != nil {
+			edit(h)
+		}
+	})
 }
 
-// newDeliveries inserts n due deliveries of hook's first URL and returns their ids.
+// newDeliveries inserts n due deliveries of hook's first URL (see storetest.Deliveries) and
+// returns their ids.
 func newDeliveries(t testing.TB, s *models.Store, hook *models.Webhook, n int) []string {
 	t.Helper()
-	now := s.Now()
-	ids := make([]string, n)
-	rows := make([]*models.Delivery, n)
-	for i := range rows {
-		ids[i] = uuid.NewString()
-		rows[i] = &models.Delivery{
-			ID: ids[i], WebhookID: hook.ID, Event: webhook.EventCreated, URL: hook.URLs.V[0],
-			Status: models.DeliveryPending, NextAttemptAt: &now,
-			Snapshot: models.NewJSON(models.Snapshot{
-				EventAt: now, User: "Ada", IncidentID: "INC-7", Title: `Disk "full"`,
-				Urgency: webhook.UrgencyHigh, Status: models.IncidentTriggered, URL: "http://herald.test/incidents/INC-7",
-				ServiceID: "svc", ServiceName: "Payments", TeamID: "team", TeamName: "Core", CreatedAt: now,
-			}),
-		}
+	var ids []string
+	for _, d := range storetest.Deliveries(t, s, hook, n, nil) {
+		ids = append(ids, d.ID)
 	}
-	if err := s.DB().CreateInBatches(rows, 200).Error; err != nil {
-		t.Fatalf("create deliveries: %v", err)
-	}
-	s.WakeWorker()
 	return ids
 }
 
@@ -535,16 +504,11 @@ func TestTimestampIsSendTime(t *testing.T) {
 	start(t, worker.Config{Store: s})
 	eventAt := s.Now().Add(-2 * time.Hour)
 	for _, hook := range []*models.Webhook{templated, envelope} {
-		d := &models.Delivery{
-			ID: uuid.NewString(), WebhookID: hook.ID, Event: webhook.EventCreated, URL: hook.URLs.V[0],
-			Status: models.DeliveryPending, NextAttemptAt: &eventAt,
-			Snapshot: models.NewJSON(models.Snapshot{EventAt: eventAt, IncidentID: "INC-7", CreatedAt: eventAt}),
-		}
-		if err := s.DB().Create(d).Error; err != nil {
-			t.Fatal(err)
-		}
+		storetest.Deliveries(t, s, hook, 1, func(d *models.Delivery) {
+			d.NextAttemptAt = &eventAt
+			d.Snapshot = models.NewJSON(models.Snapshot{EventAt: eventAt, IncidentID: "INC-7", CreatedAt: eventAt})
+		})
 	}
-	s.WakeWorker()
 	eventually(t, 10*time.Second, "both sent", func() bool { return rc.count() == 2 })
 	for _, r := range rc.all() {
 		var body struct {
@@ -866,10 +830,8 @@ func TestGone(t *testing.T) {
 	mail := newSMTPServer(t)
 	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusGone) })
 	hook := newHook(t, s, rc.URL, func(h *models.Webhook) { h.RetryCount, h.FailureEmail = 4, str("oncall@example.com") })
-	later := newDeliveries(t, s, hook, 1)[0]
-	if err := s.DB().Model(&models.Delivery{}).Where("id = ?", later).Update("next_attempt_at", time.Now().Add(time.Hour)).Error; err != nil {
-		t.Fatal(err)
-	}
+	inAnHour := time.Now().Add(time.Hour)
+	later := storetest.Deliveries(t, s, hook, 1, func(d *models.Delivery) { d.NextAttemptAt = &inAnHour })[0].ID
 	start(t, worker.Config{Store: s, SMTPURL: "smtp://herald:pw@" + mail.addr, SMTPFrom: "herald@example.com"})
 	id := newDeliveries(t, s, hook, 1)[0]
 	eventually(t, 10*time.Second, "delivery failed", statusIs(t, s, id, models.DeliveryFailed))
@@ -1100,11 +1062,8 @@ func TestDeliveryToARemovedURLIsNotSent(t *testing.T) {
 	s := storetest.Open(t, models.DialectSQLite)
 	gone := newReceiver(t, nil)
 	kept := newReceiver(t, nil)
-	hook := newHook(t, s, gone.URL, nil)
-	id := newDeliveries(t, s, hook, 1)[0]
-	if err := s.DB().Model(&models.Webhook{}).Where("id = ?", hook.ID).Update("urls", models.NewJSON([]string{kept.URL})).Error; err != nil {
-		t.Fatal(err)
-	}
+	hook := newHook(t, s, kept.URL, nil)
+	id := storetest.Deliveries(t, s, hook, 1, func(d *models.Delivery) { d.URL = gone.URL })[0].ID
 	start(t, worker.Config{Store: s})
 	eventually(t, 10*time.Second, "delivery cancelled", statusIs(t, s, id, models.DeliveryCancelled))
 	if gone.count()+kept.count() != 0 {
@@ -1117,9 +1076,13 @@ func TestDeleteExpiredLogs(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		hook := newHook(t, s, "http://127.0.0.1:1", nil)
-		ids := newDeliveries(t, s, hook, 5)
 		old := time.Now().UTC().Add(-800 * time.Hour)
-		s.DB().Model(&models.Delivery{}).Where("id IN ?", ids[:3]).Updates(map[string]any{"status": models.DeliverySucceeded, "updated_at": old})
+		finished := func(d *models.Delivery) { d.Status, d.UpdatedAt = models.DeliverySucceeded, old }
+		var ids []string
+		for _, d := range storetest.Deliveries(t, s, hook, 3, finished) {
+			ids = append(ids, d.ID)
+		}
+		ids = append(ids, newDeliveries(t, s, hook, 2)...)
 		for _, id := range ids {
 			a := &models.Attempt{ID: uuid.NewString(), DeliveryID: &id, WebhookID: &hook.ID, Event: webhook.EventCreated,
 				Number: 1, Outcome: models.AttemptSucceeded, StartedAt: old}
