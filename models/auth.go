@@ -63,7 +63,7 @@ func (s *Store) Authenticate(ctx context.Context, token string) (*Principal, err
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	now := s.now()
+	now := s.Now()
 	if tok.LastUsedAt == nil || now.Sub(*tok.LastUsedAt) > time.Minute {
 		if err := s.db.WithContext(ctx).Model(&APIToken{}).Where("id = ?", tok.ID).Update("last_used_at", now).Error; err != nil {
 			return nil, fmt.Errorf("authenticate: %w", err)

@@ -73,7 +73,7 @@ func (s *Store) CompleteAttempts(ctx context.Context, cs []*AttemptCompletion) (
 	var b completionBatch
 	err = s.bk.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		clear(results)
-		b = completionBatch{now: s.now()}
+		b = completionBatch{now: s.Now()}
 		hooks, order, err := s.lockCompletionWebhooks(tx, hookIDs, failedIDs)
 		if err != nil {
 			return err
@@ -394,7 +394,7 @@ func (s *Store) AbandonAttempt(ctx context.Context, owner string, a *Attempt) er
 		a.ID = newID()
 	}
 	err := s.bk.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		now := s.now()
+		now := s.Now()
 		upd := tx.Model(&Delivery{}).
 			Where("id = ? AND lease_token = ? AND status = ?", *a.DeliveryID, owner, DeliveryPending).
 			Updates(map[string]any{

@@ -111,7 +111,7 @@ func (s *Store) snapshotOf(inc *Incident, actor, svcName, teamName, assignee str
 		return *p
 	}
 	return Snapshot{
-		EventAt:        s.now(),
+		EventAt:        s.Now(),
 		User:           actor,
 		IncidentID:     inc.ID,
 		Title:          inc.Title,

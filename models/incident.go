@@ -448,7 +448,7 @@ func (w *incidentWriter) create(inc *Incident, actor string) error {
 			return err
 		}
 	}
-	now := w.s.now()
+	now := w.s.Now()
 	inc.ID, inc.Number, inc.TeamID = "INC-"+strconv.FormatInt(n, 10), n, svc.TeamID
 	inc.Status, inc.CreatedAt, inc.UpdatedAt = IncidentTriggered, now, now
 	if err := w.tx.Create(inc).Error; err != nil {
@@ -463,7 +463,7 @@ func (w *incidentWriter) move(inc *Incident, event, actor string) error {
 	if err := checkTransition(inc.ID, inc.Status, event); err != nil {
 		return err
 	}
-	now := w.s.now()
+	now := w.s.Now()
 	switch event {
 	case webhook.EventAcknowledged:
 		inc.Status, inc.AcknowledgedAt = IncidentAcknowledged, &now

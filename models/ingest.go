@@ -282,7 +282,7 @@ func (s *Store) CreateIntegration(ctx context.Context, serviceID, name string, f
 	if err != nil {
 		return nil, "", err
 	}
-	in := Integration{ID: newID(), ServiceID: serviceID, Name: name, TokenHash: HashToken(tok), APIFilter: NewJSON(f), CreatedAt: s.now()}
+	in := Integration{ID: newID(), ServiceID: serviceID, Name: name, TokenHash: HashToken(tok), APIFilter: NewJSON(f), CreatedAt: s.Now()}
 	if err := s.db.WithContext(ctx).Create(&in).Error; err != nil {
 		return nil, "", fmt.Errorf("create integration: %w", translate(err, "integration"))
 	}
@@ -386,7 +386,7 @@ func (s *Store) FindIntegrationByToken(ctx context.Context, token string) (*Inte
 // RevokeIntegration stops an integration's token from working: NOT_FOUND when there is no
 // such integration; revoking twice is harmless.
 func (s *Store) RevokeIntegration(ctx context.Context, id string) error {
-	revoked, err := s.changeIntegration(ctx, id, map[string]any{"revoked_at": s.now()})
+	revoked, err := s.changeIntegration(ctx, id, map[string]any{"revoked_at": s.Now()})
 	if err != nil {
 		return fmt.Errorf("revoke integration: %w", err)
 	}
@@ -512,7 +512,7 @@ func (s *Store) IngestRequest(ctx context.Context, in *Integration, from string,
 		Title:       GeneratedRequestTitle(s.language, source),
 		Description: &description,
 		AlertSource: nilIfEmpty(source),
-		CreatedAt:   s.now(),
+		CreatedAt:   s.Now(),
 	}
 	if err := s.db.WithContext(ctx).Create(&r).Error; err != nil {
 		return nil, fmt.Errorf("create request: %w", err)

@@ -207,7 +207,7 @@ func (s *Store) createIncidentsPG(ctx context.Context, reqs []*createRequest) ([
 // the deliveries it wrote and the lease the first of them were written with (see Handoff); on
 // error the caller rolls back and gives the lease back.
 func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*createRequest) ([]error, []*Delivery, Lease, error) {
-	now := s.now()
+	now := s.Now()
 	n := len(reqs)
 	ords := make([]int32, n)
 	services, titles, descriptions, urgencies := make([]string, n), make([]string, n), make([]*string, n), make([]string, n)

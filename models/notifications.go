@@ -36,7 +36,7 @@ func (s *Store) ClaimFailureNotification(ctx context.Context, webhookID string, 
 	if !ok {
 		return nil, fmt.Errorf("claim failure notification: unknown kind %q", kind)
 	}
-	now := s.now()
+	now := s.Now()
 	var claim *FailureNotification
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		claim = nil

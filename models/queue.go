@@ -37,7 +37,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, n, perWebhook
 	if perWebhook <= 0 {
 		perWebhook = n
 	}
-	now := s.now()
+	now := s.Now()
 	expires := now.Add(lease)
 	var q strings.Builder
 	args := []any{owner, expires, now}
@@ -124,7 +124,7 @@ func (s *Store) CancelClaimedDelivery(ctx context.Context, id, owner string) err
 		Where("id = ? AND lease_token = ? AND status = ?", id, owner, DeliveryPending).
 		Updates(map[string]any{
 			"status": DeliveryCancelled, "next_attempt_at": nil, "lease_token": nil,
-			"lease_expires_at": nil, "attempts": gorm.Expr("attempts - 1"), "updated_at": s.now(),
+			"lease_expires_at": nil, "attempts": gorm.Expr("attempts - 1"), "updated_at": s.Now(),
 		})
 	if upd.Error != nil {
 		return fmt.Errorf("cancel delivery: %w", upd.Error)
@@ -148,7 +148,7 @@ func (s *Store) RedeliverDelivery(ctx context.Context, id string) (*Delivery, er
 		if err := tx.Preload("Webhook").Where("id = ?", id).Take(&d).Error; err != nil {
 			return translate(err, "delivery")
 		}
-		now := s.now()
+		now := s.Now()
 		if d.Status == DeliveryPending && d.LeaseExpiresAt != nil && d.LeaseExpiresAt.After(now) {
 			return Invalid("deliveryId", "an attempt of the delivery is in flight; wait for its outcome")
 		}
@@ -194,7 +194,7 @@ func (s *Store) StatDeliveryQueue(ctx context.Context) (QueueStats, error) {
 		return st, fmt.Errorf("stat delivery queue: %w", err)
 	}
 	var d Delivery
-	err := db.Select("next_attempt_at").Where("status = ? AND next_attempt_at <= ?", DeliveryPending, s.now()).
+	err := db.Select("next_attempt_at").Where("status = ? AND next_attempt_at <= ?", DeliveryPending, s.Now()).
 		Order("next_attempt_at").Limit(1).Take(&d).Error
 	switch {
 	case errors.Is(err, gorm.ErrRecordNotFound):

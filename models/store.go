@@ -496,9 +496,6 @@ func openBookkeeping(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
 // the times it stores.
 func (s *Store) Now() time.Time { return s.clock() }
 
-// now is Now, as the store's own code spells it.
-func (s *Store) now() time.Time { return s.clock() }
-
 func (s *Store) countCancelled(n int64) {
 	if n > 0 && s.onCancelled != nil {
 		s.onCancelled(int(n))

@@ -292,7 +292,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, patch WebhookPatch
 		if err := tx.Omit(clause.Associations).Save(w).Error; err != nil {
 			return fmt.Errorf("update webhook: %w", translate(err, "webhook"))
 		}
-		cancelled, err = cancelRemovedURLs(tx, w.ID, oldURLs, spec.URLs, s.now())
+		cancelled, err = cancelRemovedURLs(tx, w.ID, oldURLs, spec.URLs, s.Now())
 		return err
 	})
 	if err != nil {
@@ -483,7 +483,7 @@ func (s *Store) DeactivateWebhook(ctx context.Context, id, reason, actor string)
 	w, err := s.setWebhookStatus(ctx, id, actor, func(tx *gorm.DB, w *Webhook) error {
 		w.Status, w.InactiveReason = WebhookInactive, &reason
 		var err error
-		cancelled, err = cancelPendingTx(tx, id, s.now())
+		cancelled, err = cancelPendingTx(tx, id, s.Now())
 		return err
 	})
 	if err != nil {
@@ -517,7 +517,7 @@ func (s *Store) setWebhookStatus(ctx context.Context, id, actor string, change f
 		if w.Status == before {
 			return nil
 		}
-		changeID, err = recordStatusChangeTx(tx, id, w.Status, w.InactiveReason, &actor, s.now())
+		changeID, err = recordStatusChangeTx(tx, id, w.Status, w.InactiveReason, &actor, s.Now())
 		return err
 	})
 	if err != nil {
@@ -553,7 +553,7 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, id string) (*Webhook, w
 		if err != nil {
 			return err
 		}
-		now := s.now()
+		now := s.Now()
 		older := slices.DeleteFunc(w.retiredSecrets(), func(r RetiredSecret) bool { return !now.Before(r.ExpiresAt) })
 		w.OlderSigningSecrets = NewJSON(older[:min(len(older), MaxPreviousSecrets-1)])
 		expires := now.Add(PreviousSecretLifetime)
@@ -681,7 +681,7 @@ func (s *Store) signingSecrets(w *Webhook) ([]webhook.Secret, error) {
 	if current != "" {
 		signing = append(signing, current)
 	}
-	now := s.now()
+	now := s.Now()
 	for i, r := range w.retiredSecrets() {
 		if !now.Before(r.ExpiresAt) {
 			continue
