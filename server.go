@@ -454,7 +454,7 @@ func mountAPI(mux *http.ServeMux, cfg config, store *models.Store, wrk *worker.W
 		Help: "GraphQL websocket connections open on this process.",
 	}, func() float64 { return float64(gql.WebsocketConnections()) }))
 	mux.Handle("/query", withBodyDeadline(gql))
-	ingest := res.IngestHandler(cfg.IngestRate, cfg.IngestBurst)
+	ingest := graph.IngestHandler(store, res.Logger, cfg.IngestRate, cfg.IngestBurst)
 	mux.Handle("/v1/process", withBodyDeadline(ingest))
 	mux.Handle("/v1/request", withBodyDeadline(ingest))
 	pages := web.Handler()

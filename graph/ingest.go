@@ -49,9 +49,10 @@ var ingestStatus = map[string]int{
 
 // ingestHandler serves the incoming REST API.
 type ingestHandler struct {
-	r     *Resolver
-	limit rate.Limit
-	burst int
+	store  *models.Store
+	logger *slog.Logger
+	limit  rate.Limit
+	burst  int
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
@@ -70,14 +71,14 @@ type ingestHandler struct {
 // 413 (body over 1 MiB), 400 (unreadable body), 429 with Retry-After (over perSecond requests
 // a second per integration, in bursts of at most burst), 503 with Retry-After while the
 // database cannot be reached (the request was not stored: send it again), 404 for another
-// path. Each refused request is logged at INFO with its reason, each accepted one at DEBUG;
-// never the token.
-func (r *Resolver) IngestHandler(perSecond float64, burst int) http.Handler {
-	return newIngestHandler(r, rate.Limit(perSecond), burst)
+// path. Each refused request is logged at INFO with its reason to logger, each accepted one at
+// DEBUG; never the token.
+func IngestHandler(store *models.Store, logger *slog.Logger, perSecond float64, burst int) http.Handler {
+	return newIngestHandler(store, logger, rate.Limit(perSecond), burst)
 }
 
-func newIngestHandler(r *Resolver, limit rate.Limit, burst int) *ingestHandler {
-	return &ingestHandler{r: r, limit: limit, burst: burst, limiters: map[string]*rate.Limiter{},
+func newIngestHandler(store *models.Store, logger *slog.Logger, limit rate.Limit, burst int) *ingestHandler {
+	return &ingestHandler{store: store, logger: logger, limit: limit, burst: burst, limiters: map[string]*rate.Limiter{},
 		refusalLog: rate.NewLimiter(refusalLogRate, refusalLogBurst)}
 }
 
@@ -96,7 +97,7 @@ func (h *ingestHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if token == "" {
 		token = req.URL.Query().Get("token")
 	}
-	in, err := h.r.Store.FindIntegrationByToken(ctx, token)
+	in, err := h.store.FindIntegrationByToken(ctx, token)
 	if err != nil {
 		h.fail(w, req, "", err)
 		return
@@ -118,7 +119,7 @@ func (h *ingestHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	from := req.URL.Query().Get("from")
 	if req.URL.Path == requestPath {
-		rq, err := h.r.Store.IngestRequest(ctx, in, from, payload)
+		rq, err := h.store.IngestRequest(ctx, in, from, payload)
 		if err != nil {
 			h.fail(w, req, in.ID, err)
 			return
@@ -127,7 +128,7 @@ func (h *ingestHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeIngestJSON(w, http.StatusCreated, map[string]string{"action": models.IngestCreated, "requestId": rq.ID})
 		return
 	}
-	res, err := h.r.Store.Ingest(ctx, in, from, payload)
+	res, err := h.store.Ingest(ctx, in, from, payload)
 	if err != nil {
 		h.fail(w, req, in.ID, err)
 		return
@@ -178,7 +179,7 @@ func (h *ingestHandler) fail(w http.ResponseWriter, req *http.Request, integrati
 	de := models.DomainError(err)
 	switch {
 	case de == nil || de.Code == models.CodeInternal:
-		h.r.Logger.LogAttrs(req.Context(), slog.LevelError, "ingest failed",
+		h.logger.LogAttrs(req.Context(), slog.LevelError, "ingest failed",
 			append(requestAttrs(req, integrationID), slog.Any("err", err))...)
 		writeIngestError(w, models.Errorf(models.CodeInternal, "internal error"))
 		return
@@ -201,7 +202,7 @@ func (h *ingestHandler) refuse(w http.ResponseWriter, req *http.Request, integra
 		if n := h.suppressed.Swap(0); n > 0 {
 			attrs = append(attrs, slog.Int64("suppressed", n))
 		}
-		h.r.Logger.LogAttrs(req.Context(), slog.LevelInfo, "ingest refused", attrs...)
+		h.logger.LogAttrs(req.Context(), slog.LevelInfo, "ingest refused", attrs...)
 	} else {
 		h.suppressed.Add(1)
 	}
@@ -228,7 +229,7 @@ func requestAttrs(req *http.Request, integrationID string) []slog.Attr {
 // DEBUG is on.
 func (h *ingestHandler) logAccepted(req *http.Request, integrationID, from, action, idKey, id, message string) {
 	ctx := req.Context()
-	if !h.r.Logger.Enabled(ctx, slog.LevelDebug) {
+	if !h.logger.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
 	attrs := []slog.Attr{
@@ -244,7 +245,7 @@ func (h *ingestHandler) logAccepted(req *http.Request, integrationID, from, acti
 	if message != "" {
 		attrs = append(attrs, slog.String("message", message))
 	}
-	h.r.Logger.LogAttrs(ctx, slog.LevelDebug, "ingest accepted", attrs...)
+	h.logger.LogAttrs(ctx, slog.LevelDebug, "ingest accepted", attrs...)
 }
 
 func writeIngestError(w http.ResponseWriter, err error) {

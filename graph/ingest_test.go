@@ -33,8 +33,7 @@ func TestIngestREST(t *testing.T) {
 		if err := s.RevokeIntegration(ctx, revoked.ID); err != nil {
 			t.Fatal(err)
 		}
-		r := &Resolver{Store: s, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		srv := httptest.NewServer(newIngestHandler(r, 1, 5))
+		srv := httptest.NewServer(newIngestHandler(s, slog.New(slog.NewTextHandler(io.Discard, nil)), 1, 5))
 		defer srv.Close()
 		_, limitedToken, _ := s.CreateIntegration(ctx, svc.ID, "limited", models.APIFilter{})
 		_, otherToken, _ := s.CreateIntegration(ctx, svc.ID, "other", models.APIFilter{})
@@ -233,8 +232,7 @@ func TestIngestLogs(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
 		t.Run(level.String(), func(t *testing.T) {
 			var logs lockedBuffer
-			r := &Resolver{Store: s, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: level}))}
-			srv := httptest.NewServer(newIngestHandler(r, 1, 1))
+			srv := httptest.NewServer(newIngestHandler(s, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: level})), 1, 1))
 			defer srv.Close()
 			for i, c := range calls {
 				if c.status == 201 && c.attrs["incident_id"] != nil && level != slog.LevelDebug {
@@ -292,8 +290,7 @@ func TestIngestLogs(t *testing.T) {
 func TestIngestRefusalLogIsBounded(t *testing.T) {
 	t.Parallel()
 	var logs lockedBuffer
-	r := &Resolver{Store: storetest.Open(t, models.DialectSQLite), Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
-	srv := httptest.NewServer(newIngestHandler(r, IngestRate, IngestBurst))
+	srv := httptest.NewServer(newIngestHandler(storetest.Open(t, models.DialectSQLite), slog.New(slog.NewJSONHandler(&logs, nil)), IngestRate, IngestBurst))
 	defer srv.Close()
 	post := func() {
 		resp, err := http.Post(srv.URL+"/v1/process?token=hri_wrong", "application/json", strings.NewReader("{}"))
@@ -330,8 +327,7 @@ func TestIngestRefusalLogIsBounded(t *testing.T) {
 // TestIngestAcceptedLogAllocatesNothingAtInfo: logging an accepted request costs the busy path
 // no allocation while DEBUG is off. Not parallel: AllocsPerRun counts the whole process's.
 func TestIngestAcceptedLogAllocatesNothingAtInfo(t *testing.T) {
-	r := &Resolver{Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))}
-	h := newIngestHandler(r, IngestRate, IngestBurst)
+	h := newIngestHandler(nil, slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})), IngestRate, IngestBurst)
 	req := httptest.NewRequest(http.MethodPost, "/v1/process?from=Grafana", nil)
 	if n := testing.AllocsPerRun(100, func() {
 		h.logAccepted(req, "integration", "Grafana", models.IngestCreated, "incident_id", "INC-1", "")
