@@ -26,6 +26,7 @@ import (
 
 	"github.com/herald-hq/herald/graph"
 	"github.com/herald-hq/herald/graph/gorillaws"
+	"github.com/herald-hq/herald/graph/ingest"
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/web"
 	"github.com/herald-hq/herald/worker"
@@ -171,7 +172,7 @@ func (errs *configErrors) readLimits(c *config, get func(name, def string) strin
 		}
 		c.AllowPrivateTargets = b
 	}
-	c.IngestRate = graph.IngestRate
+	c.IngestRate = ingest.IngestRate
 	if v := get("HERALD_INGEST_RATE", ""); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || !(f > 0 && f <= 1e6) {
@@ -179,7 +180,7 @@ func (errs *configErrors) readLimits(c *config, get func(name, def string) strin
 		}
 		c.IngestRate = f
 	}
-	c.IngestBurst = graph.IngestBurst
+	c.IngestBurst = ingest.IngestBurst
 	if v := get("HERALD_INGEST_BURST", ""); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1e6 {
@@ -454,7 +455,7 @@ func mountAPI(mux *http.ServeMux, cfg config, store *models.Store, wrk *worker.W
 		Help: "GraphQL websocket connections open on this process.",
 	}, func() float64 { return float64(gql.WebsocketConnections()) }))
 	mux.Handle("/query", withBodyDeadline(gql))
-	ingest := graph.IngestHandler(store, res.Logger, cfg.IngestRate, cfg.IngestBurst)
+	ingest := ingest.IngestHandler(store, res.Logger, cfg.IngestRate, cfg.IngestBurst)
 	mux.Handle("/v1/process", withBodyDeadline(ingest))
 	mux.Handle("/v1/request", withBodyDeadline(ingest))
 	pages := web.Handler()

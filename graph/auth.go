@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"context"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"github.com/herald-hq/herald/graph/gorillaws"
+	"github.com/herald-hq/herald/graph/ingest"
 	"github.com/herald-hq/herald/models"
 )
 
@@ -36,15 +36,6 @@ func principal(ctx context.Context) (*models.Principal, error) {
 	return nil, models.Errorf(models.CodeUnauthenticated, "missing API token: send Authorization: Bearer TOKEN")
 }
 
-// bearerToken takes the token out of an Authorization value ("Bearer TOKEN").
-func bearerToken(header string) string {
-	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return ""
-	}
-	return strings.TrimSpace(token)
-}
-
 // authenticate is the HTTP middleware that resolves the Bearer token of a request into the
 // caller; operations without a caller are refused in aroundOperations.
 func (r *Resolver) authenticate(next http.Handler) http.Handler {
@@ -55,7 +46,7 @@ func (r *Resolver) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		ctx := req.Context()
-		p, err := r.Store.Authenticate(ctx, bearerToken(h))
+		p, err := r.Store.Authenticate(ctx, ingest.BearerToken(h))
 		if err != nil {
 			ctx = context.WithValue(ctx, authErrKey, err)
 		} else {
@@ -79,7 +70,7 @@ func (r *Resolver) authenticate(next http.Handler) http.Handler {
 // neither deleted nor demoted, nor taken out of a team.)
 func (r *Resolver) initWebsocket(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	if h := payload.Authorization(); h != "" {
-		p, err := r.Store.Authenticate(ctx, bearerToken(h))
+		p, err := r.Store.Authenticate(ctx, ingest.BearerToken(h))
 		switch {
 		case models.ErrorCode(err) == models.CodeUnavailable:
 			// Not a refusal: the client is to reconnect later, not give up (closed with 4500).

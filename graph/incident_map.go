@@ -3,14 +3,9 @@ package graph
 import (
 	"context"
 
+	"github.com/herald-hq/herald/graph/ingest"
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
-)
-
-// Incoming API paths, relative to the base URL.
-const (
-	processPath = "/v1/process"
-	requestPath = "/v1/request"
 )
 
 func (r *Resolver) incidentToModel(inc *models.Incident) *model.Incident {
@@ -37,8 +32,8 @@ func (r *Resolver) integrationToModel(in *models.Integration) *model.Integration
 		ID:         in.ID,
 		Name:       in.Name,
 		ServiceID:  in.ServiceID,
-		ProcessURL: r.Store.BaseURL() + processPath,
-		RequestURL: r.Store.BaseURL() + requestPath,
+		ProcessURL: r.Store.BaseURL() + ingest.ProcessPath,
+		RequestURL: r.Store.BaseURL() + ingest.RequestPath,
 		CreatedAt:  in.CreatedAt,
 	}
 	f := in.APIFilter.V

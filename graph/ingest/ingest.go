@@ -1,4 +1,4 @@
-package graph
+package ingest
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,12 @@ const (
 	// unavailableRetryAfter is the Retry-After, in seconds, of a 503 while the database cannot
 	// be reached.
 	unavailableRetryAfter = 5
+)
+
+// Incoming API paths, relative to the base URL.
+const (
+	ProcessPath = "/v1/process"
+	RequestPath = "/v1/request"
 )
 
 // ingestStatus is the one table from domain error codes to HTTP statuses of the REST API.
@@ -83,7 +90,7 @@ func newIngestHandler(store *models.Store, logger *slog.Logger, limit rate.Limit
 }
 
 func (h *ingestHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if req.URL.Path != processPath && req.URL.Path != requestPath {
+	if req.URL.Path != ProcessPath && req.URL.Path != RequestPath {
 		h.fail(w, req, "", models.NotFound("endpoint"))
 		return
 	}
@@ -93,7 +100,7 @@ func (h *ingestHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	ctx := req.Context()
-	token := bearerToken(req.Header.Get("Authorization"))
+	token := BearerToken(req.Header.Get("Authorization"))
 	if token == "" {
 		token = req.URL.Query().Get("token")
 	}
@@ -118,7 +125,7 @@ func (h *ingestHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	from := req.URL.Query().Get("from")
-	if req.URL.Path == requestPath {
+	if req.URL.Path == RequestPath {
 		rq, err := h.store.IngestRequest(ctx, in, from, payload)
 		if err != nil {
 			h.fail(w, req, in.ID, err)
@@ -261,4 +268,13 @@ func writeIngestJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// BearerToken takes the token out of an Authorization value ("Bearer TOKEN").
+func BearerToken(header string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
 }
