@@ -172,7 +172,7 @@ func (errs *configErrors) readLimits(c *config, get func(name, def string) strin
 		}
 		c.AllowPrivateTargets = b
 	}
-	c.IngestRate = ingest.IngestRate
+	c.IngestRate = ingest.DefaultRate
 	if v := get("HERALD_INGEST_RATE", ""); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || !(f > 0 && f <= 1e6) {
@@ -180,7 +180,7 @@ func (errs *configErrors) readLimits(c *config, get func(name, def string) strin
 		}
 		c.IngestRate = f
 	}
-	c.IngestBurst = ingest.IngestBurst
+	c.IngestBurst = ingest.DefaultBurst
 	if v := get("HERALD_INGEST_BURST", ""); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1e6 {
@@ -455,9 +455,9 @@ func mountAPI(mux *http.ServeMux, cfg config, store *models.Store, wrk *worker.W
 		Help: "GraphQL websocket connections open on this process.",
 	}, func() float64 { return float64(gql.WebsocketConnections()) }))
 	mux.Handle("/query", withBodyDeadline(gql))
-	ingest := ingest.IngestHandler(store, res.Logger, cfg.IngestRate, cfg.IngestBurst)
-	mux.Handle("/v1/process", withBodyDeadline(ingest))
-	mux.Handle("/v1/request", withBodyDeadline(ingest))
+	rest := ingest.NewHandler(store, res.Logger, cfg.IngestRate, cfg.IngestBurst)
+	mux.Handle(ingest.ProcessPath, withBodyDeadline(rest))
+	mux.Handle(ingest.RequestPath, withBodyDeadline(rest))
 	pages := web.Handler()
 	mux.Handle("GET /{$}", pages) // GraphiQL
 	mux.Handle("GET /dashboard", pages)

@@ -1,3 +1,12 @@
+// Package ingest is Herald's incoming REST API (SPEC §7), the way other tools raise
+// incidents: POST /v1/process creates or updates an incident and POST /v1/request creates a
+// request, each authenticated by an integration's token. It owns those two endpoints, their
+// status table (the one mapping of domain error codes to HTTP statuses on the REST edge), their
+// per-integration rate limits and the bounded logging of what they refuse.
+//
+// It must not do GraphQL: the API's owner, package graph, serves that and only borrows the
+// endpoints' paths (an integration's URLs) and BearerToken from here. Nor does it talk SQL or
+// apply the API filter: the store ingests.
 package ingest
 
 import (
@@ -20,14 +29,14 @@ import (
 
 // Incoming API limits.
 const (
-	// MaxIngestBytes is the largest body /v1/process and /v1/request accept (413 beyond).
-	MaxIngestBytes = 1 << 20
-	// IngestRate and IngestBurst are the defaults of HERALD_INGEST_RATE (requests a second of
+	// MaxBodyBytes is the largest body /v1/process and /v1/request accept (413 beyond).
+	MaxBodyBytes = 1 << 20
+	// DefaultRate and DefaultBurst are the defaults of HERALD_INGEST_RATE (requests a second of
 	// one integration) and HERALD_INGEST_BURST (how many of them may come at once).
-	IngestRate  = 50
-	IngestBurst = 100
-	// maxIngestLimiters bounds the per-integration limiter map; when full it starts afresh.
-	maxIngestLimiters = 10000
+	DefaultRate  = 50
+	DefaultBurst = 100
+	// maxLimiters bounds the per-integration limiter map; when full it starts afresh.
+	maxLimiters = 10000
 	// refusalLogRate and refusalLogBurst bound the "ingest refused" log lines per second: a
 	// client hammering with a wrong token or far over its rate must not flood the log.
 	refusalLogRate  = 10
@@ -37,14 +46,14 @@ const (
 	unavailableRetryAfter = 5
 )
 
-// Incoming API paths, relative to the base URL.
+// The endpoints' paths, relative to the base URL: what an integration's URLs end with.
 const (
 	ProcessPath = "/v1/process"
 	RequestPath = "/v1/request"
 )
 
-// ingestStatus is the one table from domain error codes to HTTP statuses of the REST API.
-var ingestStatus = map[string]int{
+// statusOf is the one table from domain error codes to HTTP statuses of the REST API.
+var statusOf = map[string]int{
 	models.CodeUnauthenticated: http.StatusUnauthorized,
 	models.CodeForbidden:       http.StatusForbidden,
 	models.CodeNotFound:        http.StatusNotFound,
@@ -54,8 +63,8 @@ var ingestStatus = map[string]int{
 	models.CodeInternal:        http.StatusInternalServerError,
 }
 
-// ingestHandler serves the incoming REST API.
-type ingestHandler struct {
+// handler serves the incoming REST API.
+type handler struct {
 	store  *models.Store
 	logger *slog.Logger
 	limit  rate.Limit
@@ -70,7 +79,7 @@ type ingestHandler struct {
 	suppressed atomic.Int64
 }
 
-// IngestHandler returns the incoming REST API of SPEC §7: POST /v1/process creates or updates
+// NewHandler returns the incoming REST API of SPEC §7: POST /v1/process creates or updates
 // an incident, POST /v1/request creates a request. The integration token comes as
 // `Authorization: Bearer TOKEN` or `?token=`, the alert source as `?from=`. Answers are JSON:
 // 201 or 200 with {"action","incidentId"} (or {"action","requestId"}); errors
@@ -80,16 +89,16 @@ type ingestHandler struct {
 // database cannot be reached (the request was not stored: send it again), 404 for another
 // path. Each refused request is logged at INFO with its reason to logger, each accepted one at
 // DEBUG; never the token.
-func IngestHandler(store *models.Store, logger *slog.Logger, perSecond float64, burst int) http.Handler {
-	return newIngestHandler(store, logger, rate.Limit(perSecond), burst)
+func NewHandler(store *models.Store, logger *slog.Logger, perSecond float64, burst int) http.Handler {
+	return newHandler(store, logger, rate.Limit(perSecond), burst)
 }
 
-func newIngestHandler(store *models.Store, logger *slog.Logger, limit rate.Limit, burst int) *ingestHandler {
-	return &ingestHandler{store: store, logger: logger, limit: limit, burst: burst, limiters: map[string]*rate.Limiter{},
+func newHandler(store *models.Store, logger *slog.Logger, limit rate.Limit, burst int) *handler {
+	return &handler{store: store, logger: logger, limit: limit, burst: burst, limiters: map[string]*rate.Limiter{},
 		refusalLog: rate.NewLimiter(refusalLogRate, refusalLogBurst)}
 }
 
-func (h *ingestHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.URL.Path != ProcessPath && req.URL.Path != RequestPath {
 		h.fail(w, req, "", models.NotFound("endpoint"))
 		return
@@ -114,7 +123,7 @@ func (h *ingestHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.fail(w, req, in.ID, models.Errorf(models.CodeLimitExceeded, "rate limit of this integration exceeded"))
 		return
 	}
-	payload, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxIngestBytes))
+	payload, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
@@ -132,7 +141,7 @@ func (h *ingestHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		h.logAccepted(req, in.ID, from, models.IngestCreated, "request_id", rq.ID, "")
-		writeIngestJSON(w, http.StatusCreated, map[string]string{"action": models.IngestCreated, "requestId": rq.ID})
+		writeJSON(w, http.StatusCreated, map[string]string{"action": models.IngestCreated, "requestId": rq.ID})
 		return
 	}
 	res, err := h.store.Ingest(ctx, in, from, payload)
@@ -152,15 +161,15 @@ func (h *ingestHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if res.Action == models.IngestCreated {
 		status = http.StatusCreated
 	}
-	writeIngestJSON(w, status, body)
+	writeJSON(w, status, body)
 }
 
 // allow takes a token from the integration's limiter, or says how long to wait for one.
-func (h *ingestHandler) allow(integrationID string) (time.Duration, bool) {
+func (h *handler) allow(integrationID string) (time.Duration, bool) {
 	h.mu.Lock()
 	lim, ok := h.limiters[integrationID]
 	if !ok {
-		if len(h.limiters) >= maxIngestLimiters {
+		if len(h.limiters) >= maxLimiters {
 			h.limiters = map[string]*rate.Limiter{}
 		}
 		lim = rate.NewLimiter(h.limit, h.burst)
@@ -182,27 +191,27 @@ func (h *ingestHandler) allow(integrationID string) (time.Duration, bool) {
 // fail answers a domain error with its status (see refuse), UNAVAILABLE with a Retry-After,
 // and an internal error as 500 after logging it at ERROR. integrationID is empty until the
 // token is known.
-func (h *ingestHandler) fail(w http.ResponseWriter, req *http.Request, integrationID string, err error) {
+func (h *handler) fail(w http.ResponseWriter, req *http.Request, integrationID string, err error) {
 	de := models.DomainError(err)
 	switch {
 	case de == nil || de.Code == models.CodeInternal:
 		h.logger.LogAttrs(req.Context(), slog.LevelError, "ingest failed",
 			append(requestAttrs(req, integrationID), slog.Any("err", err))...)
-		writeIngestError(w, models.Errorf(models.CodeInternal, "internal error"))
+		writeError(w, models.Errorf(models.CodeInternal, "internal error"))
 		return
 	case de.Code == models.CodeUnavailable:
 		// err is the driver's: the caller is told the domain error's message only.
 		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
 		err = de
 	}
-	h.refuse(w, req, integrationID, ingestStatus[de.Code], de.Code, err.Error())
+	h.refuse(w, req, integrationID, statusOf[de.Code], de.Code, err.Error())
 }
 
 // refuse answers a refused request and logs it at INFO with the reason: an operator whose
 // alerts do not arrive finds why in the log. Only the refused path pays for the attributes.
 // Beyond refusalLogRate lines a second the refusals are counted instead, and the next line
 // logged says how many were left out ("suppressed").
-func (h *ingestHandler) refuse(w http.ResponseWriter, req *http.Request, integrationID string, status int, code, reason string) {
+func (h *handler) refuse(w http.ResponseWriter, req *http.Request, integrationID string, status int, code, reason string) {
 	if h.refusalLog.Allow() {
 		attrs := append(requestAttrs(req, integrationID),
 			slog.Int("status", status), slog.String("code", code), slog.String("reason", reason))
@@ -213,7 +222,7 @@ func (h *ingestHandler) refuse(w http.ResponseWriter, req *http.Request, integra
 	} else {
 		h.suppressed.Add(1)
 	}
-	writeIngestJSON(w, status, ingestErrorBody(code, reason))
+	writeJSON(w, status, errorBody(code, reason))
 }
 
 // requestAttrs describes a request of the incoming API for the log. The token is never among
@@ -234,7 +243,7 @@ func requestAttrs(req *http.Request, integrationID string) []slog.Attr {
 // logAccepted logs an accepted request at DEBUG: what it did, to which incident (idKey
 // incident_id) or request (request_id). It is on the busy path, so it allocates nothing unless
 // DEBUG is on.
-func (h *ingestHandler) logAccepted(req *http.Request, integrationID, from, action, idKey, id, message string) {
+func (h *handler) logAccepted(req *http.Request, integrationID, from, action, idKey, id, message string) {
 	ctx := req.Context()
 	if !h.logger.Enabled(ctx, slog.LevelDebug) {
 		return
@@ -255,22 +264,23 @@ func (h *ingestHandler) logAccepted(req *http.Request, integrationID, from, acti
 	h.logger.LogAttrs(ctx, slog.LevelDebug, "ingest accepted", attrs...)
 }
 
-func writeIngestError(w http.ResponseWriter, err error) {
+func writeError(w http.ResponseWriter, err error) {
 	code := models.ErrorCode(err)
-	writeIngestJSON(w, ingestStatus[code], ingestErrorBody(code, err.Error()))
+	writeJSON(w, statusOf[code], errorBody(code, err.Error()))
 }
 
-func ingestErrorBody(code, message string) map[string]any {
+func errorBody(code, message string) map[string]any {
 	return map[string]any{"error": map[string]string{"code": code, "message": message}}
 }
 
-func writeIngestJSON(w http.ResponseWriter, status int, body any) {
+func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// BearerToken takes the token out of an Authorization value ("Bearer TOKEN").
+// BearerToken takes the token out of an Authorization value ("Bearer TOKEN"), "" when there is
+// none. The GraphQL API reads its callers' API tokens with it too.
 func BearerToken(header string) string {
 	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {

@@ -33,7 +33,7 @@ func TestIngestREST(t *testing.T) {
 		if err := s.RevokeIntegration(ctx, revoked.ID); err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewServer(newIngestHandler(s, slog.New(slog.NewTextHandler(io.Discard, nil)), 1, 5))
+		srv := httptest.NewServer(newHandler(s, slog.New(slog.NewTextHandler(io.Discard, nil)), 1, 5))
 		defer srv.Close()
 		_, limitedToken, _ := s.CreateIntegration(ctx, svc.ID, "limited", models.APIFilter{})
 		_, otherToken, _ := s.CreateIntegration(ctx, svc.ID, "other", models.APIFilter{})
@@ -59,7 +59,7 @@ func TestIngestREST(t *testing.T) {
 				{"POST", "/v1/request", "Bearer " + revokedToken, firing, 401, map[string]string{"code": "UNAUTHENTICATED"}},
 				{"GET", "/v1/process?token=" + token, "", "", 405, map[string]string{"code": "METHOD_NOT_ALLOWED"}},
 				{"PUT", "/v1/request?token=" + token, "", "", 405, map[string]string{"code": "METHOD_NOT_ALLOWED"}},
-				{"POST", "/v1/process?token=" + otherToken, "", strings.Repeat("x", MaxIngestBytes+1), 413, map[string]string{"code": "PAYLOAD_TOO_LARGE"}},
+				{"POST", "/v1/process?token=" + otherToken, "", strings.Repeat("x", MaxBodyBytes+1), 413, map[string]string{"code": "PAYLOAD_TOO_LARGE"}},
 				{"POST", "/v1/other?token=" + token, "", "", 404, map[string]string{"code": "NOT_FOUND"}},
 			},
 			"rate limit": {
@@ -120,13 +120,13 @@ func TestIngestStatusTable(t *testing.T) {
 	for _, code := range []string{models.CodeUnauthenticated, models.CodeForbidden, models.CodeNotFound, models.CodeValidation,
 		models.CodeLimitExceeded, models.CodeUnavailable, models.CodeInternal} {
 		rec := httptest.NewRecorder()
-		writeIngestError(rec, models.Errorf(code, "x"))
+		writeError(rec, models.Errorf(code, "x"))
 		if rec.Code < 400 || rec.Code > 599 {
 			t.Errorf("%s → %d", code, rec.Code)
 		}
 	}
 	rec := httptest.NewRecorder()
-	writeIngestError(rec, errors.New("plain"))
+	writeError(rec, errors.New("plain"))
 	if rec.Code != 500 {
 		t.Errorf("a plain error → %d, want 500", rec.Code)
 	}
@@ -220,7 +220,7 @@ func TestIngestLogs(t *testing.T) {
 			map[string]any{"reason": "integration token revoked", "path": "/v1/request"}},
 		{"GET", "/v1/process?from=Grafana&token=" + token, "", "", 405, "INFO", "ingest refused",
 			map[string]any{"reason": "use POST", "code": "METHOD_NOT_ALLOWED"}},
-		{"POST", "/v1/process?from=Grafana&token=" + otherToken, "", strings.Repeat("x", MaxIngestBytes+1), 413, "INFO", "ingest refused",
+		{"POST", "/v1/process?from=Grafana&token=" + otherToken, "", strings.Repeat("x", MaxBodyBytes+1), 413, "INFO", "ingest refused",
 			map[string]any{"code": "PAYLOAD_TOO_LARGE", "integration_id": other.ID}},
 		{"POST", "/v1/request?from=Grafana&token=" + limitedToken, "", "a", 201, "DEBUG", "ingest accepted",
 			map[string]any{"integration_id": limited.ID, "action": "created"}},
@@ -232,7 +232,7 @@ func TestIngestLogs(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
 		t.Run(level.String(), func(t *testing.T) {
 			var logs lockedBuffer
-			srv := httptest.NewServer(newIngestHandler(s, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: level})), 1, 1))
+			srv := httptest.NewServer(newHandler(s, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: level})), 1, 1))
 			defer srv.Close()
 			for i, c := range calls {
 				if c.status == 201 && c.attrs["incident_id"] != nil && level != slog.LevelDebug {
@@ -290,7 +290,7 @@ func TestIngestLogs(t *testing.T) {
 func TestIngestRefusalLogIsBounded(t *testing.T) {
 	t.Parallel()
 	var logs lockedBuffer
-	srv := httptest.NewServer(newIngestHandler(storetest.Open(t, models.DialectSQLite), slog.New(slog.NewJSONHandler(&logs, nil)), IngestRate, IngestBurst))
+	srv := httptest.NewServer(newHandler(storetest.Open(t, models.DialectSQLite), slog.New(slog.NewJSONHandler(&logs, nil)), DefaultRate, DefaultBurst))
 	defer srv.Close()
 	post := func() {
 		resp, err := http.Post(srv.URL+"/v1/process?token=hri_wrong", "application/json", strings.NewReader("{}"))
@@ -327,7 +327,7 @@ func TestIngestRefusalLogIsBounded(t *testing.T) {
 // TestIngestAcceptedLogAllocatesNothingAtInfo: logging an accepted request costs the busy path
 // no allocation while DEBUG is off. Not parallel: AllocsPerRun counts the whole process's.
 func TestIngestAcceptedLogAllocatesNothingAtInfo(t *testing.T) {
-	h := newIngestHandler(nil, slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})), IngestRate, IngestBurst)
+	h := newHandler(nil, slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})), DefaultRate, DefaultBurst)
 	req := httptest.NewRequest(http.MethodPost, "/v1/process?from=Grafana", nil)
 	if n := testing.AllocsPerRun(100, func() {
 		h.logAccepted(req, "integration", "Grafana", models.IngestCreated, "incident_id", "INC-1", "")
