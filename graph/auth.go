@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/herald-hq/herald/graph/gorillaws"
 	"github.com/herald-hq/herald/graph/ingest"
@@ -128,5 +130,16 @@ func (t *tokenConns) release(token string) {
 	defer t.mu.Unlock()
 	if t.n[token]--; t.n[token] <= 0 {
 		delete(t.n, token)
+	}
+}
+
+// requireCaller refuses every operation that has no authenticated caller, with the error
+// presented as any other (a database that cannot be reached is UNAVAILABLE).
+func requireCaller(present graphql.ErrorPresenterFunc) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if _, err := principal(ctx); err != nil {
+			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{present(ctx, err)}})
+		}
+		return next(ctx)
 	}
 }

@@ -4,32 +4,15 @@ import (
 	"cmp"
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
-	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/herald-hq/herald/graph/gorillaws"
-	"github.com/herald-hq/herald/models"
-)
-
-// Limits of one GraphQL operation. MaxComplexity bounds its cost (fieldCosts): a page of 200
-// deliveries with every attempt's request and response costs about 7,400, the dashboard's
-// heaviest query (30 deliveries) about 1,100. MaxIntrospection bounds its __schema and __type
-// selections and MaxIntrospectionValues what they answer (introspectionLimit, about 16 bytes a
-// value): GraphiQL's schema query selects __schema once and counts about 7,500 (100 KB).
-const (
-	MaxRequestBytes        = 1 << 20
-	MaxComplexity          = 10000
-	MaxDepth               = 12
-	MaxIntrospection       = 5
-	MaxIntrospectionValues = 50000
 )
 
 // Websocket keep-alive: graphql-ws "ka" messages and graphql-transport-ws pings.
@@ -93,78 +76,4 @@ func NewHandler(r *Resolver, allowedOrigins []string) *Handler {
 	srv.SetRecoverFunc(recoverPanic(r.Logger))
 	srv.AroundOperations(requireCaller(presentError(r.Logger)))
 	return &Handler{Handler: r.authenticate(http.MaxBytesHandler(withLiteralMemo(srv), MaxRequestBytes)), ws: ws}
-}
-
-// requireCaller refuses every operation that has no authenticated caller, with the error
-// presented as any other (a database that cannot be reached is UNAVAILABLE).
-func requireCaller(present graphql.ErrorPresenterFunc) graphql.OperationMiddleware {
-	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		if _, err := principal(ctx); err != nil {
-			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{present(ctx, err)}})
-		}
-		return next(ctx)
-	}
-}
-
-// depthLimit refuses operations nested deeper than max fields.
-type depthLimit struct{ max int }
-
-var _ interface {
-	graphql.HandlerExtension
-	graphql.OperationContextMutator
-} = depthLimit{}
-
-// ExtensionName implements graphql.HandlerExtension.
-func (depthLimit) ExtensionName() string { return "DepthLimit" }
-
-// Validate implements graphql.HandlerExtension.
-func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
-
-// MutateOperationContext implements graphql.OperationContextMutator.
-func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation == nil {
-		return nil
-	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, map[string]int{}); depth > d.max {
-		err := gqlerror.Errorf("operation is nested %d levels deep; at most %d are allowed", depth, d.max)
-		err.Extensions = map[string]any{"code": models.CodeValidation}
-		return err
-	}
-	return nil
-}
-
-// oncePerFragment returns of(the spread fragment's selections), worked out once per fragment
-// and kept in memo: a fragment may be spread many times, and the fragments in it many times
-// over. A cycle, which validation refuses, counts 0.
-func oncePerFragment(s *ast.FragmentSpread, memo map[string]int, of func(ast.SelectionSet) int) int {
-	if v, ok := memo[s.Name]; ok || s.Definition == nil {
-		return v
-	}
-	memo[s.Name] = 0
-	v := of(s.Definition.SelectionSet)
-	memo[s.Name] = v
-	return v
-}
-
-// selectionDepth returns how deep set nests fields. depths holds each fragment's, worked out
-// once: a fragment may be spread many times, and fragments in it many times over.
-func selectionDepth(set ast.SelectionSet, depths map[string]int) int {
-	deepest := 0
-	for _, sel := range set {
-		var d int
-		switch s := sel.(type) {
-		case *ast.Field:
-			if strings.HasPrefix(s.Name, "__") {
-				// Introspection (GraphiQL's schema query) is bounded by introspectionLimit.
-				continue
-			}
-			d = 1 + selectionDepth(s.SelectionSet, depths)
-		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, depths)
-		case *ast.FragmentSpread:
-			d = oncePerFragment(s, depths, func(set ast.SelectionSet) int { return selectionDepth(set, depths) })
-		}
-		deepest = max(deepest, d)
-	}
-	return deepest
 }
