@@ -39,7 +39,7 @@ func principal(ctx context.Context) (*models.Principal, error) {
 }
 
 // authenticate is the HTTP middleware that resolves the Bearer token of a request into the
-// caller; operations without a caller are refused in aroundOperations.
+// caller; operations without a caller are refused by requireCaller.
 func (r *Resolver) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		h := req.Header.Get("Authorization")

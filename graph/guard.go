@@ -25,6 +25,12 @@ import (
 	"github.com/herald-hq/herald/models"
 )
 
+// The gqlgen guards, all in one place: what bounds an operation before anything of it runs
+// (overlapGuard before parsing, introspectionDepthRule among the validation rules, then
+// depthLimit, introspectionLimit and costLimit on the validated operation) and the one error
+// presenter of the GraphQL edge (presentError, recoverPanic). NewHandler wires them. None of
+// them authorises or reads the store: they look at the document alone.
+
 // Limits of one GraphQL operation. MaxComplexity bounds its cost (fieldCosts): a page of 200
 // deliveries with every attempt's request and response costs about 7,400, the dashboard's
 // heaviest query (30 deliveries) about 1,100. MaxIntrospection bounds its __schema and __type
