@@ -57,27 +57,6 @@ func apiMatchToModel(m *models.Match) *model.APIFilterMatch {
 	return &model.APIFilterMatch{Key: m.Key, Value: m.Value}
 }
 
-// authorizeIntegration lets a manager of the integration's team, or an admin, change it:
-// NOT_FOUND for an unknown integration, FORBIDDEN otherwise.
-func (r *Resolver) authorizeIntegration(ctx context.Context, id string) error {
-	p, err := principal(ctx)
-	if err != nil {
-		return err
-	}
-	in, err := r.Store.FindIntegrationByID(ctx, id)
-	if err != nil {
-		return err
-	}
-	sv, err := r.Store.FindServiceByID(ctx, in.ServiceID)
-	if err != nil {
-		return err
-	}
-	if !p.CanManageTeam(sv.TeamID) {
-		return models.Forbidden()
-	}
-	return nil
-}
-
 func apiFilterFromInput(in *model.APIFilterInput) models.APIFilter {
 	if in == nil {
 		return models.APIFilter{}
@@ -128,49 +107,6 @@ func (r *Resolver) changeIncident(ctx context.Context, id string, change func(ac
 		return nil, err
 	}
 	return r.incidentToModel(inc), nil
-}
-
-// readableIncident returns an incident of the caller's teams: NOT_FOUND or FORBIDDEN
-// otherwise.
-func (r *Resolver) readableIncident(ctx context.Context, p *models.Principal, id string) (*models.Incident, error) {
-	inc, err := r.Store.FindIncidentByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if !p.CanReadTeam(inc.TeamID) {
-		return nil, models.Forbidden()
-	}
-	return inc, nil
-}
-
-// managedService returns a service whose incidents the caller may open: NOT_FOUND for an
-// unknown id, FORBIDDEN unless the caller is GLOBAL_ADMIN or a TEAM_MANAGER of its team.
-func (r *Resolver) managedService(ctx context.Context, p *models.Principal, id string) (*models.Service, error) {
-	sv, err := r.Store.FindServiceByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if !p.CanManageTeam(sv.TeamID) {
-		return nil, models.Forbidden()
-	}
-	return sv, nil
-}
-
-// readableDelivery returns a delivery whose webhook the caller may see: NOT_FOUND or
-// FORBIDDEN otherwise.
-func (r *Resolver) readableDelivery(ctx context.Context, p *models.Principal, id string) (*models.Delivery, error) {
-	d, err := r.Store.FindDeliveryByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	w, err := r.Store.FindWebhookByID(ctx, d.WebhookID)
-	if err != nil {
-		return nil, err
-	}
-	if !canReadWebhook(p, w) {
-		return nil, models.Forbidden()
-	}
-	return d, nil
 }
 
 // deliveryConnection lists the deliveries the caller may see as a Relay connection.

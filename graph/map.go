@@ -37,14 +37,6 @@ func mapAPIToken(t *models.APIToken) *model.APIToken {
 	return &model.APIToken{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt}
 }
 
-// visibleTeams returns nil for an administrator (every team) and the caller's teams otherwise.
-func visibleTeams(p *models.Principal) []string {
-	if p.IsAdmin() {
-		return nil
-	}
-	return p.TeamIDs()
-}
-
 // optional returns nil for "" and a pointer to s otherwise.
 func optional(s string) *string {
 	if s == "" {

@@ -125,34 +125,6 @@ func selectsCallerDependent(set ast.SelectionSet, seen map[string]bool) bool {
 	return false
 }
 
-// authorizeLogFilter refuses filters naming what the caller may not see: NOT_FOUND for unknown
-// ids, FORBIDDEN for another team's objects and, for non-admins, GLOBAL webhooks.
-func (r *Resolver) authorizeLogFilter(ctx context.Context, p *models.Principal, f logFilter) error {
-	if f.webhookID != nil {
-		if _, err := r.readableWebhook(ctx, p, *f.webhookID); err != nil {
-			return err
-		}
-	}
-	if f.teamID != nil {
-		if _, err := r.Store.FindTeamByID(ctx, *f.teamID); err != nil {
-			return err
-		}
-		if !p.CanReadTeam(*f.teamID) {
-			return models.Forbidden()
-		}
-	}
-	if f.serviceID != nil {
-		sv, err := r.Store.FindServiceByID(ctx, *f.serviceID)
-		if err != nil {
-			return err
-		}
-		if !p.CanReadTeam(sv.TeamID) {
-			return models.Forbidden()
-		}
-	}
-	return nil
-}
-
 // visibleAttempt loads an announced attempt (once for all subscribers) and says whether this
 // subscriber gets it.
 func (r *Resolver) visibleAttempt(ctx context.Context, p *models.Principal, f logFilter, id string) (*model.DeliveryAttempt, bool) {

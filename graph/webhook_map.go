@@ -1,8 +1,6 @@
 package graph
 
 import (
-	"context"
-
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/herald-hq/herald/graph/model"
@@ -241,80 +239,4 @@ func webhookFilterFromInput(f *model.FilterInput) *webhook.Filter {
 		out.Groups = append(out.Groups, webhookFilterFromInput(g))
 	}
 	return out
-}
-
-// canReadWebhook reports whether the caller may see a webhook: GLOBAL webhooks are for
-// GLOBAL_ADMIN only, TEAM and SERVICE webhooks for the members of their team.
-func canReadWebhook(p *models.Principal, w *models.Webhook) bool {
-	if p.IsAdmin() {
-		return true
-	}
-	return w.Scope != webhook.ScopeGlobal && w.TeamID != nil && p.CanReadTeam(*w.TeamID)
-}
-
-// canManageWebhook reports whether the caller may change a webhook: GLOBAL_ADMIN any, a
-// TEAM_MANAGER the TEAM and SERVICE webhooks of its teams.
-func canManageWebhook(p *models.Principal, w *models.Webhook) bool {
-	if p.IsAdmin() {
-		return true
-	}
-	return w.Scope != webhook.ScopeGlobal && w.TeamID != nil && p.CanManageTeam(*w.TeamID)
-}
-
-// readableWebhook returns a webhook the caller names to read it or what belongs to it (its
-// deliveries, its log): NOT_FOUND for an unknown id, FORBIDDEN when the caller may not see it.
-func (r *Resolver) readableWebhook(ctx context.Context, p *models.Principal, id string) (*models.Webhook, error) {
-	w, err := r.Store.FindWebhookByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if !canReadWebhook(p, w) {
-		return nil, models.Forbidden()
-	}
-	return w, nil
-}
-
-// managedWebhook returns the webhook the caller is about to change: NOT_FOUND for an unknown
-// id, FORBIDDEN when the caller may not manage it.
-func (r *Resolver) managedWebhook(ctx context.Context, p *models.Principal, id string) (*models.Webhook, error) {
-	w, err := r.Store.FindWebhookByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if !canManageWebhook(p, w) {
-		return nil, models.Forbidden()
-	}
-	return w, nil
-}
-
-// authorizeWebhookCreate checks that the caller may create a webhook on the spec's scope
-// target: FORBIDDEN for MEMBER, for GLOBAL unless GLOBAL_ADMIN, and for another team's team
-// or service; VALIDATION for an unknown service. A missing target is left to validation.
-func (r *Resolver) authorizeWebhookCreate(ctx context.Context, p *models.Principal, spec *webhook.Spec) error {
-	if p.IsAdmin() {
-		return nil
-	}
-	if p.Role != models.RoleTeamManager || spec.Scope == webhook.ScopeGlobal {
-		return models.Forbidden()
-	}
-	var teamID string
-	switch {
-	case spec.Scope == webhook.ScopeService && spec.ServiceID != nil:
-		sv, err := r.Store.FindServiceByID(ctx, *spec.ServiceID)
-		if models.ErrorCode(err) == models.CodeNotFound {
-			return models.Invalid("serviceId", "service not found")
-		}
-		if err != nil {
-			return err
-		}
-		teamID = sv.TeamID
-	case spec.Scope == webhook.ScopeTeam && spec.TeamID != nil:
-		teamID = *spec.TeamID
-	default:
-		return nil
-	}
-	if !p.CanManageTeam(teamID) {
-		return models.Forbidden()
-	}
-	return nil
 }
