@@ -1,41 +1,8 @@
 package graph
 
 import (
-	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
 )
-
-func mapTeam(t *models.Team) *model.Team {
-	return &model.Team{ID: t.ID, Name: t.Name}
-}
-
-func mapTeams(ts []*models.Team) []*model.Team {
-	out := make([]*model.Team, len(ts))
-	for i, t := range ts {
-		out[i] = mapTeam(t)
-	}
-	return out
-}
-
-func mapService(s *models.Service) *model.Service {
-	return &model.Service{ID: s.ID, Name: s.Name, TeamID: s.TeamID}
-}
-
-func mapServices(ss []*models.Service) []*model.Service {
-	out := make([]*model.Service, len(ss))
-	for i, s := range ss {
-		out[i] = mapService(s)
-	}
-	return out
-}
-
-func mapUser(u *models.User) *model.User {
-	return &model.User{ID: u.ID, Name: u.Name, Email: u.Email, Role: model.Role(u.Role)}
-}
-
-func mapAPIToken(t *models.APIToken) *model.APIToken {
-	return &model.APIToken{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt}
-}
 
 // optional returns nil for "" and a pointer to s otherwise.
 func optional(s string) *string {
@@ -52,3 +19,23 @@ func valueOr[T any](p *T, def T) T {
 	}
 	return *p
 }
+
+// pageLimit is the page size to ask the store for: first, or the store's default (0) when it is
+// omitted. An empty page (first: 0, which Relay allows) asks for one item, so that the answer
+// can still say whether there is a next page; the caller drops it (emptyPage). Because the
+// API's first counts from 0 and the store's from 1 (its 0 is "the default"), first is checked
+// here, so that the message states the API's range: VALIDATION on first.
+func pageLimit(first *int) (int, error) {
+	switch {
+	case first == nil:
+		return 0, nil
+	case *first < 0 || *first > models.MaxPageSize:
+		return 0, models.Invalid("first", "first must be between 0 and %d", models.MaxPageSize)
+	case *first == 0:
+		return 1, nil
+	}
+	return *first, nil
+}
+
+// emptyPage reports whether first asks for no items.
+func emptyPage(first *int) bool { return first != nil && *first == 0 }

@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"context"
+
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/webhook"
@@ -57,4 +59,27 @@ func deliveryToModel(d *models.Delivery) *model.Delivery {
 		UpdatedAt:     d.UpdatedAt,
 		NextAttemptAt: d.NextAttemptAt,
 	}
+}
+
+// deliveryConnection lists the deliveries the caller may see as a Relay connection.
+func (r *Resolver) deliveryConnection(ctx context.Context, p *models.Principal, f models.DeliveryFilter, first *int, after *string) (*model.DeliveryConnection, error) {
+	f.TeamIDs = visibleTeams(p)
+	limit, err := pageLimit(first)
+	if err != nil {
+		return nil, err
+	}
+	ds, more, total, err := r.Store.ListDeliveries(ctx, f, limit, valueOr(after, ""))
+	if err != nil {
+		return nil, err
+	}
+	if emptyPage(first) {
+		ds, more = nil, len(ds) > 0
+	}
+	conn := &model.DeliveryConnection{Edges: make([]*model.DeliveryEdge, len(ds)), PageInfo: &model.PageInfo{HasNextPage: more}, TotalCount: int(total)}
+	for i, d := range ds {
+		c := models.EncodeDeliveryCursor(d)
+		conn.Edges[i] = &model.DeliveryEdge{Cursor: c, Node: deliveryToModel(d)}
+		conn.PageInfo.EndCursor = &c
+	}
+	return conn, nil
 }

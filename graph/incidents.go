@@ -1,0 +1,49 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/herald-hq/herald/graph/model"
+	"github.com/herald-hq/herald/models"
+)
+
+func (r *Resolver) incidentToModel(inc *models.Incident) *model.Incident {
+	return &model.Incident{
+		ID:             inc.ID,
+		Title:          inc.Title,
+		Description:    inc.Description,
+		Urgency:        model.Urgency(inc.Urgency),
+		Status:         model.IncidentStatus(inc.Status),
+		MappedWith:     inc.MappedWith,
+		URL:            r.Store.IncidentURL(inc.ID),
+		AlertSource:    inc.AlertSource,
+		ServiceID:      inc.ServiceID,
+		TeamID:         inc.TeamID,
+		AssigneeID:     inc.AssigneeID,
+		CreatedAt:      inc.CreatedAt,
+		AcknowledgedAt: inc.AcknowledgedAt,
+		ResolvedAt:     inc.ResolvedAt,
+	}
+}
+
+// changeIncident runs one incident change for the caller, recording the caller's name as the
+// event's user, after checking that the caller may change the incident: GLOBAL_ADMIN any, a
+// TEAM_MANAGER those of its teams (SPEC §3: a MEMBER only reads). NOT_FOUND for an unknown
+// incident, FORBIDDEN otherwise.
+func (r *Resolver) changeIncident(ctx context.Context, id string, change func(actor string) (*models.Incident, error)) (*model.Incident, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inc, err := r.Store.FindIncidentByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !p.CanManageTeam(inc.TeamID) {
+		return nil, models.Forbidden()
+	}
+	if inc, err = change(p.Name); err != nil {
+		return nil, err
+	}
+	return r.incidentToModel(inc), nil
+}
