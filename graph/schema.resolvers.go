@@ -11,7 +11,6 @@ import (
 
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
-	"github.com/herald-hq/herald/models/webhook"
 )
 
 func (r *deliveryResolver) Webhook(ctx context.Context, obj *model.Delivery) (*model.Webhook, error) {
@@ -317,47 +316,7 @@ func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id string) (
 }
 
 func (r *mutationResolver) TestWebhook(ctx context.Context, id *string, input *model.WebhookInput, event *model.WebhookEvent, url *string) (*model.DeliveryAttempt, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if r.Worker == nil {
-		return nil, models.Errorf(models.CodeInternal, "this process sends no webhooks")
-	}
-	ev := webhook.EventCreated
-	if event != nil {
-		ev = string(*event)
-	}
-	var (
-		hook  *models.Webhook
-		draft *webhook.Sendable
-	)
-	switch {
-	case id != nil && input != nil:
-		return nil, models.Invalid("id", "give either id or input, not both")
-	case id != nil:
-		if hook, err = r.managedWebhook(ctx, p, *id); err != nil {
-			return nil, err
-		}
-	case input != nil:
-		spec := webhookSpecFromInput(*input)
-		if err := r.authorizeWebhookCreate(ctx, p, &spec); err != nil {
-			return nil, err
-		}
-		if hook, draft, err = r.Store.DraftWebhook(ctx, spec); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, models.Invalid("id", "give the id of a saved webhook or an input")
-	}
-	if url != nil && *url == "" {
-		return nil, models.Invalid("url", "url is empty: give one of the webhook's URLs, or omit url to test the first")
-	}
-	a, err := r.Worker.TestURL(ctx, hook, draft, ev, valueOr(url, ""))
-	if err != nil {
-		return nil, err
-	}
-	return attemptToModel(a), nil
+	return r.testWebhook(ctx, id, input, event, url)
 }
 
 func (r *mutationResolver) Redeliver(ctx context.Context, deliveryID string) (*model.Delivery, error) {

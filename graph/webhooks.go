@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"context"
+
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/herald-hq/herald/graph/model"
@@ -239,4 +241,53 @@ func webhookFilterFromInput(f *model.FilterInput) *webhook.Filter {
 		out.Groups = append(out.Groups, webhookFilterFromInput(g))
 	}
 	return out
+}
+
+// testWebhook sends a test delivery at once and returns its attempt: of the saved webhook id,
+// which the caller must manage, or of the unsaved input, which the caller must be allowed to
+// create, for event (INCIDENT_CREATED when nil) to url (the webhook's first URL when nil).
+// VALIDATION for both id and input or neither, and for an empty url; INTERNAL when this process
+// sends no webhooks.
+func (r *Resolver) testWebhook(ctx context.Context, id *string, input *model.WebhookInput, event *model.WebhookEvent, url *string) (*model.DeliveryAttempt, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Worker == nil {
+		return nil, models.Errorf(models.CodeInternal, "this process sends no webhooks")
+	}
+	ev := webhook.EventCreated
+	if event != nil {
+		ev = string(*event)
+	}
+	var (
+		hook  *models.Webhook
+		draft *webhook.Sendable
+	)
+	switch {
+	case id != nil && input != nil:
+		return nil, models.Invalid("id", "give either id or input, not both")
+	case id != nil:
+		if hook, err = r.managedWebhook(ctx, p, *id); err != nil {
+			return nil, err
+		}
+	case input != nil:
+		spec := webhookSpecFromInput(*input)
+		if err := r.authorizeWebhookCreate(ctx, p, &spec); err != nil {
+			return nil, err
+		}
+		if hook, draft, err = r.Store.DraftWebhook(ctx, spec); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, models.Invalid("id", "give the id of a saved webhook or an input")
+	}
+	if url != nil && *url == "" {
+		return nil, models.Invalid("url", "url is empty: give one of the webhook's URLs, or omit url to test the first")
+	}
+	a, err := r.Worker.TestURL(ctx, hook, draft, ev, valueOr(url, ""))
+	if err != nil {
+		return nil, err
+	}
+	return attemptToModel(a), nil
 }
