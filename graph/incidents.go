@@ -27,22 +27,18 @@ func (r *Resolver) incidentToModel(inc *models.Incident) *model.Incident {
 }
 
 // changeIncident runs one incident change for the caller, recording the caller's name as the
-// event's user, after checking that the caller may change the incident: GLOBAL_ADMIN any, a
-// TEAM_MANAGER those of its teams (SPEC §3: a MEMBER only reads). NOT_FOUND for an unknown
-// incident, FORBIDDEN otherwise.
+// event's user, once the caller may change the incident (managedIncident): NOT_FOUND for an
+// unknown incident, FORBIDDEN otherwise.
 func (r *Resolver) changeIncident(ctx context.Context, id string, change func(actor string) (*models.Incident, error)) (*model.Incident, error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
 	}
-	inc, err := r.Store.FindIncidentByID(ctx, id)
-	if err != nil {
+	if _, err := r.managedIncident(ctx, p, id); err != nil {
 		return nil, err
 	}
-	if !p.CanManageTeam(inc.TeamID) {
-		return nil, models.Forbidden()
-	}
-	if inc, err = change(p.Name); err != nil {
+	inc, err := change(p.Name)
+	if err != nil {
 		return nil, err
 	}
 	return r.incidentToModel(inc), nil

@@ -79,7 +79,7 @@ func (r *Resolver) renderPreview(ctx context.Context, in model.RenderPreviewInpu
 		if err != nil {
 			return nil, err
 		}
-		if !p.CanReadTeam(snap.TeamID) {
+		if !canReadTeam(p, snap.TeamID) {
 			return nil, models.Forbidden()
 		}
 		data = worker.DataFromSnapshot(event, previewDeliveryID, webhookID, &snap, r.Store.Now())
