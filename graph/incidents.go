@@ -43,3 +43,15 @@ func (r *Resolver) changeIncident(ctx context.Context, id string, change func(ac
 	}
 	return r.incidentToModel(inc), nil
 }
+
+// newIncidentFromInput maps createIncident's input; an omitted urgency is the store's default.
+func newIncidentFromInput(in model.IncidentInput) models.NewIncident {
+	return models.NewIncident{
+		ServiceID:   in.ServiceID,
+		Title:       in.Title,
+		Description: in.Description,
+		Urgency:     valueOr((*string)(in.Urgency), ""),
+		MappedWith:  in.MappedWith,
+		AssigneeID:  in.AssigneeID,
+	}
+}

@@ -55,6 +55,15 @@ func apiFilterFromInput(in *model.APIFilterInput) models.APIFilter {
 	return f
 }
 
+// apiFilterPatchFromInput maps updateIntegration's apiFilter: nil (omitted) keeps the filter.
+func apiFilterPatchFromInput(in *model.APIFilterInput) *models.APIFilter {
+	if in == nil {
+		return nil
+	}
+	f := apiFilterFromInput(in)
+	return &f
+}
+
 func requestToModel(rq *models.Request) *model.Request {
 	return &model.Request{
 		ID:          rq.ID,

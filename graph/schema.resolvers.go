@@ -234,12 +234,7 @@ func (r *mutationResolver) UpdateWebhook(ctx context.Context, id string, input m
 	if err != nil {
 		return nil, err
 	}
-	out := webhookToModel(w)
-	if secret != "" {
-		revealed := secret.Reveal()
-		out.NewSigningSecret = &revealed
-	}
-	return out, nil
+	return updatedWebhookToModel(w, secret), nil
 }
 
 func (r *mutationResolver) DeleteWebhook(ctx context.Context, id string) (bool, error) {
@@ -328,14 +323,7 @@ func (r *mutationResolver) CreateIncident(ctx context.Context, input model.Incid
 	if _, err := r.managedService(ctx, p, input.ServiceID); err != nil {
 		return nil, err
 	}
-	inc, err := r.Store.CreateIncident(ctx, p.Name, models.NewIncident{
-		ServiceID:   input.ServiceID,
-		Title:       input.Title,
-		Description: input.Description,
-		Urgency:     valueOr((*string)(input.Urgency), ""),
-		MappedWith:  input.MappedWith,
-		AssigneeID:  input.AssigneeID,
-	})
+	inc, err := r.Store.CreateIncident(ctx, p.Name, newIncidentFromInput(input))
 	if err != nil {
 		return nil, err
 	}
@@ -380,12 +368,7 @@ func (r *mutationResolver) UpdateIntegration(ctx context.Context, id string, nam
 	if err := r.authorizeIntegration(ctx, id); err != nil {
 		return nil, err
 	}
-	var f *models.APIFilter
-	if apiFilter != nil {
-		v := apiFilterFromInput(apiFilter)
-		f = &v
-	}
-	in, err := r.Store.UpdateIntegration(ctx, id, name, f)
+	in, err := r.Store.UpdateIntegration(ctx, id, name, apiFilterPatchFromInput(apiFilter))
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,17 @@ func webhookWithSecret(w *models.Webhook, secret webhook.Secret) *model.WebhookW
 	return out
 }
 
+// updatedWebhookToModel maps an updated webhook with the signing secret a change of scheme
+// generated, shown once ("" means none).
+func updatedWebhookToModel(w *models.Webhook, secret webhook.Secret) *model.Webhook {
+	out := webhookToModel(w)
+	if secret != "" {
+		revealed := secret.Reveal()
+		out.NewSigningSecret = &revealed
+	}
+	return out
+}
+
 func webhookKVToModel(kvs []webhook.KV) []*model.KeyValue {
 	out := make([]*model.KeyValue, len(kvs))
 	for i, kv := range kvs {
