@@ -1,5 +1,10 @@
 // Command herald is a self-hosted outgoing-webhook service for incident management: it tells
 // the rest of a team's stack, reliably and verifiably, the moment an incident changes.
+//
+// This package owns the configuration (loadConfig: every setting read from the environment
+// and validated at start), the wiring of the store, the worker, the GraphQL API, the REST
+// ingest and the pages, and the process's lifecycle (signals, the HTTP server, draining). It
+// must not hold business rules, and no other package reads the environment.
 package main
 
 import (
