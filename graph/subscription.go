@@ -9,6 +9,7 @@ import (
 	"github.com/herald-hq/herald/graph/gorillaws"
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/hub"
 )
 
 // logFilter is what one deliveryLog subscriber asked for.
@@ -48,7 +49,7 @@ type logStream struct {
 	p      *models.Principal
 	f      logFilter
 	stream *gorillaws.Stream
-	sub    *models.Subscription
+	sub    *hub.Subscription
 	out    chan *model.DeliveryAttempt
 	// share is set when the operation selects none of callerDependentFields.
 	share bool

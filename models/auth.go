@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herald-hq/herald/models/hub"
 	"gorm.io/gorm"
 )
 
@@ -381,7 +382,7 @@ func (s *Store) DeleteAPIToken(ctx context.Context, id string) error {
 		return fmt.Errorf("delete api token: %w", err)
 	}
 	if deleted > 0 {
-		s.hub.revokeTokens(id)
+		s.hub.Revoke(id)
 	}
 	return nil
 }
@@ -393,12 +394,12 @@ func (s *Store) DeleteAPIToken(ctx context.Context, id string) error {
 // is read after the watch has started, so that no revocation slips in between the caller's
 // authentication and the watch: when it is gone, revoked is called at once and WatchAPIToken
 // returns UNAUTHENTICATED. Stop the watch when the caller is done.
-func (s *Store) WatchAPIToken(ctx context.Context, tokenID string, revoked func()) (*TokenWatch, error) {
-	w := s.hub.watchToken(tokenID, revoked)
+func (s *Store) WatchAPIToken(ctx context.Context, tokenID string, revoked func()) (*hub.TokenWatch, error) {
+	w := s.hub.Watch(tokenID, revoked)
 	_, err := s.FindAPITokenByID(ctx, tokenID)
 	switch {
 	case ErrorCode(err) == CodeNotFound:
-		if w.end() {
+		if w.End() {
 			revoked()
 		}
 		return nil, Errorf(CodeUnauthenticated, "API token revoked")
@@ -413,7 +414,7 @@ func (s *Store) WatchAPIToken(ctx context.Context, tokenID string, revoked func(
 // LISTEN loop's (re)connection calls it, for the revocations notified while no connection
 // listened.
 func (s *Store) recheckWatchedTokens(ctx context.Context) error {
-	watched := s.hub.watchedTokens()
+	watched := s.hub.Watched()
 	live := map[string]bool{}
 	for ids := range slices.Chunk(watched, 1000) {
 		var found []string
@@ -424,7 +425,7 @@ func (s *Store) recheckWatchedTokens(ctx context.Context) error {
 			live[id] = true
 		}
 	}
-	s.hub.revokeTokens(slices.DeleteFunc(watched, func(id string) bool { return live[id] })...)
+	s.hub.Revoke(slices.DeleteFunc(watched, func(id string) bool { return live[id] })...)
 	return nil
 }
 

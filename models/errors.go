@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/herald-hq/herald/models/hub"
 	"github.com/herald-hq/herald/models/webhook"
 )
 
@@ -65,7 +66,7 @@ func Forbidden() *Error {
 // pool saying the database cannot be reached (connection refused or lost, pool wait or answer
 // past its deadline, SQLite busy beyond its timeout) is UNAVAILABLE, wrapping it. Anything else
 // is internal: DomainError returns nil. A refusal of package webhook (*webhook.FieldError) is
-// VALIDATION on its field.
+// VALIDATION on its field; hub.ErrBehind, a live-log subscriber dropped, is LIMIT_EXCEEDED.
 func DomainError(err error) *Error {
 	var e *Error
 	var fe *webhook.FieldError
@@ -74,6 +75,8 @@ func DomainError(err error) *Error {
 		return e
 	case errors.As(err, &fe):
 		return &Error{Code: CodeValidation, Field: fe.Field, Message: fe.Message}
+	case errors.Is(err, hub.ErrBehind):
+		return &Error{Code: CodeLimitExceeded, Message: hub.ErrBehind.Error()}
 	case err != nil && unavailable(err):
 		return &Error{Code: CodeUnavailable, Message: unavailableMessage, cause: err}
 	}

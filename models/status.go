@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/herald-hq/herald/models/hub"
 	"gorm.io/gorm"
 )
 
@@ -39,7 +40,7 @@ func recordStatusChangeTx(tx *gorm.DB, webhookID, status string, reason, actor *
 // StatusHub returns the store's hub of webhook status changes (ids of WebhookStatusChange
 // rows), fed like Hub: on PostgreSQL through NOTIFY on StatusChannel, so that every process
 // sees every change.
-func (s *Store) StatusHub() *Hub { return s.statusHub }
+func (s *Store) StatusHub() *hub.Hub { return s.statusHub }
 
 // announceStatusChanges publishes status changes after the commit that stored them: on SQLite
 // straight to the local hub, on PostgreSQL through the notifier, which every process's Listen

@@ -18,6 +18,7 @@ import (
 
 	"github.com/glebarez/sqlite"
 	"github.com/google/uuid"
+	"github.com/herald-hq/herald/models/hub"
 	"github.com/herald-hq/herald/models/webhook"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -73,11 +74,11 @@ type Store struct {
 	language string
 	logger   *slog.Logger
 	wake     chan struct{}
-	hub      *Hub
+	hub      *hub.Hub
 	dsn      string
 
 	// statusHub fans out webhook status changes (StatusHub).
-	statusHub *Hub
+	statusHub *hub.Hub
 	// autovacuum says whether PostgreSQL's autovacuum is on (see NeedsVacuum).
 	autovacuum bool
 	// checkTargetHost is Options.CheckTargetHost.
@@ -133,10 +134,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		language: strings.ToLower(strings.TrimSpace(opts.Language)),
 		logger:   opts.Logger,
 		wake:     make(chan struct{}, 1),
-		hub:      NewHub(),
+		hub:      hub.New(),
 		dsn:      dsn,
 
-		statusHub:       NewHub(),
+		statusHub:       hub.New(),
 		integrations:    newIntegrationCache(dialect == DialectSQLite),
 		checkTargetHost: opts.CheckTargetHost,
 		clock:           opts.Now,

@@ -1,23 +1,16 @@
-package models
+// Package hub fans ids out to this process's subscribers without waiting for any of them:
+// the live delivery log (completed attempts) and webhook status changes, and the watches on
+// API tokens that a revocation ends. The store feeds it after each commit (on PostgreSQL from
+// its LISTEN loop); the API subscribes. It holds no rows and does no I/O; a subscriber re-reads
+// what an id names, and re-checks who may see it, from the store.
+package hub
 
 import (
-	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 )
-
-// AttemptChannel is the PostgreSQL NOTIFY channel that carries the ids of completed attempts.
-const AttemptChannel = "herald_attempts"
-
-// RevocationChannel is the PostgreSQL NOTIFY channel that carries the id of each revoked API
-// token (never the token itself).
-const RevocationChannel = "herald_revocations"
 
 // Hub fans completed-attempt ids out to this process's subscribers without waiting for any
 // of them. The ids are kept once, in a ring of the last hubBacklog shared by all subscribers;
@@ -25,7 +18,7 @@ const RevocationChannel = "herald_revocations"
 // Publish calls every subscriber's notify; a subscriber that falls more than hubBacklog ids
 // behind is dropped instead of slowing the worker or the other subscribers.
 //
-// The hub also keeps the watches on API tokens (Store.WatchAPIToken) and ends those of a
+// The hub also keeps the watches on API tokens (models.Store.WatchAPIToken) and ends those of a
 // token when it is revoked.
 type Hub struct {
 	mu   sync.RWMutex
@@ -43,8 +36,9 @@ type Hub struct {
 // for a subscriber that keeps up. It costs nothing per subscriber.
 const hubBacklog = 256
 
-// errBehind ends the subscription of a subscriber that fell too far behind.
-var errBehind = Errorf(CodeLimitExceeded, "the live log fell more than %d attempts behind; subscribe again", hubBacklog)
+// ErrBehind ends the subscription of a subscriber that fell too far behind; the store maps it
+// to LIMIT_EXCEEDED.
+var ErrBehind = fmt.Errorf("the live log fell more than %d attempts behind; subscribe again", hubBacklog)
 
 // Subscription is one subscriber's read position in its hub.
 type Subscription struct {
@@ -55,8 +49,8 @@ type Subscription struct {
 	dropped bool
 }
 
-// NewHub returns an empty hub.
-func NewHub() *Hub {
+// New returns an empty hub.
+func New() *Hub {
 	return &Hub{subs: map[*Subscription]struct{}{}, watches: map[*TokenWatch]struct{}{}}
 }
 
@@ -83,7 +77,7 @@ func (s *Subscription) Next() (string, error) {
 	next := s.next.Load()
 	switch {
 	case s.dropped || h.seq-next > hubBacklog:
-		return "", errBehind
+		return "", ErrBehind
 	case next == h.seq:
 		return "", nil
 	}
@@ -148,8 +142,8 @@ type TokenWatch struct {
 	revoked func()
 }
 
-// watchToken starts a watch that calls revoked when the token tokenID is revoked.
-func (h *Hub) watchToken(tokenID string, revoked func()) *TokenWatch {
+// Watch starts a watch that calls revoked when the token tokenID is revoked.
+func (h *Hub) Watch(tokenID string, revoked func()) *TokenWatch {
 	w := &TokenWatch{hub: h, tokenID: tokenID, revoked: revoked}
 	h.wmu.Lock()
 	h.watches[w] = struct{}{}
@@ -158,11 +152,11 @@ func (h *Hub) watchToken(tokenID string, revoked func()) *TokenWatch {
 }
 
 // Stop ends the watch. A revocation already under way may still call its revoked.
-func (w *TokenWatch) Stop() { w.end() }
+func (w *TokenWatch) Stop() { w.End() }
 
-// end ends the watch and reports whether it was still on: whoever ends it first calls its
+// End ends the watch and reports whether it was still on: whoever ends it first calls its
 // revoked, if anyone does.
-func (w *TokenWatch) end() bool {
+func (w *TokenWatch) End() bool {
 	w.hub.wmu.Lock()
 	defer w.hub.wmu.Unlock()
 	_, on := w.hub.watches[w]
@@ -170,9 +164,9 @@ func (w *TokenWatch) end() bool {
 	return on
 }
 
-// revokeTokens ends the watches of the tokens with these ids and calls their revoked, outside
+// Revoke ends the watches of the tokens with these ids and calls their revoked, outside
 // wmu so that revoked may stop watches.
-func (h *Hub) revokeTokens(ids ...string) {
+func (h *Hub) Revoke(ids ...string) {
 	if len(ids) == 0 {
 		return
 	}
@@ -190,15 +184,15 @@ func (h *Hub) revokeTokens(ids ...string) {
 	}
 }
 
-// TokenWatches returns the number of watches on API tokens (Store.WatchAPIToken) that are on.
+// TokenWatches returns the number of watches on API tokens (models.Store.WatchAPIToken) that are on.
 func (h *Hub) TokenWatches() int {
 	h.wmu.Lock()
 	defer h.wmu.Unlock()
 	return len(h.watches)
 }
 
-// watchedTokens returns the ids of the tokens watched, each once.
-func (h *Hub) watchedTokens() []string {
+// Watched returns the ids of the tokens watched, each once.
+func (h *Hub) Watched() []string {
 	h.wmu.Lock()
 	defer h.wmu.Unlock()
 	seen := map[string]bool{}
@@ -210,80 +204,4 @@ func (h *Hub) watchedTokens() []string {
 		}
 	}
 	return ids
-}
-
-// Hub returns the store's hub of completed attempts.
-func (s *Store) Hub() *Hub { return s.hub }
-
-// announceAttempts publishes attempts after the commit that stored them: on SQLite straight to
-// the local hub; on PostgreSQL through a coalesced NOTIFY, which every process's Listen loop
-// (this one's included) publishes to its hub. Live logs are best effort: an attempt whose
-// NOTIFY is lost (the process dies between commit and send, or the statement fails) is not
-// pushed to subscribers, though it is stored and shown by the delivery log's next read.
-func (s *Store) announceAttempts(ids ...string) {
-	if s.notifier == nil {
-		s.hub.Publish(ids...)
-		return
-	}
-	s.notifier.add(false, ids)
-}
-
-// Listen follows PostgreSQL's notifications until ctx ends: new deliveries wake the worker,
-// completed attempts reach the hub, webhook status changes the status hub, revoked tokens
-// end their watches and changed integrations are forgotten. It reconnects after a lost
-// connection and returns at once on SQLite, where everything happens in one process.
-func (s *Store) Listen(ctx context.Context) {
-	if s.dialect != DialectPostgres {
-		return
-	}
-	for ctx.Err() == nil {
-		if err := s.listenOnce(ctx); err != nil && ctx.Err() == nil {
-			s.logger.WarnContext(ctx, "listen for notifications", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
-	}
-}
-
-func (s *Store) listenOnce(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, s.dsn)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(context.Background())
-	for _, ch := range []string{DeliveryChannel, AttemptChannel, StatusChannel, RevocationChannel, IntegrationChannel} {
-		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
-			return fmt.Errorf("listen %s: %w", ch, err)
-		}
-	}
-	// Integrations are remembered only while their changes can be heard.
-	s.integrations.enable(true)
-	defer s.integrations.enable(false)
-	// Work may have been announced, and tokens revoked, while no connection listened.
-	s.WakeWorker()
-	if err := s.recheckWatchedTokens(ctx); err != nil {
-		return err
-	}
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
-		}
-		switch n.Channel {
-		case DeliveryChannel:
-			s.WakeWorker()
-		case AttemptChannel:
-			// A payload carries the comma-separated ids of the attempts of one flush,
-			// published together so that each subscriber is notified once.
-			s.hub.Publish(slices.DeleteFunc(strings.Split(n.Payload, ","), func(id string) bool { return id == "" })...)
-		case StatusChannel:
-			s.statusHub.Publish(slices.DeleteFunc(strings.Split(n.Payload, ","), func(id string) bool { return id == "" })...)
-		case RevocationChannel:
-			s.hub.revokeTokens(n.Payload)
-		case IntegrationChannel:
-			s.integrations.purge()
-		}
-	}
 }

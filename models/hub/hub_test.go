@@ -1,4 +1,4 @@
-package models_test
+package hub_test
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/hub"
 )
 
 // TestHubDropsSlowSubscriber checks that a subscriber that never reads is dropped, with an
@@ -14,7 +15,7 @@ import (
 // another goroutine whenever notified, receives every id in order and Publish never waits.
 func TestHubDropsSlowSubscriber(t *testing.T) {
 	t.Parallel()
-	hub := models.NewHub()
+	hub := hub.New()
 
 	var slowNotified atomic.Int64
 	slow := hub.Subscribe(func() { slowNotified.Add(1) })
@@ -103,7 +104,7 @@ func TestHubDropsSlowSubscriber(t *testing.T) {
 // after it subscribed, and that Next says when it has read them all.
 func TestHubSubscriberReadsLaterIDsOnly(t *testing.T) {
 	t.Parallel()
-	hub := models.NewHub()
+	hub := hub.New()
 	hub.Publish("before")
 	s := hub.Subscribe(func() {})
 	defer s.Close()
