@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/herald-hq/herald/models/hub"
-	"github.com/herald-hq/herald/models/webhook"
+	"github.com/herald-hq/herald/models/text"
 )
 
 // Error codes shared by every edge of Herald (GraphQL extensions.code, REST status table).
@@ -65,11 +65,11 @@ func Forbidden() *Error {
 // DomainError returns the domain error err is or wraps. An error of the database driver or
 // pool saying the database cannot be reached (connection refused or lost, pool wait or answer
 // past its deadline, SQLite busy beyond its timeout) is UNAVAILABLE, wrapping it. Anything else
-// is internal: DomainError returns nil. A refusal of package webhook (*webhook.FieldError) is
+// is internal: DomainError returns nil. A refusal of a rule below the store (*text.FieldError) is
 // VALIDATION on its field; hub.ErrBehind, a live-log subscriber dropped, is LIMIT_EXCEEDED.
 func DomainError(err error) *Error {
 	var e *Error
-	var fe *webhook.FieldError
+	var fe *text.FieldError
 	switch {
 	case errors.As(err, &e):
 		return e
@@ -91,8 +91,9 @@ func ErrorCode(err error) string {
 	return CodeInternal
 }
 
-// invalidSpec returns the VALIDATION error that err, a refusal of package webhook, stands for.
-func invalidSpec(err error) error {
+// invalidInput returns the VALIDATION error that err, a refusal of a rule below the store
+// (*text.FieldError), stands for; nil for nil.
+func invalidInput(err error) error {
 	if e := DomainError(err); e != nil {
 		return e
 	}

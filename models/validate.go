@@ -14,25 +14,17 @@ const (
 // CheckLine is the rule for one line of text given to a mutation (a name, a title): text.Line.
 // It returns VALIDATION naming the field, or nil.
 func CheckLine(field, s string, max int) error {
-	return invalidText(field, text.Line(field, s, max))
+	return invalidInput(text.Line(field, s, max))
 }
 
 // CheckText is CheckLine for text of several lines (a description): text.Lines. It returns
 // VALIDATION naming the field, or nil.
 func CheckText(field, s string, max int) error {
-	return invalidText(field, text.Lines(field, s, max))
+	return invalidInput(text.Lines(field, s, max))
 }
 
 // CheckEmail is the rule for an e-mail address given to a mutation: text.Email. It returns
 // VALIDATION naming the field, or nil.
 func CheckEmail(field, s string) error {
-	return invalidText(field, text.Email(field, s))
-}
-
-// invalidText is VALIDATION on field with err's message, or nil for a nil err.
-func invalidText(field string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return Invalid(field, "%v", err)
+	return invalidInput(text.Email(field, s))
 }

@@ -79,7 +79,7 @@ type WebhookFilter struct {
 // sets TeamID to the service's team.
 func (s *Store) ValidateWebhookSpec(ctx context.Context, spec *webhook.Spec) error {
 	if err := webhook.Validate(spec); err != nil {
-		return invalidSpec(err)
+		return invalidInput(err)
 	}
 	if err := s.checkTargets(spec, nil); err != nil {
 		return err
@@ -144,13 +144,13 @@ func resolveWebhookScope(db *gorm.DB, spec *webhook.Spec) error {
 // LIMIT_EXCEEDED when the scope target already has MaxWebhooksPerTarget webhooks.
 func (s *Store) CreateWebhook(ctx context.Context, spec webhook.Spec) (*Webhook, webhook.Secret, error) {
 	if err := webhook.Validate(&spec); err != nil {
-		return nil, "", invalidSpec(err)
+		return nil, "", invalidInput(err)
 	}
 	if err := s.checkTargets(&spec, nil); err != nil {
 		return nil, "", err
 	}
 	if err := webhook.ValidateJSONBody(&spec); err != nil {
-		return nil, "", invalidSpec(err)
+		return nil, "", invalidInput(err)
 	}
 	secret, err := generateSigningSecret(spec.Signing.Scheme)
 	if err != nil {
@@ -189,7 +189,7 @@ func (s *Store) DraftWebhook(ctx context.Context, spec webhook.Spec) (*Webhook, 
 		return nil, nil, err
 	}
 	if err := webhook.ValidateJSONBody(&spec); err != nil {
-		return nil, nil, invalidSpec(err)
+		return nil, nil, invalidInput(err)
 	}
 	signing, err := generateSigningSecret(spec.Signing.Scheme)
 	if err != nil {
@@ -268,7 +268,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, patch WebhookPatch
 		oldBody := bodyOf(spec)
 		patch.apply(&spec)
 		if err := webhook.Validate(&spec); err != nil {
-			return invalidSpec(err)
+			return invalidInput(err)
 		}
 		if err := s.checkTargets(&spec, oldURLs); err != nil {
 			return err
@@ -277,7 +277,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, patch WebhookPatch
 		// before the JSON check keeps working until then.
 		if !bodyOf(spec).equal(oldBody) {
 			if err := webhook.ValidateJSONBody(&spec); err != nil {
-				return invalidSpec(err)
+				return invalidInput(err)
 			}
 		}
 		if spec.Signing.Scheme != oldScheme {

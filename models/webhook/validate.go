@@ -170,7 +170,7 @@ func validateSecretFlags(spec *Spec) error {
 	}{{"queryParams", spec.QueryParams}, {"extraFields", spec.ExtraFields}} {
 		for i, kv := range l.kvs {
 			if kv.Secret {
-				return invalid(fmt.Sprintf("%s[%d].secret", l.field, i), "only headers can be secret: put the credential in a secret header or in auth")
+				return text.Invalid(fmt.Sprintf("%s[%d].secret", l.field, i), "only headers can be secret: put the credential in a secret header or in auth")
 			}
 		}
 	}
@@ -179,15 +179,15 @@ func validateSecretFlags(spec *Spec) error {
 
 func validateWebhookBasics(spec *Spec) error {
 	if spec.Name == "" {
-		return invalid("name", "name is required")
+		return text.Invalid("name", "name is required")
 	}
-	if err := invalidText("name", text.Line("name", spec.Name, MaxWebhookNameChars)); err != nil {
+	if err := text.Line("name", spec.Name, MaxWebhookNameChars); err != nil {
 		return err
 	}
 	if spec.Description == nil {
 		return nil
 	}
-	return invalidText("description", text.Lines("description", *spec.Description, MaxWebhookDescriptionChars))
+	return text.Lines("description", *spec.Description, MaxWebhookDescriptionChars)
 }
 
 func validateWebhookScope(spec *Spec) error {
@@ -196,39 +196,39 @@ func validateWebhookScope(spec *Spec) error {
 	switch spec.Scope {
 	case ScopeGlobal:
 		if hasTeam {
-			return invalid("teamId", "a GLOBAL webhook takes no teamId")
+			return text.Invalid("teamId", "a GLOBAL webhook takes no teamId")
 		}
 		if hasService {
-			return invalid("serviceId", "a GLOBAL webhook takes no serviceId")
+			return text.Invalid("serviceId", "a GLOBAL webhook takes no serviceId")
 		}
 	case ScopeTeam:
 		if !hasTeam {
-			return invalid("teamId", "a TEAM webhook needs a teamId")
+			return text.Invalid("teamId", "a TEAM webhook needs a teamId")
 		}
 		if hasService {
-			return invalid("serviceId", "a TEAM webhook takes no serviceId")
+			return text.Invalid("serviceId", "a TEAM webhook takes no serviceId")
 		}
 	case ScopeService:
 		if !hasService {
-			return invalid("serviceId", "a SERVICE webhook needs a serviceId")
+			return text.Invalid("serviceId", "a SERVICE webhook needs a serviceId")
 		}
 	default:
-		return invalid("scope", "unknown scope %q", spec.Scope)
+		return text.Invalid("scope", "unknown scope %q", spec.Scope)
 	}
 	return nil
 }
 
 func validateWebhookEvents(spec *Spec) error {
 	if len(spec.Events) == 0 {
-		return invalid("events", "at least one event is required")
+		return text.Invalid("events", "at least one event is required")
 	}
 	for i, e := range spec.Events {
 		field := fmt.Sprintf("events[%d]", i)
 		if EventWireName(e) == "" {
-			return invalid(field, "unknown event %q", e)
+			return text.Invalid(field, "unknown event %q", e)
 		}
 		if slices.Contains(spec.Events[:i], e) {
-			return invalid(field, "event %s is listed twice", e)
+			return text.Invalid(field, "event %s is listed twice", e)
 		}
 	}
 	return nil
@@ -236,20 +236,20 @@ func validateWebhookEvents(spec *Spec) error {
 
 func validateWebhookURLs(spec *Spec) error {
 	if len(spec.URLs) == 0 {
-		return invalid("urls", "at least one URL is required")
+		return text.Invalid("urls", "at least one URL is required")
 	}
 	if len(spec.URLs) > MaxWebhookURLs {
-		return invalid("urls", "at most %d URLs are allowed", MaxWebhookURLs)
+		return text.Invalid("urls", "at most %d URLs are allowed", MaxWebhookURLs)
 	}
 	seen := make([]string, 0, len(spec.URLs))
 	for i, raw := range spec.URLs {
 		field := fmt.Sprintf("urls[%d]", i)
 		if err := validateTargetURL(raw); err != "" {
-			return invalid(field, "%s", err)
+			return text.Invalid(field, "%s", err)
 		}
 		same := targetIdentity(raw)
 		if j := slices.Index(seen, same); j >= 0 {
-			return invalid(field, "URL is listed twice (as urls[%d])", j)
+			return text.Invalid(field, "URL is listed twice (as urls[%d])", j)
 		}
 		seen = append(seen, same)
 	}
@@ -334,68 +334,68 @@ func validateWebhookAuth(spec *Spec) error {
 	case AuthBasic:
 		takes = []string{"username", "password"}
 		if strings.TrimSpace(a.Username) == "" {
-			return invalid("auth.username", "BASIC auth needs a username")
+			return text.Invalid("auth.username", "BASIC auth needs a username")
 		}
 		// The colon separates username from password in Basic credentials (RFC 7617 §2).
 		if strings.ContainsRune(a.Username, ':') || strings.ContainsFunc(a.Username, unicode.IsControl) {
-			return invalid("auth.username", "username must not contain a colon or control characters")
+			return text.Invalid("auth.username", "username must not contain a colon or control characters")
 		}
 		if a.Password == "" {
-			return invalid("auth.password", "BASIC auth needs a password")
+			return text.Invalid("auth.password", "BASIC auth needs a password")
 		}
 	case AuthAPIKey:
 		takes = []string{"key", "value", "placement"}
 		if a.Key == "" {
-			return invalid("auth.key", "API_KEY auth needs a key")
+			return text.Invalid("auth.key", "API_KEY auth needs a key")
 		}
 		if a.Value == "" {
-			return invalid("auth.value", "API_KEY auth needs a value")
+			return text.Invalid("auth.value", "API_KEY auth needs a value")
 		}
 		switch a.Placement {
 		case PlacementHeader:
 			if !isHTTPToken(a.Key) {
-				return invalid("auth.key", "a header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
+				return text.Invalid("auth.key", "a header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
 			}
 			lower := strings.ToLower(a.Key)
 			if why, ok := forbiddenHeaders[lower]; ok {
-				return invalid("auth.key", "header %s %s", a.Key, why)
+				return text.Invalid("auth.key", "header %s %s", a.Key, why)
 			}
 			if lower == "content-type" {
-				return invalid("auth.key", "header %s describes the body: choose another name for the API key", a.Key)
+				return text.Invalid("auth.key", "header %s describes the body: choose another name for the API key", a.Key)
 			}
 			if slices.Contains(sign.Headers(spec.Signing.Scheme, spec.Signing.HeaderName), lower) {
-				return invalid("auth.key", "header %s carries the signature", a.Key)
+				return text.Invalid("auth.key", "header %s carries the signature", a.Key)
 			}
 			if !isHeaderValue(a.Value.Reveal()) {
-				return invalid("auth.value", "a header value must not contain control characters other than tab")
+				return text.Invalid("auth.value", "a header value must not contain control characters other than tab")
 			}
 		case PlacementQuery:
 			if strings.ContainsFunc(a.Key, unicode.IsControl) {
-				return invalid("auth.key", "key must not contain control characters")
+				return text.Invalid("auth.key", "key must not contain control characters")
 			}
 			if at := queryParamWriter(spec, a.Key); at != "" {
-				return invalid("auth.key", "query parameter %s is already in %s: the receiver would get it twice", a.Key, at)
+				return text.Invalid("auth.key", "query parameter %s is already in %s: the receiver would get it twice", a.Key, at)
 			}
 		case "":
-			return invalid("auth.placement", "API_KEY auth needs a placement (HEADER or QUERY)")
+			return text.Invalid("auth.placement", "API_KEY auth needs a placement (HEADER or QUERY)")
 		default:
-			return invalid("auth.placement", "unknown placement %q", a.Placement)
+			return text.Invalid("auth.placement", "unknown placement %q", a.Placement)
 		}
 	case AuthBearer:
 		takes = []string{"token"}
 		if a.Token == "" {
-			return invalid("auth.token", "BEARER auth needs a token")
+			return text.Invalid("auth.token", "BEARER auth needs a token")
 		}
 		if !isHeaderValue(a.Token.Reveal()) {
-			return invalid("auth.token", "token must not contain control characters other than tab")
+			return text.Invalid("auth.token", "token must not contain control characters other than tab")
 		}
 	default:
-		return invalid("auth.type", "unknown auth type %q", a.Type)
+		return text.Invalid("auth.type", "unknown auth type %q", a.Type)
 	}
 	// Each type takes its own credentials only: a stray one is a mistake worth reporting.
 	for _, c := range creds {
 		if c.set && !slices.Contains(takes, c.name) {
-			return invalid("auth."+c.name, "%s auth takes no %s", a.Type, c.name)
+			return text.Invalid("auth."+c.name, "%s auth takes no %s", a.Type, c.name)
 		}
 	}
 	return nil
@@ -404,25 +404,25 @@ func validateWebhookAuth(spec *Spec) error {
 func validateWebhookSigning(spec *Spec) error {
 	sg := spec.Signing
 	if !sign.Known(sg.Scheme) {
-		return invalid("signing.scheme", "unknown signing scheme %q", sg.Scheme)
+		return text.Invalid("signing.scheme", "unknown signing scheme %q", sg.Scheme)
 	}
 	if !sign.TakesHeaderName(sg.Scheme) {
 		if sg.HeaderName != "" {
-			return invalid("signing.headerName", "headerName is only used by %s", strings.Join(sign.HeaderNameSchemes(), " and "))
+			return text.Invalid("signing.headerName", "headerName is only used by %s", strings.Join(sign.HeaderNameSchemes(), " and "))
 		}
 	} else {
 		if sg.HeaderName == "" {
-			return invalid("signing.headerName", "%s needs a headerName", sg.Scheme)
+			return text.Invalid("signing.headerName", "%s needs a headerName", sg.Scheme)
 		}
 		if !isHTTPToken(sg.HeaderName) {
-			return invalid("signing.headerName", "a header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
+			return text.Invalid("signing.headerName", "a header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
 		}
 		if err := sign.ValidateHeaderName(sg.Scheme, sg.HeaderName); err != nil {
-			return invalid("signing.headerName", "header %s is set by Herald or has its own meaning in HTTP: choose another name, such as X-Herald-Signature", sg.HeaderName)
+			return text.Invalid("signing.headerName", "header %s is set by Herald or has its own meaning in HTTP: choose another name, such as X-Herald-Signature", sg.HeaderName)
 		}
 	}
 	if sg.Scheme != sign.None && spec.SendDataUsing == SendQueryParams {
-		return invalid("signing.scheme", "signing needs a body: not possible with sendDataUsing QUERY_PARAMS")
+		return text.Invalid("signing.scheme", "signing needs a body: not possible with sendDataUsing QUERY_PARAMS")
 	}
 	return nil
 }
@@ -470,7 +470,7 @@ func authHeader(a Auth) string {
 
 func validateWebhookHeaders(spec *Spec) error {
 	if len(spec.Headers) > MaxWebhookHeaders {
-		return invalid("headers", "at most %d headers are allowed", MaxWebhookHeaders)
+		return text.Invalid("headers", "at most %d headers are allowed", MaxWebhookHeaders)
 	}
 	reserved := sign.Headers(spec.Signing.Scheme, spec.Signing.HeaderName)
 	auth := authHeader(spec.Auth)
@@ -479,24 +479,24 @@ func validateWebhookHeaders(spec *Spec) error {
 		lower := strings.ToLower(h.Name)
 		switch {
 		case h.Name == "":
-			return invalid(name, "header name is required")
+			return text.Invalid(name, "header name is required")
 		case !isHTTPToken(h.Name):
-			return invalid(name, "header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
+			return text.Invalid(name, "header name must be an HTTP token (letters, digits, !#$%%&'*+-.^_`|~; no spaces)")
 		case forbiddenHeaders[lower] != "":
-			return invalid(name, "header %s %s", h.Name, forbiddenHeaders[lower])
+			return text.Invalid(name, "header %s %s", h.Name, forbiddenHeaders[lower])
 		case lower == auth:
-			return invalid(name, "header %s is written by the webhook's auth", h.Name)
+			return text.Invalid(name, "header %s is written by the webhook's auth", h.Name)
 		case slices.Contains(reserved, lower):
-			return invalid(name, "header %s is written by the webhook's signature", h.Name)
+			return text.Invalid(name, "header %s is written by the webhook's signature", h.Name)
 		case slices.ContainsFunc(spec.Headers[:i], func(o KV) bool { return strings.EqualFold(o.Name, h.Name) }):
-			return invalid(name, "header %s is listed twice", h.Name)
+			return text.Invalid(name, "header %s is listed twice", h.Name)
 		}
 		value := fmt.Sprintf("headers[%d].value", i)
 		if !isHeaderValue(h.Value) {
-			return invalid(value, "header value must not contain control characters other than tab")
+			return text.Invalid(value, "header value must not contain control characters other than tab")
 		}
 		if utf8.RuneCountInString(h.Value) > MaxWebhookHeaderValueChars {
-			return invalid(value, "header value is longer than %d characters", MaxWebhookHeaderValueChars)
+			return text.Invalid(value, "header value is longer than %d characters", MaxWebhookHeaderValueChars)
 		}
 	}
 	return nil
@@ -506,20 +506,20 @@ func validateWebhookPayload(spec *Spec) error {
 	switch spec.ContentType {
 	case ContentJSON, ContentText:
 	default:
-		return invalid("contentType", "unknown content type %q", spec.ContentType)
+		return text.Invalid("contentType", "unknown content type %q", spec.ContentType)
 	}
 	switch spec.Method {
 	case MethodGet, MethodPost, MethodPut, MethodPatch, MethodDelete:
 	default:
-		return invalid("method", "unknown method %q", spec.Method)
+		return text.Invalid("method", "unknown method %q", spec.Method)
 	}
 	switch spec.SendDataUsing {
 	case SendBody:
 		if spec.Method == MethodGet {
-			return invalid("sendDataUsing", "method GET sends no body: use sendDataUsing QUERY_PARAMS")
+			return text.Invalid("sendDataUsing", "method GET sends no body: use sendDataUsing QUERY_PARAMS")
 		}
 		if len(spec.QueryParams) > 0 {
-			return invalid("queryParams", "queryParams are sent only with sendDataUsing QUERY_PARAMS")
+			return text.Invalid("queryParams", "queryParams are sent only with sendDataUsing QUERY_PARAMS")
 		}
 		if spec.BodyTemplate != nil {
 			if err := validateTemplate("bodyTemplate", *spec.BodyTemplate); err != nil {
@@ -528,43 +528,43 @@ func validateWebhookPayload(spec *Spec) error {
 		}
 	case SendQueryParams:
 		if len(spec.QueryParams) == 0 {
-			return invalid("queryParams", "sendDataUsing QUERY_PARAMS needs at least one query parameter")
+			return text.Invalid("queryParams", "sendDataUsing QUERY_PARAMS needs at least one query parameter")
 		}
 		if err := queryParamCount(len(spec.QueryParams)); err != nil {
 			return err
 		}
 		if spec.BodyTemplate != nil {
-			return invalid("bodyTemplate", "sendDataUsing QUERY_PARAMS sends no body: leave bodyTemplate empty")
+			return text.Invalid("bodyTemplate", "sendDataUsing QUERY_PARAMS sends no body: leave bodyTemplate empty")
 		}
 		for i, q := range spec.QueryParams {
 			if strings.TrimSpace(q.Name) == "" {
-				return invalid(fmt.Sprintf("queryParams[%d].name", i), "query parameter name is required")
+				return text.Invalid(fmt.Sprintf("queryParams[%d].name", i), "query parameter name is required")
 			}
 			if strings.Contains(q.Name, "{{") {
-				return invalid(fmt.Sprintf("queryParams[%d].name", i), "query parameter names are sent as written, not as templates: only values are templates")
+				return text.Invalid(fmt.Sprintf("queryParams[%d].name", i), "query parameter names are sent as written, not as templates: only values are templates")
 			}
 			if err := validateTemplate(fmt.Sprintf("queryParams[%d].value", i), q.Value); err != nil {
 				return err
 			}
 		}
 	default:
-		return invalid("sendDataUsing", "unknown sendDataUsing %q", spec.SendDataUsing)
+		return text.Invalid("sendDataUsing", "unknown sendDataUsing %q", spec.SendDataUsing)
 	}
 	if len(spec.ExtraFields) > 0 && (spec.BodyTemplate != nil || spec.SendDataUsing == SendQueryParams) {
-		return invalid("extraFields", "extraFields extend the default envelope: they need sendDataUsing BODY and no bodyTemplate")
+		return text.Invalid("extraFields", "extraFields extend the default envelope: they need sendDataUsing BODY and no bodyTemplate")
 	}
 	if len(spec.ExtraFields) > MaxWebhookExtraFields {
-		return invalid("extraFields", "at most %d extra fields are allowed", MaxWebhookExtraFields)
+		return text.Invalid("extraFields", "at most %d extra fields are allowed", MaxWebhookExtraFields)
 	}
 	for i, f := range spec.ExtraFields {
 		field := fmt.Sprintf("extraFields[%d].name", i)
 		switch {
 		case strings.TrimSpace(f.Name) == "":
-			return invalid(field, "extra field name is required")
+			return text.Invalid(field, "extra field name is required")
 		case slices.Contains(envelopeKeys, f.Name):
-			return invalid(field, "%s is a key of the envelope itself", f.Name)
+			return text.Invalid(field, "%s is a key of the envelope itself", f.Name)
 		case slices.ContainsFunc(spec.ExtraFields[:i], func(o KV) bool { return o.Name == f.Name }):
-			return invalid(field, "extra field %s is listed twice", f.Name)
+			return text.Invalid(field, "extra field %s is listed twice", f.Name)
 		}
 	}
 	return nil
@@ -593,7 +593,7 @@ func CheckTemplateSizes(bodyTemplate *string, queryValues []string) error {
 // templateSize refuses a template longer than MaxWebhookTemplateChars characters.
 func templateSize(field, src string) error {
 	if utf8.RuneCountInString(src) > MaxWebhookTemplateChars {
-		return invalid(field, "template is longer than %d characters", MaxWebhookTemplateChars)
+		return text.Invalid(field, "template is longer than %d characters", MaxWebhookTemplateChars)
 	}
 	return nil
 }
@@ -601,7 +601,7 @@ func templateSize(field, src string) error {
 // queryParamCount refuses more than MaxWebhookQueryParams query parameters.
 func queryParamCount(n int) error {
 	if n > MaxWebhookQueryParams {
-		return invalid("queryParams", "at most %d query parameters are allowed", MaxWebhookQueryParams)
+		return text.Invalid("queryParams", "at most %d query parameters are allowed", MaxWebhookQueryParams)
 	}
 	return nil
 }
@@ -611,28 +611,28 @@ func validateTemplate(field, src string) error {
 	if err := templateSize(field, src); err != nil {
 		return err
 	}
-	if err := invalidText(field, text.Lines(field, src, MaxWebhookTemplateChars)); err != nil {
+	if err := text.Lines(field, src, MaxWebhookTemplateChars); err != nil {
 		return err
 	}
 	if _, errs := render.Parse(src); len(errs) > 0 {
 		e := errs[0]
-		return invalid(field, "line %d, column %d: %s", e.Line, e.Column, e.Message)
+		return text.Invalid(field, "line %d, column %d: %s", e.Line, e.Column, e.Message)
 	}
 	return nil
 }
 
 func validateWebhookDelivery(spec *Spec) error {
 	if spec.RetryCount < MinRetryCount || spec.RetryCount > MaxRetryCount {
-		return invalid("retryCount", "retryCount must be from %d to %d", MinRetryCount, MaxRetryCount)
+		return text.Invalid("retryCount", "retryCount must be from %d to %d", MinRetryCount, MaxRetryCount)
 	}
 	if spec.RetryIntervalMinutes < MinRetryIntervalMinutes || spec.RetryIntervalMinutes > MaxRetryIntervalMinutes {
-		return invalid("retryIntervalMinutes", "retryIntervalMinutes must be from %d to %d", MinRetryIntervalMinutes, MaxRetryIntervalMinutes)
+		return text.Invalid("retryIntervalMinutes", "retryIntervalMinutes must be from %d to %d", MinRetryIntervalMinutes, MaxRetryIntervalMinutes)
 	}
 	if spec.TimeoutSeconds < MinTimeoutSeconds || spec.TimeoutSeconds > MaxTimeoutSeconds {
-		return invalid("timeoutSeconds", "timeoutSeconds must be from %d to %d", MinTimeoutSeconds, MaxTimeoutSeconds)
+		return text.Invalid("timeoutSeconds", "timeoutSeconds must be from %d to %d", MinTimeoutSeconds, MaxTimeoutSeconds)
 	}
 	if spec.FailureNotificationEmail != nil {
-		if err := invalidText("failureNotificationEmail", text.Email("failureNotificationEmail", *spec.FailureNotificationEmail)); err != nil {
+		if err := text.Email("failureNotificationEmail", *spec.FailureNotificationEmail); err != nil {
 			return err
 		}
 	}
@@ -648,41 +648,41 @@ func validateWebhookFilter(spec *Spec) error {
 
 func validateFilterGroup(path string, f *Filter, depth int) error {
 	if depth > MaxFilterDepth {
-		return invalid(path, "filter groups nest at most %d deep", MaxFilterDepth)
+		return text.Invalid(path, "filter groups nest at most %d deep", MaxFilterDepth)
 	}
 	if f.Join != FilterAnd && f.Join != FilterOr {
-		return invalid(path+".join", "join must be AND or OR")
+		return text.Invalid(path+".join", "join must be AND or OR")
 	}
 	if len(f.Conditions) == 0 && len(f.Groups) == 0 {
-		return invalid(path, "a filter group needs at least one condition or group")
+		return text.Invalid(path, "a filter group needs at least one condition or group")
 	}
 	if len(f.Conditions) > MaxFilterConditions {
-		return invalid(path+".conditions", "at most %d conditions per group are allowed", MaxFilterConditions)
+		return text.Invalid(path+".conditions", "at most %d conditions per group are allowed", MaxFilterConditions)
 	}
 	if len(f.Groups) > MaxFilterGroups {
-		return invalid(path+".groups", "at most %d groups per group are allowed", MaxFilterGroups)
+		return text.Invalid(path+".groups", "at most %d groups per group are allowed", MaxFilterGroups)
 	}
 	for i, c := range f.Conditions {
 		at := fmt.Sprintf("%s.conditions[%d]", path, i)
 		switch c.Field {
 		case FilterService, FilterAlertSource, FilterUrgency:
 		default:
-			return invalid(at+".field", "unknown filter field %q", c.Field)
+			return text.Invalid(at+".field", "unknown filter field %q", c.Field)
 		}
 		if c.Operator != FilterIs && c.Operator != FilterIsNot {
-			return invalid(at+".operator", "operator must be IS or IS_NOT")
+			return text.Invalid(at+".operator", "operator must be IS or IS_NOT")
 		}
 		if strings.TrimSpace(c.Value) == "" {
-			return invalid(at+".value", "value is required")
+			return text.Invalid(at+".value", "value is required")
 		}
 		if c.Field == FilterUrgency && c.Value != UrgencyHigh && c.Value != UrgencyLow {
-			return invalid(at+".value", "urgency is HIGH or LOW")
+			return text.Invalid(at+".value", "urgency is HIGH or LOW")
 		}
 	}
 	for i, g := range f.Groups {
 		at := fmt.Sprintf("%s.groups[%d]", path, i)
 		if g == nil {
-			return invalid(at, "a filter group is required")
+			return text.Invalid(at, "a filter group is required")
 		}
 		if err := validateFilterGroup(at, g, depth+1); err != nil {
 			return err
@@ -740,18 +740,9 @@ func ValidateJSONBody(spec *Spec) error {
 	for _, e := range spec.Events {
 		d := render.Sample(EventWireName(e), jsonSampleTime)
 		if je := render.CheckJSON(t, &d); je != nil {
-			return invalid("bodyTemplate", "with contentType JSON the body must be JSON, but for the sample %s incident it is not: line %d, column %d of the rendered body: %s; %s",
+			return text.Invalid("bodyTemplate", "with contentType JSON the body must be JSON, but for the sample %s incident it is not: line %d, column %d of the rendered body: %s; %s",
 				e, je.Line, je.Column, je.Message, je.Hint)
 		}
 	}
 	return nil
-}
-
-// invalidText is a *FieldError on field with the message of err, a rule of package text, or
-// nil for a nil err.
-func invalidText(field string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return invalid(field, "%v", err)
 }

@@ -9,7 +9,6 @@
 package webhook
 
 import (
-	"fmt"
 	"log/slog"
 )
 
@@ -128,21 +127,6 @@ func (Secret) String() string { return "[redacted]" }
 
 // Reveal returns the plaintext, for the few places that must send it.
 func (s Secret) Reveal() string { return string(s) }
-
-// FieldError is a refused specification: the GraphQL input field at fault (`headers[3].name`)
-// and a message safe to show. The store turns it into its VALIDATION error.
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-// Error implements error.
-func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
-
-// invalid returns a *FieldError naming the field.
-func invalid(field, format string, args ...any) *FieldError {
-	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
-}
 
 // Sendable is a webhook as Format sends it: its specification with every credential in
 // plaintext (Spec.Auth, the values of secret Spec.Headers), the secrets that sign (current
