@@ -23,6 +23,8 @@ var layers = []struct {
 	// A webhook's rules and the text rules know nothing of storage.
 	{"models/webhook", []string{"=models", "models/storetest"}},
 	{"models/text", []string{"=models", "models/webhook", "models/storetest"}},
+	// Reading alert payloads is pure.
+	{"models/payload", []string{"=models", "models/storetest"}},
 	// The in-memory hub holds ids, not rows.
 	{"models/hub", []string{"=models", "models/storetest"}},
 	// The template language, the signing schemes and the outcome policy are pure leaves.

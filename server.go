@@ -33,6 +33,7 @@ import (
 	"github.com/herald-hq/herald/graph/gorillaws"
 	"github.com/herald-hq/herald/graph/ingest"
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/payload"
 	"github.com/herald-hq/herald/web"
 	"github.com/herald-hq/herald/worker"
 	"github.com/herald-hq/herald/worker/egress"
@@ -237,8 +238,8 @@ func (errs *configErrors) checkSMTP(c config) {
 // log's level and format.
 func (errs *configErrors) readRest(c *config, getenv func(string) string, get func(name, def string) string) {
 	bad := errs.bad
-	if !models.ValidLanguage(c.Language) {
-		bad("HERALD_LANGUAGE", "%q is not one of %s", c.Language, strings.Join(models.Languages(), ", "))
+	if !payload.ValidLanguage(c.Language) {
+		bad("HERALD_LANGUAGE", "%q is not one of %s", c.Language, strings.Join(payload.Languages(), ", "))
 	}
 	c.RetryUnit = parseDuration(get("HERALD_RETRY_UNIT", "1m"), "HERALD_RETRY_UNIT", bad)
 	c.LogRetention = parseDuration(get("HERALD_LOG_RETENTION", "720h"), "HERALD_LOG_RETENTION", bad)

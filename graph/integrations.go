@@ -4,6 +4,7 @@ import (
 	"github.com/herald-hq/herald/graph/ingest"
 	"github.com/herald-hq/herald/graph/model"
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/payload"
 )
 
 func (r *Resolver) integrationToModel(in *models.Integration) *model.Integration {
@@ -16,7 +17,7 @@ func (r *Resolver) integrationToModel(in *models.Integration) *model.Integration
 		CreatedAt:  in.CreatedAt,
 	}
 	f := in.APIFilter.V
-	if f != (models.APIFilter{}) {
+	if f != (payload.APIFilter{}) {
 		m.APIFilter = &model.APIFilter{
 			TitleKey:        optional(f.TitleKey),
 			DescriptionKey:  optional(f.DescriptionKey),
@@ -29,34 +30,34 @@ func (r *Resolver) integrationToModel(in *models.Integration) *model.Integration
 	return m
 }
 
-func apiMatchToModel(m *models.Match) *model.APIFilterMatch {
+func apiMatchToModel(m *payload.Match) *model.APIFilterMatch {
 	if m == nil {
 		return nil
 	}
 	return &model.APIFilterMatch{Key: m.Key, Value: m.Value}
 }
 
-func apiFilterFromInput(in *model.APIFilterInput) models.APIFilter {
+func apiFilterFromInput(in *model.APIFilterInput) payload.APIFilter {
 	if in == nil {
-		return models.APIFilter{}
+		return payload.APIFilter{}
 	}
-	f := models.APIFilter{
+	f := payload.APIFilter{
 		TitleKey:       valueOr(in.TitleKey, ""),
 		DescriptionKey: valueOr(in.DescriptionKey, ""),
 		UrgencyKey:     valueOr(in.UrgencyKey, ""),
 		MappingKey:     valueOr(in.MappingKey, ""),
 	}
 	if in.ResolveWhen != nil {
-		f.ResolveWhen = &models.Match{Key: in.ResolveWhen.Key, Value: in.ResolveWhen.Value}
+		f.ResolveWhen = &payload.Match{Key: in.ResolveWhen.Key, Value: in.ResolveWhen.Value}
 	}
 	if in.AcknowledgeWhen != nil {
-		f.AcknowledgeWhen = &models.Match{Key: in.AcknowledgeWhen.Key, Value: in.AcknowledgeWhen.Value}
+		f.AcknowledgeWhen = &payload.Match{Key: in.AcknowledgeWhen.Key, Value: in.AcknowledgeWhen.Value}
 	}
 	return f
 }
 
 // apiFilterPatchFromInput maps updateIntegration's apiFilter: nil (omitted) keeps the filter.
-func apiFilterPatchFromInput(in *model.APIFilterInput) *models.APIFilter {
+func apiFilterPatchFromInput(in *model.APIFilterInput) *payload.APIFilter {
 	if in == nil {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/payload"
 	"github.com/herald-hq/herald/models/storetest"
 )
 
@@ -59,7 +60,7 @@ func TestUpdateIntegrationThroughTheAPI(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := setupWebhookWorld(t, s)
-		in, _, err := s.CreateIntegration(context.Background(), w.service.ID, "Tool", models.APIFilter{})
+		in, _, err := s.CreateIntegration(context.Background(), w.service.ID, "Tool", payload.APIFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/payload"
 	"github.com/herald-hq/herald/models/storetest"
 	"github.com/herald-hq/herald/models/text"
 	"github.com/herald-hq/herald/models/webhook"
@@ -20,7 +21,7 @@ func TestTextRuleOfEveryMutation(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := setupSendingWorld(t, s)
 		ctx := context.Background()
-		in, _, err := s.CreateIntegration(ctx, w.service.ID, "alerts", models.APIFilter{})
+		in, _, err := s.CreateIntegration(ctx, w.service.ID, "alerts", payload.APIFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/herald-hq/herald/models/payload"
 	"github.com/herald-hq/herald/models/webhook"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -68,11 +69,11 @@ func (s *Store) CreateIncident(ctx context.Context, actor string, in NewIncident
 	var mapped *string
 	if in.MappedWith != nil && strings.TrimSpace(*in.MappedWith) != "" {
 		m := strings.TrimSpace(*in.MappedWith)
-		if err := CheckLine("mappedWith", m, maxMappingLen); err != nil {
+		if err := CheckLine("mappedWith", m, payload.MaxMappingLen); err != nil {
 			return nil, err
 		}
-		if len(m) > maxMappingLen {
-			return nil, Invalid("mappedWith", "mappedWith is longer than %d bytes", maxMappingLen)
+		if len(m) > payload.MaxMappingLen {
+			return nil, Invalid("mappedWith", "mappedWith is longer than %d bytes", payload.MaxMappingLen)
 		}
 		mapped = &m
 	}
@@ -85,7 +86,7 @@ func (s *Store) CreateIncident(ctx context.Context, actor string, in NewIncident
 	}
 	var source *string
 	if in.AlertSource != nil {
-		source = nilIfEmpty(CleanSource(*in.AlertSource))
+		source = nilIfEmpty(payload.CleanSource(*in.AlertSource))
 	}
 	inc := &Incident{
 		ServiceID:   in.ServiceID,

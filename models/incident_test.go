@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/payload"
 	"github.com/herald-hq/herald/models/storetest"
 	"github.com/herald-hq/herald/models/webhook"
 )
@@ -21,7 +22,7 @@ type incWorld struct {
 	teamA, teamB        *models.Team
 	svcA1, svcA2, svcB1 *models.Service
 	alice, bob          *models.User
-	alertmanagerFilter  models.APIFilter
+	alertmanagerFilter  payload.APIFilter
 	integration         *models.Integration
 	integrationToken    string
 }
@@ -51,12 +52,12 @@ func newIncWorld(t *testing.T, s *models.Store) *incWorld {
 	must(err)
 	w.bob, err = s.CreateUser(ctx, "Bob", nil, models.RoleMember, []string{w.teamA.ID})
 	must(err)
-	w.alertmanagerFilter = models.APIFilter{
+	w.alertmanagerFilter = payload.APIFilter{
 		TitleKey:       "commonLabels.alertname",
 		DescriptionKey: "commonAnnotations.description",
 		UrgencyKey:     "commonLabels.urgency",
 		MappingKey:     "groupKey",
-		ResolveWhen:    &models.Match{Key: "status", Value: "resolved"},
+		ResolveWhen:    &payload.Match{Key: "status", Value: "resolved"},
 	}
 	w.integration, w.integrationToken, err = s.CreateIntegration(ctx, w.svcA1.ID, "Prometheus", w.alertmanagerFilter)
 	must(err)
@@ -444,7 +445,7 @@ func TestIntegrations(t *testing.T) {
 		_, err = s.FindIntegrationByToken(w.ctx, "")
 		wantCode(t, err, models.CodeUnauthenticated)
 
-		other, _, err := s.CreateIntegration(w.ctx, w.svcB1.ID, "Grafana", models.APIFilter{})
+		other, _, err := s.CreateIntegration(w.ctx, w.svcB1.ID, "Grafana", payload.APIFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -470,11 +471,11 @@ func TestIntegrations(t *testing.T) {
 			t.Fatalf("integrations after revoke = %v", list)
 		}
 
-		_, _, err = s.CreateIntegration(w.ctx, w.svcA1.ID, " ", models.APIFilter{})
+		_, _, err = s.CreateIntegration(w.ctx, w.svcA1.ID, " ", payload.APIFilter{})
 		wantCode(t, err, models.CodeValidation)
-		_, _, err = s.CreateIntegration(w.ctx, "nope", "x", models.APIFilter{})
+		_, _, err = s.CreateIntegration(w.ctx, "nope", "x", payload.APIFilter{})
 		wantCode(t, err, models.CodeNotFound)
-		_, _, err = s.CreateIntegration(w.ctx, w.svcA1.ID, "x", models.APIFilter{TitleKey: "a..b"})
+		_, _, err = s.CreateIntegration(w.ctx, w.svcA1.ID, "x", payload.APIFilter{TitleKey: "a..b"})
 		var de *models.Error
 		if !errors.As(err, &de) || de.Field != "apiFilter.titleKey" {
 			t.Fatalf("bad filter: %v", err)

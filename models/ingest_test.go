@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/payload"
 	"github.com/herald-hq/herald/models/storetest"
 	"github.com/herald-hq/herald/models/webhook"
 )
@@ -27,9 +28,9 @@ func readFixture(t testing.TB, name string) []byte {
 	return b
 }
 
-func ingest(t *testing.T, s *models.Store, in *models.Integration, from string, payload []byte) *models.IngestResult {
+func ingest(t *testing.T, s *models.Store, in *models.Integration, from string, body []byte) *models.IngestResult {
 	t.Helper()
-	res, err := s.Ingest(context.Background(), in, from, payload)
+	res, err := s.Ingest(context.Background(), in, from, body)
 	if err != nil {
 		t.Fatalf("ingest: %v", err)
 	}
@@ -84,11 +85,11 @@ func TestIngestMapping(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
-		f := models.APIFilter{
+		f := payload.APIFilter{
 			TitleKey:        "title",
 			MappingKey:      "key",
-			ResolveWhen:     &models.Match{Key: "state", Value: "ok"},
-			AcknowledgeWhen: &models.Match{Key: "state", Value: "ack"},
+			ResolveWhen:     &payload.Match{Key: "state", Value: "ok"},
+			AcknowledgeWhen: &payload.Match{Key: "state", Value: "ack"},
 			UrgencyKey:      "urgency",
 		}
 		inA1, _, err := s.CreateIntegration(w.ctx, w.svcA1.ID, "Tool", f)
@@ -142,9 +143,9 @@ func TestCreateIntegrationMatchNeedsMapping(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
 		before := countRows(t, s, &models.Integration{}, "")
-		for name, f := range map[string]models.APIFilter{
-			"resolveWhen":     {TitleKey: "title", ResolveWhen: &models.Match{Key: "status", Value: "resolved"}},
-			"acknowledgeWhen": {AcknowledgeWhen: &models.Match{Key: "status", Value: "ack"}},
+		for name, f := range map[string]payload.APIFilter{
+			"resolveWhen":     {TitleKey: "title", ResolveWhen: &payload.Match{Key: "status", Value: "resolved"}},
+			"acknowledgeWhen": {AcknowledgeWhen: &payload.Match{Key: "status", Value: "ack"}},
 		} {
 			_, _, err := s.CreateIntegration(w.ctx, w.svcA1.ID, "Tool", f)
 			wantWebhookErr(t, err, models.CodeValidation, "apiFilter.mappingKey")
@@ -165,11 +166,11 @@ func TestUpdateIntegration(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
-		in, token, err := s.CreateIntegration(w.ctx, w.svcA1.ID, "Tool", models.APIFilter{TitleKey: "title"})
+		in, token, err := s.CreateIntegration(w.ctx, w.svcA1.ID, "Tool", payload.APIFilter{TitleKey: "title"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		fixed := models.APIFilter{TitleKey: "title", MappingKey: "key", ResolveWhen: &models.Match{Key: "state", Value: "ok"}}
+		fixed := payload.APIFilter{TitleKey: "title", MappingKey: "key", ResolveWhen: &payload.Match{Key: "state", Value: "ok"}}
 		name := "  Alertmanager "
 		got, err := s.UpdateIntegration(w.ctx, in.ID, &name, &fixed)
 		if err != nil {
@@ -189,7 +190,7 @@ func TestUpdateIntegration(t *testing.T) {
 			t.Fatalf("resolve with the new filter: %+v, %v", res, err)
 		}
 
-		_, err = s.UpdateIntegration(w.ctx, in.ID, nil, &models.APIFilter{ResolveWhen: &models.Match{Key: "state", Value: "ok"}})
+		_, err = s.UpdateIntegration(w.ctx, in.ID, nil, &payload.APIFilter{ResolveWhen: &payload.Match{Key: "state", Value: "ok"}})
 		wantWebhookErr(t, err, models.CodeValidation, "apiFilter.mappingKey")
 		blank := " "
 		_, err = s.UpdateIntegration(w.ctx, in.ID, &blank, nil)
@@ -256,12 +257,12 @@ func FuzzIngestRules(f *testing.F) {
 	f.Add(readFixture(f, "alertmanager_firing.json"), "commonLabels.alertname", "Prometheus")
 	f.Add([]byte(`{"a":[{"b":"c"}]}`), `a.#(b=="c").b`, "")
 	f.Add([]byte("\xff\x00"), "a|b", "x\x00")
-	f.Fuzz(func(t *testing.T, payload []byte, path, from string) {
-		filter := models.APIFilter{TitleKey: path, DescriptionKey: path, UrgencyKey: path, MappingKey: path}
-		_ = models.ValidateAPIFilter(filter)
-		source := models.CleanSource(from)
-		title := models.IngestTitle("en", source, payload, filter)
-		for _, s := range []string{source, title, models.IngestDescription(payload, filter), models.IngestMappingValue(payload, filter)} {
+	f.Fuzz(func(t *testing.T, body []byte, path, from string) {
+		filter := payload.APIFilter{TitleKey: path, DescriptionKey: path, UrgencyKey: path, MappingKey: path}
+		_ = payload.Validate(filter)
+		source := payload.CleanSource(from)
+		title := payload.Title("en", source, body, filter)
+		for _, s := range []string{source, title, payload.Description(body, filter), payload.MappingValue(body, filter)} {
 			if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
 				t.Fatalf("%q is not storable text", s)
 			}
@@ -269,13 +270,13 @@ func FuzzIngestRules(f *testing.F) {
 		if utf8.RuneCountInString(title) > 500 || title == "" {
 			t.Fatalf("title %q", title)
 		}
-		if len(models.IngestMappingValue(payload, filter)) > 200 {
+		if len(payload.MappingValue(body, filter)) > 200 {
 			t.Fatal("mapping value too long to index")
 		}
-		if u := models.IngestUrgency(payload, filter); u != webhook.UrgencyHigh && u != webhook.UrgencyLow {
+		if u := payload.Urgency(body, filter); u != webhook.UrgencyHigh && u != webhook.UrgencyLow {
 			t.Fatalf("urgency %q", u)
 		}
-		_ = models.MatchesWhen(payload, &models.Match{Key: path, Value: from})
+		_ = payload.Matches(body, &payload.Match{Key: path, Value: from})
 	})
 }
 
@@ -306,11 +307,11 @@ func FuzzIngest(f *testing.F) {
 		h.URLs = models.NewJSON([]string{"https://example.com/"})
 		h.RetryCount, h.TimeoutSeconds = 3, 3
 	})
-	f.Fuzz(func(t *testing.T, payload []byte, titleKey, mappingKey, resolveKey, resolveValue, from string) {
-		filter := models.APIFilter{TitleKey: titleKey, DescriptionKey: titleKey, UrgencyKey: resolveKey, MappingKey: mappingKey}
+	f.Fuzz(func(t *testing.T, body []byte, titleKey, mappingKey, resolveKey, resolveValue, from string) {
+		filter := payload.APIFilter{TitleKey: titleKey, DescriptionKey: titleKey, UrgencyKey: resolveKey, MappingKey: mappingKey}
 		if resolveKey != "" || resolveValue != "" {
-			filter.ResolveWhen = &models.Match{Key: resolveKey, Value: resolveValue}
-			filter.AcknowledgeWhen = &models.Match{Key: mappingKey, Value: resolveValue}
+			filter.ResolveWhen = &payload.Match{Key: resolveKey, Value: resolveValue}
+			filter.AcknowledgeWhen = &payload.Match{Key: mappingKey, Value: resolveValue}
 		}
 		in, _, err := s.CreateIntegration(ctx, svc.ID, "fuzz", filter)
 		if err != nil {
@@ -320,7 +321,7 @@ func FuzzIngest(f *testing.F) {
 			in = &models.Integration{ID: "fuzz", ServiceID: svc.ID, Name: "fuzz", APIFilter: models.NewJSON(filter)}
 		}
 		before := countRows(t, s, &models.Incident{}, "")
-		res, err := s.Ingest(ctx, in, from, payload)
+		res, err := s.Ingest(ctx, in, from, body)
 		if err != nil {
 			t.Fatalf("Ingest: %v", err)
 		}
@@ -340,7 +341,7 @@ func FuzzIngest(f *testing.F) {
 		default:
 			t.Fatalf("unknown action %q", res.Action)
 		}
-		if _, err := s.IngestRequest(ctx, in, from, payload); err != nil {
+		if _, err := s.IngestRequest(ctx, in, from, body); err != nil {
 			t.Fatalf("IngestRequest: %v", err)
 		}
 	})
@@ -353,7 +354,7 @@ func TestIngestConcurrentAlerts(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		w := newIncWorld(t, s)
-		filter := models.APIFilter{TitleKey: "title"}
+		filter := payload.APIFilter{TitleKey: "title"}
 		inA1, _, err := s.CreateIntegration(w.ctx, w.svcA1.ID, "Grafana", filter)
 		if err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/payload"
 	"github.com/herald-hq/herald/models/storetest"
 )
 
@@ -40,7 +41,7 @@ func TestIntegrationChangesReachEveryProcess(t *testing.T) {
 	}
 	heardAll()
 
-	in, token, err := api.CreateIntegration(ctx, w.svcA1.ID, "Grafana", models.APIFilter{TitleKey: "title"})
+	in, token, err := api.CreateIntegration(ctx, w.svcA1.ID, "Grafana", payload.APIFilter{TitleKey: "title"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestIntegrationChangesReachEveryProcess(t *testing.T) {
 			t.Fatalf("integration = %+v", got)
 		}
 	}
-	renamed, filter := "Grafana EU", models.APIFilter{TitleKey: "alert.name"}
+	renamed, filter := "Grafana EU", payload.APIFilter{TitleKey: "alert.name"}
 	if _, err := api.UpdateIntegration(ctx, in.ID, &renamed, &filter); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestIntegrationChangesReachEveryProcess(t *testing.T) {
 	wantCode(t, err, models.CodeUnauthenticated)
 
 	// Not listening, the other store cannot hear of changes, so it asks the database each time.
-	in2, token2, err := api.CreateIntegration(ctx, w.svcA1.ID, "Zabbix", models.APIFilter{TitleKey: "title"})
+	in2, token2, err := api.CreateIntegration(ctx, w.svcA1.ID, "Zabbix", payload.APIFilter{TitleKey: "title"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestIntegrationChangesInOneProcess(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *models.Store) {
 		ctx := context.Background()
 		w := newIncWorld(t, s)
-		in, token, err := s.CreateIntegration(ctx, w.svcA1.ID, "Grafana", models.APIFilter{TitleKey: "title"})
+		in, token, err := s.CreateIntegration(ctx, w.svcA1.ID, "Grafana", payload.APIFilter{TitleKey: "title"})
 		if err != nil {
 			t.Fatal(err)
 		}

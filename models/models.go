@@ -3,6 +3,7 @@ package models
 import (
 	"time"
 
+	"github.com/herald-hq/herald/models/payload"
 	"github.com/herald-hq/herald/models/webhook"
 )
 
@@ -127,22 +128,6 @@ type Webhook struct {
 	UpdatedAt                  time.Time
 }
 
-// APIFilter tells how an integration reads incoming payloads (gjson paths).
-type APIFilter struct {
-	TitleKey        string `json:"titleKey,omitempty"`
-	DescriptionKey  string `json:"descriptionKey,omitempty"`
-	UrgencyKey      string `json:"urgencyKey,omitempty"`
-	MappingKey      string `json:"mappingKey,omitempty"`
-	ResolveWhen     *Match `json:"resolveWhen,omitempty"`
-	AcknowledgeWhen *Match `json:"acknowledgeWhen,omitempty"`
-}
-
-// Match is a key (gjson path) and the value that triggers an action.
-type Match struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-}
-
 // Integration is an incoming-API token bound to a service; only its hash is stored.
 type Integration struct {
 	ID        string   `gorm:"primaryKey;size:40"`
@@ -150,7 +135,7 @@ type Integration struct {
 	Service   *Service `gorm:"constraint:OnDelete:CASCADE"`
 	Name      string   `gorm:"not null"`
 	TokenHash string   `gorm:"size:64;not null;uniqueIndex"`
-	APIFilter JSON[APIFilter]
+	APIFilter JSON[payload.APIFilter]
 	CreatedAt time.Time
 	RevokedAt *time.Time
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/payload"
 	"github.com/herald-hq/herald/models/storetest"
 	"github.com/herald-hq/herald/worker"
 )
@@ -209,7 +210,7 @@ func TestIngestHandsDeliveriesToItsWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, _, err := s.CreateIntegration(ctx, svc.ID, "Grafana", models.APIFilter{TitleKey: "title"})
+	in, _, err := s.CreateIntegration(ctx, svc.ID, "Grafana", payload.APIFilter{TitleKey: "title"})
 	if err != nil {
 		t.Fatal(err)
 	}

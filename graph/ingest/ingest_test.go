@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/payload"
 	"github.com/herald-hq/herald/models/storetest"
 )
 
@@ -24,19 +25,19 @@ func TestIngestREST(t *testing.T) {
 		ctx := context.Background()
 		team, _ := s.CreateTeam(ctx, storetest.Name("t"))
 		svc, _ := s.CreateService(ctx, team.ID, "api")
-		filter := models.APIFilter{TitleKey: "commonLabels.alertname", MappingKey: "groupKey", ResolveWhen: &models.Match{Key: "status", Value: "resolved"}}
+		filter := payload.APIFilter{TitleKey: "commonLabels.alertname", MappingKey: "groupKey", ResolveWhen: &payload.Match{Key: "status", Value: "resolved"}}
 		_, token, err := s.CreateIntegration(ctx, svc.ID, "Prometheus", filter)
 		if err != nil {
 			t.Fatal(err)
 		}
-		revoked, revokedToken, _ := s.CreateIntegration(ctx, svc.ID, "old", models.APIFilter{})
+		revoked, revokedToken, _ := s.CreateIntegration(ctx, svc.ID, "old", payload.APIFilter{})
 		if err := s.RevokeIntegration(ctx, revoked.ID); err != nil {
 			t.Fatal(err)
 		}
 		srv := httptest.NewServer(newHandler(s, slog.New(slog.NewTextHandler(io.Discard, nil)), 1, 5))
 		defer srv.Close()
-		_, limitedToken, _ := s.CreateIntegration(ctx, svc.ID, "limited", models.APIFilter{})
-		_, otherToken, _ := s.CreateIntegration(ctx, svc.ID, "other", models.APIFilter{})
+		_, limitedToken, _ := s.CreateIntegration(ctx, svc.ID, "limited", payload.APIFilter{})
+		_, otherToken, _ := s.CreateIntegration(ctx, svc.ID, "other", payload.APIFilter{})
 
 		type call struct {
 			method, path, auth, body string
@@ -194,16 +195,16 @@ func TestIngestLogs(t *testing.T) {
 	ctx := context.Background()
 	team, _ := s.CreateTeam(ctx, storetest.Name("t"))
 	svc, _ := s.CreateService(ctx, team.ID, "api")
-	in, token, err := s.CreateIntegration(ctx, svc.ID, "Prometheus", models.APIFilter{})
+	in, token, err := s.CreateIntegration(ctx, svc.ID, "Prometheus", payload.APIFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	revoked, revokedToken, _ := s.CreateIntegration(ctx, svc.ID, "old", models.APIFilter{})
+	revoked, revokedToken, _ := s.CreateIntegration(ctx, svc.ID, "old", payload.APIFilter{})
 	if err := s.RevokeIntegration(ctx, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
-	limited, limitedToken, _ := s.CreateIntegration(ctx, svc.ID, "limited", models.APIFilter{})
-	other, otherToken, _ := s.CreateIntegration(ctx, svc.ID, "other", models.APIFilter{})
+	limited, limitedToken, _ := s.CreateIntegration(ctx, svc.ID, "limited", payload.APIFilter{})
+	other, otherToken, _ := s.CreateIntegration(ctx, svc.ID, "other", payload.APIFilter{})
 
 	type call struct {
 		method, path, auth, body string

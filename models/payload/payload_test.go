@@ -1,23 +1,23 @@
-package models_test
+package payload_test
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/herald-hq/herald/models"
+	"github.com/herald-hq/herald/models/payload"
 	"github.com/herald-hq/herald/models/webhook"
 )
 
-func TestIngestTitle(t *testing.T) {
+func TestTitle(t *testing.T) {
 	t.Parallel()
-	f := models.APIFilter{TitleKey: "commonLabels.alertname"}
+	f := payload.APIFilter{TitleKey: "commonLabels.alertname"}
 	am := []byte(`{"commonLabels":{"alertname":"HighLatency"},"status":"firing"}`)
 	tests := map[string]struct {
 		lang, from string
 		payload    []byte
-		filter     models.APIFilter
+		filter     payload.APIFilter
 		want       string
 	}{
 		"key with source":         {"en", "Prometheus", am, f, "Prometheus - HighLatency"},
@@ -25,7 +25,7 @@ func TestIngestTitle(t *testing.T) {
 		"key missing":             {"en", "Prometheus", []byte(`{"x":1}`), f, "Incident from Prometheus"},
 		"key missing no source":   {"en", "", []byte(`{"x":1}`), f, "Incident from unknown source"},
 		"not json":                {"en", "Zabbix", []byte(`PROBLEM: disk full`), f, "Incident from Zabbix"},
-		"no title key":            {"en", "Zabbix", am, models.APIFilter{}, "Incident from Zabbix"},
+		"no title key":            {"en", "Zabbix", am, payload.APIFilter{}, "Incident from Zabbix"},
 		"blank value":             {"en", "Zabbix", []byte(`{"commonLabels":{"alertname":"  "}}`), f, "Incident from Zabbix"},
 		"number value":            {"en", "", []byte(`{"commonLabels":{"alertname":42}}`), f, "42"},
 		"german":                  {"de", "Prometheus", nil, f, "Vorfall von Prometheus"},
@@ -33,7 +33,7 @@ func TestIngestTitle(t *testing.T) {
 		"japanese":                {"ja", "Grafana", nil, f, "Grafana からのインシデント"},
 		"unknown language is en":  {"xx", "", nil, f, "Incident from unknown source"},
 		"language case":           {"FR", "", nil, f, "Incident de source inconnue"},
-		"gjson query":             {"en", "", []byte(`{"alerts":[{"s":"ok","n":"a"},{"s":"bad","n":"b"}]}`), models.APIFilter{TitleKey: `alerts.#(s=="bad").n`}, "b"},
+		"gjson query":             {"en", "", []byte(`{"alerts":[{"s":"ok","n":"a"},{"s":"bad","n":"b"}]}`), payload.APIFilter{TitleKey: `alerts.#(s=="bad").n`}, "b"},
 		"empty payload":           {"en", "", []byte{}, f, "Incident from unknown source"},
 		"invalid utf8 in value":   {"en", "", []byte("{\"commonLabels\":{\"alertname\":\"a\xffb\"}}"), f, "a\uFFFDb"},
 		"surrounding space value": {"en", "", []byte(`{"commonLabels":{"alertname":"  Disk "}}`), f, "Disk"},
@@ -41,23 +41,23 @@ func TestIngestTitle(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if got := models.IngestTitle(tc.lang, tc.from, tc.payload, tc.filter); got != tc.want {
-				t.Errorf("IngestTitle = %q, want %q", got, tc.want)
+			if got := payload.Title(tc.lang, tc.from, tc.payload, tc.filter); got != tc.want {
+				t.Errorf("Title = %q, want %q", got, tc.want)
 			}
 		})
 	}
 }
 
-func TestIngestTitleTruncated(t *testing.T) {
+func TestTitleTruncated(t *testing.T) {
 	t.Parallel()
 	p := []byte(`{"t":"` + strings.Repeat("é", 2000) + `"}`)
-	got := models.IngestTitle("en", "src", p, models.APIFilter{TitleKey: "t"})
+	got := payload.Title("en", "src", p, payload.APIFilter{TitleKey: "t"})
 	if n := len([]rune(got)); n != 500 || !strings.HasSuffix(got, "…") {
 		t.Errorf("title has %d runes (%q…), want 500 ending with an ellipsis", n, got[:20])
 	}
 }
 
-func TestIngestDescription(t *testing.T) {
+func TestDescription(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
 		payload []byte
@@ -77,14 +77,14 @@ func TestIngestDescription(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if got := models.IngestDescription(tc.payload, models.APIFilter{DescriptionKey: tc.key}); got != tc.want {
-				t.Errorf("IngestDescription = %q, want %q", got, tc.want)
+			if got := payload.Description(tc.payload, payload.APIFilter{DescriptionKey: tc.key}); got != tc.want {
+				t.Errorf("Description = %q, want %q", got, tc.want)
 			}
 		})
 	}
 }
 
-func TestIngestUrgency(t *testing.T) {
+func TestUrgency(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
 		payload, key, want string
@@ -102,8 +102,8 @@ func TestIngestUrgency(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if got := models.IngestUrgency([]byte(tc.payload), models.APIFilter{UrgencyKey: tc.key}); got != tc.want {
-				t.Errorf("IngestUrgency = %q, want %q", got, tc.want)
+			if got := payload.Urgency([]byte(tc.payload), payload.APIFilter{UrgencyKey: tc.key}); got != tc.want {
+				t.Errorf("Urgency = %q, want %q", got, tc.want)
 			}
 		})
 	}
@@ -112,75 +112,74 @@ func TestIngestUrgency(t *testing.T) {
 func TestIngestMappingAndMatches(t *testing.T) {
 	t.Parallel()
 	p := []byte(`{"groupKey":"{}:{alertname=\"X\"}","status":"Resolved","n":3}`)
-	if got := models.IngestMappingValue(p, models.APIFilter{MappingKey: "groupKey"}); got != `{}:{alertname="X"}` {
+	if got := payload.MappingValue(p, payload.APIFilter{MappingKey: "groupKey"}); got != `{}:{alertname="X"}` {
 		t.Errorf("mapping value = %q", got)
 	}
-	if got := models.IngestMappingValue(p, models.APIFilter{MappingKey: "missing"}); got != "" {
+	if got := payload.MappingValue(p, payload.APIFilter{MappingKey: "missing"}); got != "" {
 		t.Errorf("missing mapping value = %q, want empty", got)
 	}
 	long := []byte(`{"k":"` + strings.Repeat("x", 300) + `"}`)
-	if got := models.IngestMappingValue(long, models.APIFilter{MappingKey: "k"}); !strings.HasPrefix(got, "sha256:") || len(got) != 71 {
+	if got := payload.MappingValue(long, payload.APIFilter{MappingKey: "k"}); !strings.HasPrefix(got, "sha256:") || len(got) != 71 {
 		t.Errorf("long mapping value = %q, want a sha256 digest", got)
 	}
 	matches := map[string]struct {
-		m    *models.Match
+		m    *payload.Match
 		want bool
 	}{
 		"nil":              {nil, false},
-		"case-insensitive": {&models.Match{Key: "status", Value: "resolved"}, true},
-		"other value":      {&models.Match{Key: "status", Value: "firing"}, false},
-		"missing key":      {&models.Match{Key: "state", Value: "resolved"}, false},
-		"number":           {&models.Match{Key: "n", Value: "3"}, true},
+		"case-insensitive": {&payload.Match{Key: "status", Value: "resolved"}, true},
+		"other value":      {&payload.Match{Key: "status", Value: "firing"}, false},
+		"missing key":      {&payload.Match{Key: "state", Value: "resolved"}, false},
+		"number":           {&payload.Match{Key: "n", Value: "3"}, true},
 	}
 	for name, tc := range matches {
-		if got := models.MatchesWhen(p, tc.m); got != tc.want {
-			t.Errorf("%s: MatchesWhen = %v, want %v", name, got, tc.want)
+		if got := payload.Matches(p, tc.m); got != tc.want {
+			t.Errorf("%s: Matches = %v, want %v", name, got, tc.want)
 		}
 	}
 }
 
-func TestValidateAPIFilter(t *testing.T) {
+func TestValidate(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
-		f     models.APIFilter
+		f     payload.APIFilter
 		field string
 	}{
-		"empty":                   {models.APIFilter{}, ""},
-		"alertmanager":            {models.APIFilter{TitleKey: "commonLabels.alertname", MappingKey: "groupKey", ResolveWhen: &models.Match{Key: "status", Value: "resolved"}}, ""},
-		"query":                   {models.APIFilter{TitleKey: `alerts.#(labels.severity=="critical").labels.alertname`}, ""},
-		"escaped dot":             {models.APIFilter{TitleKey: `labels.app\.kubernetes\.io/name`}, ""},
-		"array index":             {models.APIFilter{DescriptionKey: "alerts.0.annotations.summary"}, ""},
-		"double dot":              {models.APIFilter{TitleKey: "a..b"}, "apiFilter.titleKey"},
-		"leading dot":             {models.APIFilter{DescriptionKey: ".a"}, "apiFilter.descriptionKey"},
-		"trailing dot":            {models.APIFilter{UrgencyKey: "a."}, "apiFilter.urgencyKey"},
-		"blank":                   {models.APIFilter{MappingKey: "   "}, "apiFilter.mappingKey"},
-		"unbalanced":              {models.APIFilter{TitleKey: "alerts.#(a==1"}, "apiFilter.titleKey"},
-		"dangling escape":         {models.APIFilter{TitleKey: `a\`}, "apiFilter.titleKey"},
-		"control char":            {models.APIFilter{TitleKey: "a\nb"}, "apiFilter.titleKey"},
-		"too long":                {models.APIFilter{TitleKey: strings.Repeat("a", 300)}, "apiFilter.titleKey"},
-		"resolve without key":     {models.APIFilter{ResolveWhen: &models.Match{Value: "resolved"}}, "apiFilter.resolveWhen.key"},
-		"resolve without val":     {models.APIFilter{ResolveWhen: &models.Match{Key: "status"}}, "apiFilter.resolveWhen.value"},
-		"ack with bad key":        {models.APIFilter{AcknowledgeWhen: &models.Match{Key: "a..b", Value: "x"}}, "apiFilter.acknowledgeWhen.key"},
-		"ack without value":       {models.APIFilter{AcknowledgeWhen: &models.Match{Key: "a", Value: " "}}, "apiFilter.acknowledgeWhen.value"},
-		"unterminated quote":      {models.APIFilter{TitleKey: `a.#(b=="c)`}, "apiFilter.titleKey"},
-		"closing without open":    {models.APIFilter{TitleKey: `a)`}, "apiFilter.titleKey"},
-		"resolve without mapping": {models.APIFilter{ResolveWhen: &models.Match{Key: "status", Value: "resolved"}}, "apiFilter.mappingKey"},
-		"ack without mapping":     {models.APIFilter{AcknowledgeWhen: &models.Match{Key: "status", Value: "ack"}}, "apiFilter.mappingKey"},
-		"mapping without resolve": {models.APIFilter{MappingKey: "groupKey"}, ""},
+		"empty":                   {payload.APIFilter{}, ""},
+		"alertmanager":            {payload.APIFilter{TitleKey: "commonLabels.alertname", MappingKey: "groupKey", ResolveWhen: &payload.Match{Key: "status", Value: "resolved"}}, ""},
+		"query":                   {payload.APIFilter{TitleKey: `alerts.#(labels.severity=="critical").labels.alertname`}, ""},
+		"escaped dot":             {payload.APIFilter{TitleKey: `labels.app\.kubernetes\.io/name`}, ""},
+		"array index":             {payload.APIFilter{DescriptionKey: "alerts.0.annotations.summary"}, ""},
+		"double dot":              {payload.APIFilter{TitleKey: "a..b"}, "apiFilter.titleKey"},
+		"leading dot":             {payload.APIFilter{DescriptionKey: ".a"}, "apiFilter.descriptionKey"},
+		"trailing dot":            {payload.APIFilter{UrgencyKey: "a."}, "apiFilter.urgencyKey"},
+		"blank":                   {payload.APIFilter{MappingKey: "   "}, "apiFilter.mappingKey"},
+		"unbalanced":              {payload.APIFilter{TitleKey: "alerts.#(a==1"}, "apiFilter.titleKey"},
+		"dangling escape":         {payload.APIFilter{TitleKey: `a\`}, "apiFilter.titleKey"},
+		"control char":            {payload.APIFilter{TitleKey: "a\nb"}, "apiFilter.titleKey"},
+		"too long":                {payload.APIFilter{TitleKey: strings.Repeat("a", 300)}, "apiFilter.titleKey"},
+		"resolve without key":     {payload.APIFilter{ResolveWhen: &payload.Match{Value: "resolved"}}, "apiFilter.resolveWhen.key"},
+		"resolve without val":     {payload.APIFilter{ResolveWhen: &payload.Match{Key: "status"}}, "apiFilter.resolveWhen.value"},
+		"ack with bad key":        {payload.APIFilter{AcknowledgeWhen: &payload.Match{Key: "a..b", Value: "x"}}, "apiFilter.acknowledgeWhen.key"},
+		"ack without value":       {payload.APIFilter{AcknowledgeWhen: &payload.Match{Key: "a", Value: " "}}, "apiFilter.acknowledgeWhen.value"},
+		"unterminated quote":      {payload.APIFilter{TitleKey: `a.#(b=="c)`}, "apiFilter.titleKey"},
+		"closing without open":    {payload.APIFilter{TitleKey: `a)`}, "apiFilter.titleKey"},
+		"resolve without mapping": {payload.APIFilter{ResolveWhen: &payload.Match{Key: "status", Value: "resolved"}}, "apiFilter.mappingKey"},
+		"ack without mapping":     {payload.APIFilter{AcknowledgeWhen: &payload.Match{Key: "status", Value: "ack"}}, "apiFilter.mappingKey"},
+		"mapping without resolve": {payload.APIFilter{MappingKey: "groupKey"}, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			err := models.ValidateAPIFilter(tc.f)
+			err := payload.Validate(tc.f)
 			if tc.field == "" {
 				if err != nil {
-					t.Fatalf("ValidateAPIFilter: %v", err)
+					t.Fatalf("Validate: %v", err)
 				}
 				return
 			}
-			var de *models.Error
-			if !errors.As(err, &de) || de.Code != models.CodeValidation || de.Field != tc.field {
-				t.Fatalf("ValidateAPIFilter = %v, want VALIDATION on %s", err, tc.field)
+			if de := models.DomainError(err); de == nil || de.Code != models.CodeValidation || de.Field != tc.field {
+				t.Fatalf("Validate = %v, want VALIDATION on %s", err, tc.field)
 			}
 		})
 	}
@@ -188,37 +187,37 @@ func TestValidateAPIFilter(t *testing.T) {
 
 func TestLanguages(t *testing.T) {
 	t.Parallel()
-	langs := models.Languages()
+	langs := payload.Languages()
 	if len(langs) < 12 {
 		t.Fatalf("only %d languages", len(langs))
 	}
 	for _, want := range []string{"en", "de", "fr", "es", "it", "pt", "nl", "sv", "pl", "ja", "zh", "hi", "ru"} {
-		if !slices.Contains(langs, want) || !models.ValidLanguage(want) {
+		if !slices.Contains(langs, want) || !payload.ValidLanguage(want) {
 			t.Errorf("language %s missing", want)
 		}
 	}
-	if models.ValidLanguage("xx") || models.ValidLanguage("") {
+	if payload.ValidLanguage("xx") || payload.ValidLanguage("") {
 		t.Error("unknown languages must be refused")
 	}
 	for _, l := range langs {
 		seen := map[string]bool{}
 		for _, s := range []string{
-			models.GeneratedIncidentTitle(l, "Src"), models.GeneratedIncidentTitle(l, ""),
-			models.GeneratedRequestTitle(l, "Src"), models.GeneratedRequestTitle(l, ""),
+			payload.GeneratedIncidentTitle(l, "Src"), payload.GeneratedIncidentTitle(l, ""),
+			payload.GeneratedRequestTitle(l, "Src"), payload.GeneratedRequestTitle(l, ""),
 		} {
 			if s == "" || seen[s] || strings.Contains(s, "%") {
 				t.Errorf("%s: bad or repeated title %q", l, s)
 			}
 			seen[s] = true
 		}
-		if !strings.Contains(models.GeneratedIncidentTitle(l, "Src"), "Src") || !strings.Contains(models.GeneratedRequestTitle(l, "Src"), "Src") {
+		if !strings.Contains(payload.GeneratedIncidentTitle(l, "Src"), "Src") || !strings.Contains(payload.GeneratedRequestTitle(l, "Src"), "Src") {
 			t.Errorf("%s: titles do not name the source", l)
 		}
 	}
-	if got := models.GeneratedRequestTitle("en", ""); got != "Request from unknown source" {
+	if got := payload.GeneratedRequestTitle("en", ""); got != "Request from unknown source" {
 		t.Errorf("request title = %q", got)
 	}
-	if got := models.GeneratedRequestTitle("en", "Jira"); got != "Request from Jira" {
+	if got := payload.GeneratedRequestTitle("en", "Jira"); got != "Request from Jira" {
 		t.Errorf("request title = %q", got)
 	}
 }
@@ -232,7 +231,7 @@ func TestCleanSource(t *testing.T) {
 		strings.Repeat("s", 300): strings.Repeat("s", 199) + "…",
 	}
 	for in, want := range tests {
-		if got := models.CleanSource(in); got != want {
+		if got := payload.CleanSource(in); got != want {
 			t.Errorf("CleanSource(%q) = %q, want %q", in, got, want)
 		}
 	}
