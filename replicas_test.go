@@ -235,3 +235,68 @@ func subscribeDeliveryLog(t *testing.T, p *process, token string) *logSubscriber
 	}()
 	return sub
 }
+
+// TestAPIProcessSendsTestsAndNoDeliveries: a process with HERALD_ROLE=api runs no worker — the
+// delivery an incident makes stays PENDING, with no attempt, while only it is up — yet sends a
+// test webhook itself; a worker process started afterwards delivers the delivery.
+func TestAPIProcessSendsTestsAndNoDeliveries(t *testing.T) {
+	t.Parallel()
+	const adminToken = "api-only-test-admin-token-0001"
+	dbURL := storetest.URL(t, models.DialectPostgres)
+	env := func(role string) map[string]string {
+		return map[string]string{
+			"HERALD_DATABASE_URL": dbURL, "HERALD_SECRET_KEY": storetest.Key, "HERALD_ADMIN_TOKEN": adminToken,
+			"HERALD_ROLE": role, "HERALD_ALLOW_PRIVATE_TARGETS": "true",
+		}
+	}
+	api := startHerald(t, env(roleAPI))
+	var tests, deliveries atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Header.Get("Webhook-Id"), "test_") {
+			tests.Add(1)
+		} else {
+			deliveries.Add(1)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(receiver.Close)
+	mutate := func(query string, vars map[string]any) map[string]any {
+		t.Helper()
+		data, errs := api.gql(t, adminToken, query, vars)
+		if len(errs) > 0 {
+			t.Fatalf("%s: %v", query, errs)
+		}
+		return data
+	}
+	team := mutate(`mutation { createTeam(name: "Payments") { id } }`, nil)["createTeam"].(map[string]any)["id"]
+	service := mutate(`mutation($t: ID!) { createService(teamId: $t, name: "checkout") { id } }`, map[string]any{"t": team})["createService"].(map[string]any)["id"]
+	hook := mutate(`mutation($in: WebhookInput!) { createWebhook(input: $in) { webhook { id } } }`, map[string]any{"in": map[string]any{
+		"name": "receiver", "scope": "SERVICE", "teamId": team, "serviceId": service,
+		"events": []string{"INCIDENT_CREATED"}, "urls": []string{receiver.URL + "/hook"},
+	}})["createWebhook"].(map[string]any)["webhook"].(map[string]any)["id"]
+	mutate(`mutation($in: IncidentInput!) { createIncident(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"serviceId": service, "title": "Checkout is down"}})
+
+	attempt := mutate(`mutation($id: ID!) { testWebhook(id: $id) { outcome test } }`, map[string]any{"id": hook})["testWebhook"].(map[string]any)
+	if attempt["outcome"] != "SUCCEEDED" || attempt["test"] != true || tests.Load() != 1 {
+		t.Fatalf("test send from the API process: %v, receiver got %d tests", attempt, tests.Load())
+	}
+	// A worker claims at least once a second: three seconds without one says there is none.
+	time.Sleep(3 * time.Second)
+	pending := func() []any {
+		return mutate(`{ deliveries(status: PENDING) { edges { node { id attempts { id } } } } }`, nil)["deliveries"].(map[string]any)["edges"].([]any)
+	}
+	edges := pending()
+	if len(edges) != 1 || len(edges[0].(map[string]any)["node"].(map[string]any)["attempts"].([]any)) != 0 || deliveries.Load() != 0 {
+		t.Fatalf("with only the API process up: pending %v, %d deliveries received; want one PENDING delivery, never attempted", edges, deliveries.Load())
+	}
+
+	startHerald(t, env(roleWorker))
+	deadline := time.Now().Add(30 * time.Second)
+	for deliveries.Load() == 0 || len(pending()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker process did not deliver: %d received, %d pending", deliveries.Load(), len(pending()))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

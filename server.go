@@ -337,7 +337,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	defer stopListen()
 	go store.Listen(listenCtx)
 
-	wrk, err := worker.New(worker.Config{
+	wcfg := worker.Config{
 		Store:               store,
 		Logger:              logger.With("component", "worker"),
 		Concurrency:         cfg.WorkerConcurrency,
@@ -349,7 +349,17 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		BaseURL:             cfg.BaseURL,
 		Metrics:             metrics,
 		Grace:               drainGrace,
-	})
+	}
+	// A process that serves only the API builds no worker: a Sender sends its test webhooks.
+	var (
+		wrk    *worker.Worker
+		sender *worker.Sender
+	)
+	if cfg.Role == roleAPI {
+		sender, err = worker.NewSender(wcfg)
+	} else if wrk, err = worker.New(wcfg); err == nil {
+		sender = wrk.Sender
+	}
 	if err != nil {
 		return err
 	}
@@ -362,7 +372,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	mux := newMux(store, reg, dbUp, &draining, logger)
 	var gql *graph.Handler
 	if cfg.Role != roleWorker {
-		gql = mountAPI(mux, cfg, store, wrk, reg, logger)
+		gql = mountAPI(mux, cfg, store, sender, reg, logger)
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -449,10 +459,9 @@ func newMux(store *models.Store, reg *prometheus.Registry, dbUp prometheus.Gauge
 
 // mountAPI adds the API to mux: GraphQL at /query, the REST ingest and the web pages. It
 // returns the GraphQL handler, whose subscribers are told to go away at shutdown.
-func mountAPI(mux *http.ServeMux, cfg config, store *models.Store, wrk *worker.Worker, reg prometheus.Registerer, logger *slog.Logger) *graph.Handler {
-	// An API-only process still sends test webhooks itself: the worker is built, not run.
+func mountAPI(mux *http.ServeMux, cfg config, store *models.Store, sender *worker.Sender, reg prometheus.Registerer, logger *slog.Logger) *graph.Handler {
 	res := &graph.Resolver{
-		Store: store, Worker: wrk, Logger: logger.With("component", "graphql"),
+		Store: store, Sender: sender, Logger: logger.With("component", "graphql"),
 		WebsocketMaxPerToken: cfg.WebsocketMaxPerToken, WebsocketMaxConnections: cfg.WebsocketMaxConnections,
 	}
 	gql := graph.NewHandler(res, cfg.AllowedOrigins)

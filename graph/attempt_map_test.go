@@ -42,7 +42,7 @@ func TestTruncatedThroughGraphQL(t *testing.T) {
 		}
 	}()
 	w := setupWebhookWorld(t, s)
-	w.c = client.New(NewHandler(&Resolver{Store: s, Worker: wrk, Logger: logger}, nil))
+	w.c = client.New(NewHandler(&Resolver{Store: s, Sender: wrk.Sender, Logger: logger}, nil))
 
 	in := w.webhookInput(webhook.ScopeService)
 	in["urls"] = []string{receiver.URL}
@@ -115,7 +115,7 @@ func TestResponseTruncatedThroughGraphQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := setupWebhookWorld(t, s)
-	w.c = client.New(NewHandler(&Resolver{Store: s, Worker: wrk, Logger: logger}, nil))
+	w.c = client.New(NewHandler(&Resolver{Store: s, Sender: wrk.Sender, Logger: logger}, nil))
 	in := w.webhookInput(webhook.ScopeService)
 	in["urls"] = []string{receiver.URL}
 	data, errs := w.do(t, "managerA", `mutation($input: WebhookInput!) { testWebhook(input: $input) { response { body truncated } } }`, map[string]any{"input": in})

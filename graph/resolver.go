@@ -12,7 +12,8 @@ import (
 type Resolver struct {
 	Store  *models.Store
 	Logger *slog.Logger
-	Worker *worker.Worker
+	// Sender sends test webhooks (testWebhook); nil in a process that sends none.
+	Sender *worker.Sender
 	// WebsocketMaxPerToken bounds the websocket connections open at once with one API token,
 	// WebsocketMaxConnections those of the whole process; zero means
 	// DefaultWebsocketMaxPerToken and DefaultWebsocketMaxConnections.

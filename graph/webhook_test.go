@@ -126,17 +126,17 @@ func (w *webhookWorld) webhookInput(scope string) map[string]any {
 	return in
 }
 
-// setupSendingWorld is setupWebhookWorld with a worker behind the API, allowed to reach
-// private targets, for operations that send (testWebhook).
+// setupSendingWorld is setupWebhookWorld with a Sender behind the API, as an API-only
+// process has, allowed to reach private targets, for operations that send (testWebhook).
 func setupSendingWorld(t *testing.T, s *models.Store) *webhookWorld {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	wrk, err := worker.New(worker.Config{Store: s, Logger: logger, AllowPrivateTargets: true})
+	sender, err := worker.NewSender(worker.Config{Store: s, Logger: logger, AllowPrivateTargets: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := setupWebhookWorld(t, s)
-	w.c = client.New(NewHandler(&Resolver{Store: s, Worker: wrk, Logger: logger}, nil))
+	w.c = client.New(NewHandler(&Resolver{Store: s, Sender: sender, Logger: logger}, nil))
 	return w
 }
 

@@ -264,7 +264,7 @@ func (r *Resolver) testWebhook(ctx context.Context, id *string, input *model.Web
 	if err != nil {
 		return nil, err
 	}
-	if r.Worker == nil {
+	if r.Sender == nil {
 		return nil, models.Errorf(models.CodeInternal, "this process sends no webhooks")
 	}
 	ev := webhook.EventCreated
@@ -296,7 +296,7 @@ func (r *Resolver) testWebhook(ctx context.Context, id *string, input *model.Web
 	if url != nil && *url == "" {
 		return nil, models.Invalid("url", "url is empty: give one of the webhook's URLs, or omit url to test the first")
 	}
-	a, err := r.Worker.TestURL(ctx, hook, draft, ev, valueOr(url, ""))
+	a, err := r.Sender.TestURL(ctx, hook, draft, ev, valueOr(url, ""))
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,8 @@ import (
 
 // Test sends a test delivery of event (an Event* constant of models) to the first URL of hook
 // at once: TestURL with no target.
-func (w *Worker) Test(ctx context.Context, hook *models.Webhook, draft *webhook.Sendable, event string) (*models.Attempt, error) {
-	return w.TestURL(ctx, hook, draft, event, "")
+func (s *Sender) Test(ctx context.Context, hook *models.Webhook, draft *webhook.Sendable, event string) (*models.Attempt, error) {
+	return s.TestURL(ctx, hook, draft, event, "")
 }
 
 // TestURL sends a test delivery of event (an Event* constant of models) to target, one of hook's
@@ -23,7 +23,7 @@ func (w *Worker) Test(ctx context.Context, hook *models.Webhook, draft *webhook.
 // and returns the stored attempt (Test = true; it counts towards nothing). hook may be saved
 // (its ID set; draft nil, its sealed credentials are opened) or an unsaved specification
 // (with draft, what Format sends it by: models.Store.DraftWebhook). Errors: VALIDATION (no URL; on url, a target that is not one of hook's URLs), INTERNAL.
-func (w *Worker) TestURL(ctx context.Context, hook *models.Webhook, draft *webhook.Sendable, event, target string) (*models.Attempt, error) {
+func (s *Sender) TestURL(ctx context.Context, hook *models.Webhook, draft *webhook.Sendable, event, target string) (*models.Attempt, error) {
 	if len(hook.URLs.V) == 0 {
 		return nil, models.Invalid("urls", "the webhook has no URL")
 	}
@@ -34,10 +34,10 @@ func (w *Worker) TestURL(ctx context.Context, hook *models.Webhook, draft *webho
 		// Only the webhook's own URLs passed its validation: a test reaches no other.
 		return nil, models.Invalid("url", "not one of the webhook's URLs")
 	}
-	now := w.now()
+	now := s.now()
 	if draft == nil {
 		var err error
-		if draft, err = w.store.SendableWebhook(hook); err != nil {
+		if draft, err = s.store.SendableWebhook(hook); err != nil {
 			return nil, fmt.Errorf("test webhook: %w", err)
 		}
 		// A test renders its templates afresh, as an unsaved specification does.
@@ -48,17 +48,17 @@ func (w *Worker) TestURL(ctx context.Context, hook *models.Webhook, draft *webho
 	if hook.ID != "" {
 		d.WebhookID = hook.ID
 	}
-	if base := w.cfg.BaseURL; base != "" {
+	if base := s.baseURL; base != "" {
 		d.Incident.URL = base + "/incidents/" + d.Incident.ID
 	}
 	req, err := webhook.Format(draft, &d, target, nil, now)
-	log := w.log.With("delivery_id", d.DeliveryID, "webhook_id", hook.ID, "test", true)
-	a := w.attempt(ctx, log, hook, req, err, 1).attempt
+	log := s.log.With("delivery_id", d.DeliveryID, "webhook_id", hook.ID, "test", true)
+	a := s.attempt(ctx, log, hook, req, err, 1).attempt
 	a.Event = event
 	if hook.ID != "" {
 		a.WebhookID = &hook.ID
 	}
-	if err := w.store.CreateTestAttempt(context.WithoutCancel(ctx), a); err != nil {
+	if err := s.store.CreateTestAttempt(context.WithoutCancel(ctx), a); err != nil {
 		return nil, err
 	}
 	return a, nil

@@ -39,6 +39,43 @@ var egressKinds = map[egress.Kind]string{
 	egress.KindConnection: KindConnection,
 }
 
+// Sender sends one formatted request of a webhook and builds its attempt's log row: the
+// delivery loop sends through it (a Worker is a Sender with a queue), and a process that only
+// serves the API builds one, and no worker, for test sends.
+type Sender struct {
+	store   *models.Store
+	log     *slog.Logger
+	client  *http.Client
+	metrics *Metrics
+	now     func() time.Time
+	baseURL string
+}
+
+// NewSender returns a Sender from cfg's Store, Logger, Client (or AllowPrivateTargets),
+// Metrics, NowFunc and BaseURL; the rest of cfg is the worker's. Errors: a missing store.
+func NewSender(cfg Config) (*Sender, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("worker: no store")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = cfg.Store.Now
+	}
+	if cfg.Client == nil {
+		cfg.Client = egress.New(egress.Options{AllowPrivate: cfg.AllowPrivateTargets})
+	}
+	if cfg.Metrics == nil {
+		m, err := NewMetrics(nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Metrics = m
+	}
+	return &Sender{store: cfg.Store, log: cfg.Logger, client: cfg.Client, metrics: cfg.Metrics, now: cfg.NowFunc, baseURL: cfg.BaseURL}, nil
+}
+
 // result is what one attempt produced.
 type result struct {
 	attempt *models.Attempt
@@ -51,8 +88,8 @@ type result struct {
 // attempt sends req (or records formatErr, the reason it could not be built) and builds the
 // attempt's log row, not yet stored. A request cut at its limit is sent as it is, marked on
 // the row and logged on log as a warning.
-func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Webhook, req *webhook.Request, formatErr error, number int) *result {
-	start := w.now()
+func (s *Sender) attempt(ctx context.Context, log *slog.Logger, hook *models.Webhook, req *webhook.Request, formatErr error, number int) *result {
+	start := s.now()
 	a := &models.Attempt{
 		Number:    number,
 		StartedAt: start,
@@ -62,7 +99,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Web
 	if formatErr != nil {
 		a.Request = models.NewJSON(webhook.RequestLog{Method: hook.Method, URL: "", Headers: []webhook.KV{}})
 		a.Error = ptr(formatErr.Error())
-		w.metrics.attempts.WithLabelValues(a.Outcome).Inc()
+		s.metrics.attempts.WithLabelValues(a.Outcome).Inc()
 		return res
 	}
 	a.Request, a.Truncated = models.NewJSON(req.Log), req.Truncated
@@ -83,7 +120,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Web
 	ctx, remoteIP := egress.WithTrace(ctx)
 
 	began := time.Now()
-	resp, cut, err := w.send(ctx, req)
+	resp, cut, err := s.send(ctx, req)
 	elapsed := time.Since(began)
 	a.DurationMs = int(elapsed / time.Millisecond)
 	if ip := remoteIP(); ip != "" {
@@ -106,11 +143,11 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, hook *models.Web
 			a.ErrorKind = &kind
 			a.Error = ptr("HTTP " + strconv.Itoa(resp.Status) + " " + http.StatusText(resp.Status))
 			if resp.Status == http.StatusTooManyRequests || resp.Status == http.StatusServiceUnavailable {
-				res.retryAfter = outcome.RetryAfter(headerValue(resp.Headers, "Retry-After"), w.now())
+				res.retryAfter = outcome.RetryAfter(headerValue(resp.Headers, "Retry-After"), s.now())
 			}
 		}
 	}
-	w.metrics.observe(a.Outcome, elapsed)
+	s.metrics.observe(a.Outcome, elapsed)
 	return res
 }
 
@@ -129,7 +166,7 @@ func sendError(err error, req *webhook.Request) string {
 // send performs req and reads the response's first 16 KiB, with the request's credentials
 // hidden wherever the receiver sent them back. The bool reports that the body kept is shorter
 // than what the receiver sent or meant to send.
-func (w *Worker) send(ctx context.Context, r *webhook.Request) (*models.ResponseLog, bool, error) {
+func (s *Sender) send(ctx context.Context, r *webhook.Request) (*models.ResponseLog, bool, error) {
 	var body io.Reader = http.NoBody
 	if r.Body != nil {
 		body = bytes.NewReader(r.Body)
@@ -139,7 +176,7 @@ func (w *Worker) send(ctx context.Context, r *webhook.Request) (*models.Response
 		return nil, false, err
 	}
 	req.Header = r.Header.Clone()
-	resp, err := w.client.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, false, err
 	}

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 	"github.com/herald-hq/herald/models"
 	"github.com/herald-hq/herald/models/webhook/outcome"
 	"github.com/herald-hq/herald/models/webhook/render"
-	"github.com/herald-hq/herald/worker/egress"
 )
 
 // Defaults of Config.
@@ -84,17 +82,14 @@ type Config struct {
 	Client *http.Client
 }
 
-// Worker sends deliveries. Create it with New and start it with Run.
+// Worker sends deliveries: a Sender with the queue, the per-webhook caps, the completer and
+// the janitor. Create it with New and start it with Run.
 type Worker struct {
-	store  *models.Store
-	log    *slog.Logger
-	client *http.Client
-	cache  *render.Cache
+	*Sender
+	cache *render.Cache
 	// policy says what follows each attempt.
 	policy     outcome.Policy
-	metrics    *Metrics
 	mailer     *mailer
-	now        func() time.Time
 	cfg        Config
 	perWebhook int
 
@@ -125,12 +120,11 @@ type Worker struct {
 // New checks cfg and returns a worker. Errors: a missing store, an unreadable SMTP URL, a
 // metric already registered (the queue gauges, which New adds to cfg.Metrics).
 func New(cfg Config) (*Worker, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("worker: no store")
+	sender, err := NewSender(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	cfg.Logger, cfg.NowFunc, cfg.Client, cfg.Metrics = sender.log, sender.now, sender.client, sender.metrics
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -144,18 +138,6 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
-	if cfg.NowFunc == nil {
-		cfg.NowFunc = cfg.Store.Now
-	}
-	if cfg.Client == nil {
-		cfg.Client = egress.New(egress.Options{AllowPrivate: cfg.AllowPrivateTargets})
-	}
-	var err error
-	if cfg.Metrics == nil {
-		if cfg.Metrics, err = NewMetrics(nil); err != nil {
-			return nil, err
-		}
-	}
 	if err = cfg.Metrics.registerQueue(cfg.Store, cfg.NowFunc); err != nil {
 		return nil, err
 	}
@@ -166,14 +148,10 @@ func New(cfg Config) (*Worker, error) {
 		}
 	}
 	return &Worker{
-		store:       cfg.Store,
-		log:         cfg.Logger,
-		client:      cfg.Client,
+		Sender:      sender,
 		cache:       render.NewCache(1024),
 		policy:      outcome.Policy{RetryUnit: cfg.RetryUnit},
-		metrics:     cfg.Metrics,
 		mailer:      ml,
-		now:         cfg.NowFunc,
 		cfg:         cfg,
 		perWebhook:  max(1, cfg.Concurrency/8),
 		inflight:    make(map[string]int),
