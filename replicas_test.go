@@ -26,16 +26,7 @@ import (
 func TestReplicasShareDeliveryLog(t *testing.T) {
 	t.Parallel()
 	const adminToken = "replica-test-admin-token-0001"
-	dbURL := storetest.URL(t, models.DialectPostgres)
-	env := func(role string) map[string]string {
-		return map[string]string{
-			"HERALD_DATABASE_URL":          dbURL,
-			"HERALD_SECRET_KEY":            storetest.Key,
-			"HERALD_ADMIN_TOKEN":           adminToken,
-			"HERALD_ROLE":                  role,
-			"HERALD_ALLOW_PRIVATE_TARGETS": "true",
-		}
-	}
+	env := roleEnv(storetest.URL(t, models.DialectPostgres), adminToken)
 	// The API process migrates the fresh database before the others start on it.
 	api := startHerald(t, env(roleAPI))
 	startHerald(t, env(roleWorker))
@@ -242,13 +233,7 @@ func subscribeDeliveryLog(t *testing.T, p *process, token string) *logSubscriber
 func TestAPIProcessSendsTestsAndNoDeliveries(t *testing.T) {
 	t.Parallel()
 	const adminToken = "api-only-test-admin-token-0001"
-	dbURL := storetest.URL(t, models.DialectPostgres)
-	env := func(role string) map[string]string {
-		return map[string]string{
-			"HERALD_DATABASE_URL": dbURL, "HERALD_SECRET_KEY": storetest.Key, "HERALD_ADMIN_TOKEN": adminToken,
-			"HERALD_ROLE": role, "HERALD_ALLOW_PRIVATE_TARGETS": "true",
-		}
-	}
+	env := roleEnv(storetest.URL(t, models.DialectPostgres), adminToken)
 	api := startHerald(t, env(roleAPI))
 	var tests, deliveries atomic.Int32
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -298,5 +283,19 @@ func TestAPIProcessSendsTestsAndNoDeliveries(t *testing.T) {
 			t.Fatalf("the worker process did not deliver: %d received, %d pending", deliveries.Load(), len(pending()))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// roleEnv returns the environment of a Herald process of a role on the database dbURL, with
+// adminToken and private targets allowed.
+func roleEnv(dbURL, adminToken string) func(role string) map[string]string {
+	return func(role string) map[string]string {
+		return map[string]string{
+			"HERALD_DATABASE_URL":          dbURL,
+			"HERALD_SECRET_KEY":            storetest.Key,
+			"HERALD_ADMIN_TOKEN":           adminToken,
+			"HERALD_ROLE":                  role,
+			"HERALD_ALLOW_PRIVATE_TARGETS": "true",
+		}
 	}
 }
