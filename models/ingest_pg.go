@@ -208,76 +208,15 @@ func (s *Store) createIncidentsPG(ctx context.Context, reqs []*createRequest) ([
 // error the caller rolls back and gives the lease back.
 func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*createRequest) ([]error, []*Delivery, Lease, error) {
 	now := s.Now()
-	n := len(reqs)
-	ords := make([]int32, n)
-	services, titles, descriptions, urgencies := make([]string, n), make([]string, n), make([]*string, n), make([]string, n)
-	sources := make([]*string, n)
-	for i, r := range reqs {
-		ords[i] = int32(i)
-		services[i], titles[i], descriptions[i] = r.inc.ServiceID, r.inc.Title, r.inc.Description
-		urgencies[i], sources[i] = r.inc.Urgency, r.inc.AlertSource
+	res := c.SendBatch(ctx, incidentsBatch(reqs, now))
+	created, hooks, err := readIncidentsAndHooks(res, reqs, now)
+	if cerr := res.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("create incidents: %w", cerr)
 	}
-	distinct := slices.Compact(slices.Sorted(slices.Values(services)))
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue(pgInsertIncidents, ords, services, titles, descriptions, urgencies, sources, IncidentTriggered, now)
-	b.Queue(pgFanOutHooks, WebhookActive, webhook.ScopeGlobal, webhook.ScopeTeam, webhook.ScopeService, distinct)
-	res := c.SendBatch(ctx, b)
-	if _, err := res.Exec(); err != nil {
-		res.Close()
-		return nil, nil, Lease{}, fmt.Errorf("begin: %w", err)
-	}
-	type names struct{ service, team string }
-	created := make([]*names, n)
-	rows, err := res.Query()
 	if err != nil {
-		res.Close()
-		return nil, nil, Lease{}, fmt.Errorf("create incidents: %w", translate(err, "incident"))
+		return nil, nil, Lease{}, err
 	}
-	for rows.Next() {
-		var ord int32
-		var nm names
-		var id, team string
-		var num int64
-		if err := rows.Scan(&ord, &id, &num, &team, &nm.service, &nm.team); err != nil {
-			rows.Close()
-			res.Close()
-			return nil, nil, Lease{}, fmt.Errorf("create incidents: %w", err)
-		}
-		inc := reqs[ord].inc
-		inc.ID, inc.Number, inc.TeamID = id, num, team
-		inc.Status, inc.CreatedAt, inc.UpdatedAt = IncidentTriggered, now, now
-		created[ord] = &nm
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		res.Close()
-		return nil, nil, Lease{}, fmt.Errorf("create incidents: %w", translate(err, "incident"))
-	}
-	if rows, err = res.Query(); err != nil {
-		res.Close()
-		return nil, nil, Lease{}, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
-	}
-	var hooks []Webhook
-	for rows.Next() {
-		var h Webhook
-		if err := rows.Scan(&h.ID, &h.Scope, &h.TeamID, &h.ServiceID, &h.Events, &h.URLs, &h.Filter); err != nil {
-			rows.Close()
-			res.Close()
-			return nil, nil, Lease{}, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
-		}
-		hooks = append(hooks, h)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		res.Close()
-		return nil, nil, Lease{}, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
-	}
-	if err := res.Close(); err != nil {
-		return nil, nil, Lease{}, fmt.Errorf("create incidents: %w", err)
-	}
-
-	errs := make([]error, n)
+	errs := make([]error, len(reqs))
 	var ds []*Delivery
 	for i, r := range reqs {
 		if created[i] == nil {
@@ -297,7 +236,91 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 		hookIDs[i] = d.WebhookID
 	}
 	lease := s.reserve(hookIDs)
-	b = &pgx.Batch{}
+	b, err := deliveriesBatch(ds, hookIDs, lease, now)
+	if err != nil {
+		return nil, nil, lease, err
+	}
+	if err := c.SendBatch(ctx, b).Close(); err != nil {
+		return nil, nil, lease, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
+	}
+	return errs, ds, lease, nil
+}
+
+// incidentsBatch opens the transaction, inserts the incidents of reqs (numbered, at now) and
+// reads the ACTIVE webhooks that may cover their services.
+func incidentsBatch(reqs []*createRequest, now time.Time) *pgx.Batch {
+	n := len(reqs)
+	ords := make([]int32, n)
+	services, titles, descriptions, urgencies := make([]string, n), make([]string, n), make([]*string, n), make([]string, n)
+	sources := make([]*string, n)
+	for i, r := range reqs {
+		ords[i] = int32(i)
+		services[i], titles[i], descriptions[i] = r.inc.ServiceID, r.inc.Title, r.inc.Description
+		urgencies[i], sources[i] = r.inc.Urgency, r.inc.AlertSource
+	}
+	distinct := slices.Compact(slices.Sorted(slices.Values(services)))
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(pgInsertIncidents, ords, services, titles, descriptions, urgencies, sources, IncidentTriggered, now)
+	b.Queue(pgFanOutHooks, WebhookActive, webhook.ScopeGlobal, webhook.ScopeTeam, webhook.ScopeService, distinct)
+	return b
+}
+
+// createdNames are the service and team names of an incident incidentsBatch created.
+type createdNames struct{ service, team string }
+
+// readIncidentsAndHooks reads incidentsBatch's answers: it fills in the incidents created
+// (nil names where the service does not exist) and returns the webhooks read.
+func readIncidentsAndHooks(res pgx.BatchResults, reqs []*createRequest, now time.Time) ([]*createdNames, []Webhook, error) {
+	if _, err := res.Exec(); err != nil {
+		return nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	created := make([]*createdNames, len(reqs))
+	rows, err := res.Query()
+	if err != nil {
+		return nil, nil, fmt.Errorf("create incidents: %w", translate(err, "incident"))
+	}
+	for rows.Next() {
+		var ord int32
+		var nm createdNames
+		var id, team string
+		var num int64
+		if err := rows.Scan(&ord, &id, &num, &team, &nm.service, &nm.team); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("create incidents: %w", err)
+		}
+		inc := reqs[ord].inc
+		inc.ID, inc.Number, inc.TeamID = id, num, team
+		inc.Status, inc.CreatedAt, inc.UpdatedAt = IncidentTriggered, now, now
+		created[ord] = &nm
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("create incidents: %w", translate(err, "incident"))
+	}
+	if rows, err = res.Query(); err != nil {
+		return nil, nil, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
+	}
+	var hooks []Webhook
+	for rows.Next() {
+		var h Webhook
+		if err := rows.Scan(&h.ID, &h.Scope, &h.TeamID, &h.ServiceID, &h.Events, &h.URLs, &h.Filter); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
+		}
+		hooks = append(hooks, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
+	}
+	return created, hooks, nil
+}
+
+// deliveriesBatch inserts ds (of the webhooks hookIDs), the first lease.N leased to this
+// process's worker, and commits.
+func deliveriesBatch(ds []*Delivery, hookIDs []string, lease Lease, now time.Time) (*pgx.Batch, error) {
+	b := &pgx.Batch{}
 	if len(ds) > 0 {
 		ids, incidents, urls, snapshots, leased := make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds)), make([]bool, len(ds))
 		for i, d := range ds {
@@ -306,7 +329,7 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 			}
 			v, err := d.Snapshot.Value()
 			if err != nil {
-				return nil, nil, lease, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
+				return nil, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
 			}
 			ids[i], incidents[i], urls[i], snapshots[i], leased[i] = d.ID, *d.IncidentID, d.URL, v.(string), i < lease.N
 		}
@@ -314,10 +337,7 @@ func (s *Store) createIncidentsOn(ctx context.Context, c *pgx.Conn, reqs []*crea
 			ids, hookIDs, incidents, urls, snapshots, leased)
 	}
 	b.Queue("COMMIT")
-	if err := c.SendBatch(ctx, b).Close(); err != nil {
-		return nil, nil, lease, fmt.Errorf("fan out %s: %w", webhook.EventCreated, err)
-	}
-	return errs, ds, lease, nil
+	return b, nil
 }
 
 // createdDeliveries returns INCIDENT_CREATED's deliveries of the incident snap freezes: one per
