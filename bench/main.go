@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -158,49 +159,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "bench: "+format+"\n", a...)
 	}
 
-	database := "external"
-	pid, postmaster := 0, 0
-	var preloadTime time.Duration
+	t := target{database: "external"}
 	if o.Spawn {
-		dbURL := o.Database
-		database = "sqlite (fresh file)"
-		if o.Database != "" {
-			database = postgresLabel(ctx, o.Database, "")
-		}
-		if o.Cluster {
-			c, err := startCluster(ctx, logf)
-			if err != nil {
-				return fmt.Errorf("-cluster: %w", err)
-			}
-			defer c.stop(logf) // after Herald's stop (deferred below) has run
-			dbURL, postmaster = c.URL, c.PID
-			database = postgresLabel(ctx, c.URL, "throwaway cluster")
-		}
-		dir, err := os.MkdirTemp("", "herald-bench-")
+		stop, err := t.spawn(ctx, &o, logf)
+		defer stop() // Herald first, then the cluster
 		if err != nil {
 			return err
-		}
-		logf("building and starting Herald (scratch %s)", dir)
-		p, err := spawnHerald(ctx, spawnOptions{Source: o.Source, Dir: dir, DatabaseURL: dbURL, Concurrency: o.Concurrency, LogLevel: o.LogLevel})
-		if err != nil {
-			return err
-		}
-		defer p.stop()
-		o.Herald, o.Token, pid = p.URL, p.Token, p.cmd.Process.Pid
-		logf("herald at %s, log %s", p.URL, p.LogPath)
-		if o.Preload > 0 {
-			gql := &gqlClient{url: strings.TrimRight(o.Herald, "/") + "/query", token: o.Token, http: newClient(1)}
-			t, err := createPreloadTarget(ctx, gql, time.Now().UTC().Format("20060102T150405.000"))
-			if err != nil {
-				return fmt.Errorf("preload: %w", err)
-			}
-			logf("preloading %d finished deliveries (webhook %s)", o.Preload, t.WebhookID)
-			began := time.Now()
-			if err := preload(ctx, p.DBURL, t, o.Preload, began); err != nil {
-				return err
-			}
-			preloadTime = time.Since(began)
-			logf("preloaded %d deliveries, attempts and incidents in %.1f s", o.Preload, preloadTime.Seconds())
 		}
 	}
 
@@ -210,30 +174,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer s.srv.Close()
 	client := newClient(max(o.Posters, o.CeilingConc))
-
-	// CPU accounting needs /proc; without it the report has no CPU line.
-	proc, procErr := procfs.NewDefaultFS()
-	if procErr != nil {
-		logf("no cpu accounting: %v", procErr)
-	}
-	readCPUNow := func() (cpuReading, bool) {
-		if procErr != nil {
-			return cpuReading{}, false
-		}
-		r, err := readCPU(proc, pid, postmaster)
-		if err != nil {
-			logf("no cpu accounting: %v", err)
-		}
-		return r, err == nil
-	}
+	meter := newCPUMeter(t.pid, t.postmaster, logf)
 
 	logf("measuring the loopback ceiling for %s", o.Ceiling)
-	beforeCeiling, cpuOK := readCPUNow()
+	beforeCeiling, cpuOK := meter.read()
 	ceiling, err := measureCeiling(ctx, s, client, o.CeilingConc, o.Ceiling)
 	if err != nil {
 		return err
 	}
-	afterCeiling, ok := readCPUNow()
+	afterCeiling, ok := meter.read()
 	cpuOK = cpuOK && ok
 	ceilingMachineUs := 0.0
 	if cpuOK && ceiling > 0 {
@@ -241,26 +190,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ceilingMachineUs = math.Round(float64(busy.Microseconds())/(ceiling*o.Ceiling.Seconds())*10) / 10
 	}
 
-	runID := time.Now().UTC().Format("20060102T150405.000")
-	gql := &gqlClient{url: strings.TrimRight(o.Herald, "/") + "/query", token: o.Token, http: client}
-	topo, err := setUp(ctx, gql, runID, o.Webhooks, o.Integrations, s.URL())
+	topo, err := setUpRun(ctx, o, client, s, logf)
 	if err != nil {
-		return fmt.Errorf("set up: %w", err)
+		return err
 	}
-	for _, h := range topo.Hooks {
-		if err := s.addKey(fmt.Sprint(h.Index), h.Secret); err != nil {
-			return fmt.Errorf("webhook %s: %w", h.ID, err)
-		}
-	}
-	logf("created %d webhooks, %d integrations; posting for %s", len(topo.Hooks), len(topo.Integrations), o.Duration)
-
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	defer stopSampling()
 	var samples <-chan []sample
 	if o.Sample > 0 {
-		samples = startSampling(sampleCtx, client, strings.TrimRight(o.Herald, "/")+"/metrics", proc, pid, o.Sample, logf)
+		samples = startSampling(sampleCtx, client, strings.TrimRight(o.Herald, "/")+"/metrics", meter.proc, t.pid, o.Sample, logf)
 	}
-	beforeLoad, ok := readCPUNow()
+	beforeLoad, ok := meter.read()
 	cpuOK = cpuOK && ok
 	load := postAlerts(ctx, client, strings.TrimRight(o.Herald, "/"), topo, o.Rate, o.Duration, o.Posters, o.MaxAlerts)
 	expected := 0
@@ -272,12 +212,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for s.arrived() < expected && time.Since(drainStart) < o.Drain && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
-	afterLoad, ok := readCPUNow()
+	afterLoad, ok := meter.read()
 	cpuOK = cpuOK && ok
 	time.Sleep(time.Second) // late duplicates
 	stopSampling()
-	rep := buildReport(o, database, ceiling, topo, load, s, time.Since(drainStart))
-	rep.Preloaded, rep.PreloadSeconds = o.Preload, math.Round(preloadTime.Seconds()*10)/10
+	rep := buildReport(o, t.database, ceiling, topo, load, s, time.Since(drainStart))
+	rep.Preloaded, rep.PreloadSeconds = o.Preload, math.Round(t.preloadTime.Seconds()*10)/10
 	if cpuOK {
 		rep.CPU = perDelivery(beforeLoad, afterLoad, rep.Delivered, ceilingMachineUs)
 	}
@@ -292,6 +232,114 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return enc.Encode(rep)
 	}
 	return nil
+}
+
+// target is the Herald a run measures and the database it runs on.
+type target struct {
+	database string
+	// pid and postmaster are the processes whose CPU the report counts (0 when not spawned).
+	pid, postmaster int
+	preloadTime     time.Duration
+}
+
+// spawn builds and starts Herald for the run (on a throwaway cluster with -cluster, then
+// preloaded with -preload) and points o at it. stop, which the caller defers even after an
+// error, stops what was started.
+func (t *target) spawn(ctx context.Context, o *options, logf func(string, ...any)) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	dbURL := o.Database
+	t.database = "sqlite (fresh file)"
+	if o.Database != "" {
+		t.database = postgresLabel(ctx, o.Database, "")
+	}
+	if o.Cluster {
+		c, err := startCluster(ctx, logf)
+		if err != nil {
+			return stop, fmt.Errorf("-cluster: %w", err)
+		}
+		stops = append(stops, func() { c.stop(logf) })
+		dbURL, t.postmaster = c.URL, c.PID
+		t.database = postgresLabel(ctx, c.URL, "throwaway cluster")
+	}
+	dir, err := os.MkdirTemp("", "herald-bench-")
+	if err != nil {
+		return stop, err
+	}
+	logf("building and starting Herald (scratch %s)", dir)
+	p, err := spawnHerald(ctx, spawnOptions{Source: o.Source, Dir: dir, DatabaseURL: dbURL, Concurrency: o.Concurrency, LogLevel: o.LogLevel})
+	if err != nil {
+		return stop, err
+	}
+	stops = append(stops, p.stop)
+	o.Herald, o.Token, t.pid = p.URL, p.Token, p.cmd.Process.Pid
+	logf("herald at %s, log %s", p.URL, p.LogPath)
+	if o.Preload > 0 {
+		gql := &gqlClient{url: strings.TrimRight(o.Herald, "/") + "/query", token: o.Token, http: newClient(1)}
+		pt, err := createPreloadTarget(ctx, gql, time.Now().UTC().Format("20060102T150405.000"))
+		if err != nil {
+			return stop, fmt.Errorf("preload: %w", err)
+		}
+		logf("preloading %d finished deliveries (webhook %s)", o.Preload, pt.WebhookID)
+		began := time.Now()
+		if err := preload(ctx, p.DBURL, pt, o.Preload, began); err != nil {
+			return stop, err
+		}
+		t.preloadTime = time.Since(began)
+		logf("preloaded %d deliveries, attempts and incidents in %.1f s", o.Preload, t.preloadTime.Seconds())
+	}
+	return stop, nil
+}
+
+// setUpRun creates the run's webhooks (pointing at the sink, which learns their secrets) and
+// integrations.
+func setUpRun(ctx context.Context, o options, client *http.Client, s *sink, logf func(string, ...any)) (*topology, error) {
+	runID := time.Now().UTC().Format("20060102T150405.000")
+	gql := &gqlClient{url: strings.TrimRight(o.Herald, "/") + "/query", token: o.Token, http: client}
+	topo, err := setUp(ctx, gql, runID, o.Webhooks, o.Integrations, s.URL())
+	if err != nil {
+		return nil, fmt.Errorf("set up: %w", err)
+	}
+	for _, h := range topo.Hooks {
+		if err := s.addKey(fmt.Sprint(h.Index), h.Secret); err != nil {
+			return nil, fmt.Errorf("webhook %s: %w", h.ID, err)
+		}
+	}
+	logf("created %d webhooks, %d integrations; posting for %s", len(topo.Hooks), len(topo.Integrations), o.Duration)
+	return topo, nil
+}
+
+// cpuMeter reads the CPU of the machine, Herald and PostgreSQL; without /proc it reads
+// nothing and the report has no CPU line.
+type cpuMeter struct {
+	proc            procfs.FS
+	err             error
+	pid, postmaster int
+	logf            func(string, ...any)
+}
+
+func newCPUMeter(pid, postmaster int, logf func(string, ...any)) *cpuMeter {
+	proc, err := procfs.NewDefaultFS()
+	if err != nil {
+		logf("no cpu accounting: %v", err)
+	}
+	return &cpuMeter{proc: proc, err: err, pid: pid, postmaster: postmaster, logf: logf}
+}
+
+// read returns a reading and whether there is one.
+func (m *cpuMeter) read() (cpuReading, bool) {
+	if m.err != nil {
+		return cpuReading{}, false
+	}
+	r, err := readCPU(m.proc, m.pid, m.postmaster)
+	if err != nil {
+		m.logf("no cpu accounting: %v", err)
+	}
+	return r, err == nil
 }
 
 // report is the run's outcome; its JSON form is the -json output.
