@@ -337,29 +337,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	defer stopListen()
 	go store.Listen(listenCtx)
 
-	wcfg := worker.Config{
-		Store:               store,
-		Logger:              logger.With("component", "worker"),
-		Concurrency:         cfg.WorkerConcurrency,
-		RetryUnit:           cfg.RetryUnit,
-		LogRetention:        cfg.LogRetention,
-		AllowPrivateTargets: cfg.AllowPrivateTargets,
-		SMTPURL:             cfg.SMTPURL,
-		SMTPFrom:            cfg.SMTPFrom,
-		BaseURL:             cfg.BaseURL,
-		Metrics:             metrics,
-		Grace:               drainGrace,
-	}
-	// A process that serves only the API builds no worker: a Sender sends its test webhooks.
-	var (
-		wrk    *worker.Worker
-		sender *worker.Sender
-	)
-	if cfg.Role == roleAPI {
-		sender, err = worker.NewSender(wcfg)
-	} else if wrk, err = worker.New(wcfg); err == nil {
-		sender = wrk.Sender
-	}
+	wrk, sender, err := newSender(cfg, store, metrics, logger)
 	if err != nil {
 		return err
 	}
@@ -396,6 +374,33 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		workerDone <- nil
 	}
 	return drain(ctx, serveErr, workerDone, srv, gql, &draining, logger)
+}
+
+// newSender builds what sends webhooks in this process: the worker, and its Sender for the
+// API's test sends; a process that serves only the API builds no worker, only a Sender.
+func newSender(cfg config, store *models.Store, metrics *worker.Metrics, logger *slog.Logger) (*worker.Worker, *worker.Sender, error) {
+	wcfg := worker.Config{
+		Store:               store,
+		Logger:              logger.With("component", "worker"),
+		Concurrency:         cfg.WorkerConcurrency,
+		RetryUnit:           cfg.RetryUnit,
+		LogRetention:        cfg.LogRetention,
+		AllowPrivateTargets: cfg.AllowPrivateTargets,
+		SMTPURL:             cfg.SMTPURL,
+		SMTPFrom:            cfg.SMTPFrom,
+		BaseURL:             cfg.BaseURL,
+		Metrics:             metrics,
+		Grace:               drainGrace,
+	}
+	if cfg.Role == roleAPI {
+		sender, err := worker.NewSender(wcfg)
+		return nil, sender, err
+	}
+	wrk, err := worker.New(wcfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return wrk, wrk.Sender, nil
 }
 
 // targetHostCheck is the store's check of the hosts of webhook URLs being saved: the egress
