@@ -1,5 +1,12 @@
-// Package models is Herald's store: the GORM models, the only SQL, migrations, the domain error
-// type and the pure domain rules (validation, filters, ingest rules).
+// Package models is Herald's store: the GORM models and their rows, the only SQL, migrations,
+// transactions, the outbox (the deliveries an incident change writes in its own transaction)
+// and its queue (handoff, claim, completion), LISTEN/NOTIFY between processes, and the domain
+// error type (Error, with the codes of SPEC and INTERNAL).
+//
+// It must not do HTTP or GraphQL, hold the rules about webhooks, payloads or user text (it
+// calls their owners, models/webhook, models/payload and models/text, and turns their
+// FieldError into VALIDATION), keep in-memory pub/sub (models/hub does, fed by the store), or
+// import the worker or the API (layering_test.go).
 package models
 
 import (

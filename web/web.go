@@ -3,7 +3,8 @@
 // the target of every payload's `{{incident.url}}`. Every file is embedded; the third-party
 // ones under static/vendor are copied from the npm packages pinned in package-lock.json by
 // build.sh and committed, so building Herald needs no npm. The pages make no request outside
-// Herald's own origin, which a strict Content-Security-Policy enforces.
+// Herald's own origin, which a strict Content-Security-Policy enforces. It must not import
+// Herald's other packages: the pages are clients of the GraphQL API, from the browser.
 package web
 
 import (

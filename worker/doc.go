@@ -22,7 +22,7 @@
 // HTTP request runs outside any transaction; completion applies only while the lease token
 // still matches, in one transaction with the attempt row and the webhook's consecutive-failure
 // count. Completions are batched: each send hands its outcome to one completer goroutine,
-// which records whatever finished while its previous transaction ran (up to 64 attempts) with
+// which records whatever finished while its previous transaction ran (up to 128 attempts) with
 // Store.CompleteAttempts, in order, and answers each send after the commit. The send keeps its
 // slot until then, so a delivery is done only once its outcome is stored; a crash loses only
 // uncommitted outcomes, whose leases expire and whose deliveries are sent again.

@@ -6,7 +6,8 @@
 // upgrading, authenticates connection_init through an InitFunc (Forbidden refuses with close
 // code 4403, TooMany with 4429), keeps connections alive with timers, bounds each write with a
 // deadline, the operations running on a connection with MaxOperations and the connections
-// open at once with MaxConnections (4429).
+// open at once with MaxConnections (4429). It must not know Herald's domain: it imports no
+// Herald package, and who may connect is the InitFunc's call (and Forbid's, later).
 // Wiring:
 //
 //	srv.AddTransport(&gorillaws.Transport{

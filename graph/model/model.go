@@ -1,6 +1,7 @@
 // Package model holds the GraphQL types. Types whose fields point at other objects keep the
 // related ids and leave the objects to field resolvers, so that nothing is loaded that a query
-// does not ask for.
+// does not ask for. It must not hold behaviour: loading, authorising and mapping from the
+// store's rows are package graph's.
 package model
 
 import (

@@ -1,8 +1,9 @@
 // Package hub fans ids out to this process's subscribers without waiting for any of them:
 // the live delivery log (completed attempts) and webhook status changes, and the watches on
 // API tokens that a revocation ends. The store feeds it after each commit (on PostgreSQL from
-// its LISTEN loop); the API subscribes. It holds no rows and does no I/O; a subscriber re-reads
-// what an id names, and re-checks who may see it, from the store.
+// its LISTEN loop); the API subscribes. It must not hold rows, do I/O, import the store or
+// wait for a subscriber (a slow one is dropped): a subscriber re-reads what an id names, and
+// re-checks who may see it, from the store.
 package hub
 
 import (

@@ -1,5 +1,7 @@
 // Package storetest gives each test its own Herald store: a fresh SQLite file in t.TempDir()
-// or a fresh PostgreSQL database that is dropped when the test ends.
+// or a fresh PostgreSQL database that is dropped when the test ends (skipped, naming the URL,
+// when HERALD_TEST_POSTGRES_URL's server is unreachable), fixtures (Webhook, Deliveries) and
+// a Proxy that cuts the database away. Only tests may import it.
 package storetest
 
 import (

@@ -1,7 +1,8 @@
 // Package webhook owns everything about an outgoing webhook that is not storage or I/O: its
 // specification (Spec, as a user sets it), every rule about it (Validate, with the limits and
 // defaults of SPEC §4), which headers and query parameters it writes, how each auth type and
-// signing scheme is applied and redacted, and the filter that selects the incidents it sends.
+// signing scheme is applied and redacted, the filter that selects the incidents it sends, and
+// formatting the request of one delivery (Format).
 // The store (package models) persists a Spec and calls Validate; the worker and the API use
 // the same definitions. It must not import the store, the worker or the API, read the clock
 // (times are passed in) or do I/O. The template language (render) and the signing schemes

@@ -1,7 +1,9 @@
 // Package egress builds the HTTP client webhooks are sent with: an SSRF
 // guard that checks every address after DNS resolution, no redirects, no
 // proxy from the environment, a transport tuned for many endpoints, bounded
-// response bodies, and error classification for the delivery log.
+// response bodies, and error classification for the delivery log. It must not
+// know webhooks, deliveries or the store: the worker decides what to send and
+// records what happened.
 package egress
 
 import (

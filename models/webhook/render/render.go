@@ -1,6 +1,9 @@
 // Package render is Herald's payload template language: a lexer and parser that turn a body or
 // query-parameter template into a position-annotated syntax tree, and a renderer that fills it
-// in for one delivery without reflection, fmt or I/O.
+// in for one delivery without reflection, fmt or I/O. It also owns the placeholder catalog
+// (Catalog), the built-in sample incident (Sample) and the default envelope. It is a pure
+// leaf: it must not import models/webhook or the store, read the clock (the send time comes
+// in Data) or do I/O.
 //
 // A template is literal text with placeholders ({{incident.title}}, spaces allowed inside the
 // braces) and conditional blocks:

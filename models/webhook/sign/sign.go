@@ -2,8 +2,12 @@
 // Callgoose-style HMAC-SHA512 header, the Zenduty-style HMAC-SHA256
 // X-SIGNATURE header and Standard Webhooks.
 //
-// Everything here is pure: no I/O, no clock. The caller passes the timestamp,
-// so a delivery signed twice with the same inputs yields the same headers.
+// It owns each scheme's secrets (GenerateSecret, ValidateSecret), signing and
+// checking (Sign, Verify) and the headers it writes and hides (Headers,
+// Redacted). It is a leaf: it must not import models/webhook or the store,
+// do I/O or read the clock (GenerateSecret alone reads crypto/rand). The
+// caller passes the timestamp, so a delivery signed twice with the same inputs
+// yields the same headers.
 package sign
 
 import (
