@@ -18,8 +18,8 @@ type cpuReading struct {
 }
 
 // readCPU takes a cpuReading; heraldPID 0 leaves Herald out. postmasterPID 0 counts every
-// process named postgres; otherwise only that postmaster and its children (a -cluster run's
-// own server, whatever else runs on the host). PostgreSQL backends that exit
+// process named postgres, a negative one none (Herald on SQLite); otherwise only that
+// postmaster and its children (a -cluster run's own server, whatever else runs on the host). PostgreSQL backends that exit
 // between two readings take their time with them, so readings bracket a stretch in which
 // Herald keeps its connections.
 func readCPU(fs procfs.FS, heraldPID, postmasterPID int) (cpuReading, error) {
@@ -50,7 +50,7 @@ func readCPU(fs procfs.FS, heraldPID, postmasterPID int) (cpuReading, error) {
 		case p.PID == heraldPID:
 			r.Herald = used
 		case postmasterPID == 0 && ps.Comm == "postgres",
-			postmasterPID != 0 && (p.PID == postmasterPID || ps.PPID == postmasterPID):
+			postmasterPID > 0 && (p.PID == postmasterPID || ps.PPID == postmasterPID):
 			r.Postgres += used
 		}
 	}

@@ -55,6 +55,9 @@ func TestReadCPU(t *testing.T) {
 	if got := after.Herald - before.Herald; got > 2*tick {
 		t.Errorf("the sleeping child used %s", got)
 	}
+	if none, err := readCPU(fs, child.Process.Pid, -1); err != nil || none.Postgres != 0 {
+		t.Errorf("with no PostgreSQL to count: %s, %v", none.Postgres, err)
+	}
 }
 
 // selfCPU is this process's CPU time (user + system) as getrusage counts it.

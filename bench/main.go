@@ -237,7 +237,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // target is the Herald a run measures and the database it runs on.
 type target struct {
 	database string
-	// pid and postmaster are the processes whose CPU the report counts (0 when not spawned).
+	// pid and postmaster are the processes whose CPU the report counts: pid 0 when Herald was
+	// not spawned; postmaster 0 for every PostgreSQL process, -1 for none (see readCPU).
 	pid, postmaster int
 	preloadTime     time.Duration
 }
@@ -253,9 +254,10 @@ func (t *target) spawn(ctx context.Context, o *options, logf func(string, ...any
 		}
 	}
 	dbURL := o.Database
-	t.database = "sqlite (fresh file)"
+	// On SQLite no PostgreSQL serves Herald: the host's does not count.
+	t.database, t.postmaster = "sqlite (fresh file)", -1
 	if o.Database != "" {
-		t.database = postgresLabel(ctx, o.Database, "")
+		t.database, t.postmaster = postgresLabel(ctx, o.Database, ""), 0
 	}
 	if o.Cluster {
 		c, err := startCluster(ctx, logf)
