@@ -113,8 +113,8 @@ func TestBinaryRidesOutDatabaseOutage(t *testing.T) {
 }
 
 // TestBinaryRecordsAttemptAnsweredDuringOutage: an attempt whose answer comes after the
-// database went away is recorded once it is back, without waiting for its lease (90 s) to run
-// out and without sending the receiver the same request again.
+// database went away is recorded once it is back, without waiting for its lease to run out
+// and without sending the receiver the same request again.
 func TestBinaryRecordsAttemptAnsweredDuringOutage(t *testing.T) {
 	t.Parallel()
 	proxy, via := storetest.NewProxy(t, storetest.URL(t, models.DialectPostgres))

@@ -205,3 +205,23 @@ func (s *Store) StatDeliveryQueue(ctx context.Context) (QueueStats, error) {
 	}
 	return st, nil
 }
+
+// ExtendLeases moves to until the expiry of the PENDING deliveries leased with one of tokens
+// whose lease runs out before soon, and returns the tokens of those it extended (once each): a
+// worker keeps the leases of what it still holds, so that a short lease is picked up again
+// within seconds when its process dies. Deliveries finished or given back (their lease token
+// cleared) and leases not yet near their end are not touched. Errors: UNAVAILABLE, INTERNAL.
+func (s *Store) ExtendLeases(ctx context.Context, tokens []string, soon, until time.Time) ([]string, error) {
+	if len(tokens) == 0 {
+		return nil, nil
+	}
+	var extended []string
+	err := s.bk.WithContext(ctx).Raw(`UPDATE deliveries SET lease_expires_at = ?
+		WHERE status = ? AND next_attempt_at <= ? AND lease_token IN ? AND lease_expires_at < ?
+		RETURNING lease_token`, until, DeliveryPending, s.Now(), tokens, soon).Scan(&extended).Error
+	if err != nil {
+		return nil, fmt.Errorf("extend leases: %w", err)
+	}
+	slices.Sort(extended)
+	return slices.Compact(extended), nil
+}

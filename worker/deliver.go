@@ -58,7 +58,7 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	out, err := w.recordAttempt(ctx, log, d, comp)
+	out, err := w.recordAttempt(ctx, log, comp)
 	if errors.Is(err, models.ErrLeaseLost) {
 		log.Warn("lease lost before the attempt was recorded", "outcome", a.Outcome)
 		return
@@ -111,27 +111,26 @@ func (w *Worker) deliver(ctx context.Context, c *models.ClaimedDelivery, token s
 }
 
 // recordAttempt stores the outcome of an attempt. While the database cannot be reached it
-// tries again every recordRetry (jittered), for as long as the delivery's lease lasts and ctx
-// is not done: the request was sent, and recording it once the database is back spares the
-// receiver the same request again when the lease runs out. Errors: models.ErrLeaseLost,
-// UNAVAILABLE, INTERNAL.
-func (w *Worker) recordAttempt(ctx context.Context, log *slog.Logger, d *models.Delivery, comp *models.AttemptCompletion) (*models.CompletionResult, error) {
+// tries again every recordRetry (jittered) until ctx is done: the request was sent, the
+// worker keeps the delivery's lease meanwhile (keepLeases, and claim extends it first once
+// the database is back), and recording it then spares the receiver the same request again.
+// Errors: models.ErrLeaseLost, UNAVAILABLE, INTERNAL.
+func (w *Worker) recordAttempt(ctx context.Context, log *slog.Logger, comp *models.AttemptCompletion) (*models.CompletionResult, error) {
 	for logged := false; ; {
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		out, err := w.complete(bctx, comp)
 		cancel()
-		wait := jitter(recordRetry)
-		if models.ErrorCode(err) != models.CodeUnavailable || d.LeaseExpiresAt == nil || !w.now().Add(wait).Before(*d.LeaseExpiresAt) {
+		if models.ErrorCode(err) != models.CodeUnavailable {
 			return out, err
 		}
 		if !logged {
-			log.Warn("record attempt: database unavailable, trying again while the lease lasts", "err", err)
+			log.Warn("record attempt: database unavailable, trying again until it is back", "err", err)
 			logged = true
 		}
 		select {
 		case <-ctx.Done():
 			return out, err
-		case <-time.After(wait):
+		case <-time.After(jitter(recordRetry)):
 		}
 	}
 }

@@ -13,12 +13,14 @@
 //	leased ──2xx──────────────────────────────▶ SUCCEEDED
 //	leased ──failure, retries left────────────▶ PENDING, next_attempt_at = now + interval
 //	leased ──failure, no retry left───────────▶ FAILED
-//	leased ──lease expires (worker died)──────▶ claimable again (at-least-once)
+//	leased ──lease expires (worker died)──────▶ claimable again within 10 s (at-least-once)
 //	leased ──drain / webhook at its cap───────▶ PENDING, lease released, attempt undone
 //	PENDING ──webhook deactivated─────────────▶ CANCELLED
 //	SUCCEEDED | FAILED | CANCELLED ──redeliver▶ PENDING, due now, fresh retry budget
 //
-// Claiming commits at once (Store.ClaimDeliveries, FOR UPDATE SKIP LOCKED on PostgreSQL); the
+// Claiming commits at once (Store.ClaimDeliveries, FOR UPDATE SKIP LOCKED on PostgreSQL); a
+// lease lasts Config.Lease (10 s) and is extended while the worker holds the delivery
+// (keepLeases: Store.ExtendLeases every quarter lease for those about to run out); the
 // HTTP request runs outside any transaction; completion applies only while the lease token
 // still matches, in one transaction with the attempt row and the webhook's consecutive-failure
 // count. Completions are batched: each send hands its outcome to one completer goroutine,

@@ -45,7 +45,9 @@ func (w *Worker) Reserve(webhookIDs []string) models.Lease {
 		w.reservedBy[id] += k
 	}
 	w.reservations[token] = taken
-	return models.Lease{Token: token, Expires: w.now().Add(w.cfg.Lease), N: n}
+	now := w.now()
+	w.leases.add(token, now)
+	return models.Lease{Token: token, Expires: now.Add(w.cfg.Lease), N: n}
 }
 
 // Handed implements models.Handoff: it gives the reservation back and queues the deliveries

@@ -22,7 +22,7 @@ const (
 	DefaultConcurrency  = 64
 	DefaultRetryUnit    = time.Minute
 	DefaultLogRetention = 720 * time.Hour
-	DefaultLease        = 90 * time.Second
+	DefaultLease        = 10 * time.Second
 	DefaultGrace        = 30 * time.Second
 	DefaultPollInterval = time.Second
 
@@ -71,8 +71,10 @@ type Config struct {
 	Metrics *Metrics
 	// NowFunc is the clock of the retry schedule and signatures; nil means the store's.
 	NowFunc func() time.Time
-	// Lease is how long a claim stays valid; it must exceed the longest webhook timeout
-	// (30 s) plus the time to record the attempt.
+	// Lease is how long a lease lasts unless extended: the worker extends those of the
+	// deliveries it holds every quarter lease (one statement for those about to run out), so a
+	// delivery is never taken from a live worker however long its request, and the deliveries
+	// of a process that died are claimable again within Lease.
 	Lease time.Duration
 	// Grace is how long Run waits for in-flight attempts once its context is done.
 	Grace time.Duration
@@ -87,6 +89,8 @@ type Config struct {
 type Worker struct {
 	*Sender
 	cache *render.Cache
+	// leases keeps the leases of the deliveries this worker holds.
+	leases *leaseKeeper
 	// policy says what follows each attempt.
 	policy     outcome.Policy
 	mailer     *mailer
@@ -150,6 +154,7 @@ func New(cfg Config) (*Worker, error) {
 	return &Worker{
 		Sender:      sender,
 		cache:       render.NewCache(1024),
+		leases:      newLeaseKeeper(cfg.NowFunc()),
 		policy:      outcome.Policy{RetryUnit: cfg.RetryUnit},
 		mailer:      ml,
 		cfg:         cfg,
@@ -182,6 +187,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	// The completer outlives the sends: it stops once none is left to record.
 	stopCompleter := make(chan struct{})
 	completer.Go(func() { w.completer(stopCompleter) })
+	// The leases are kept until the last outcome is recorded.
+	stopKeeping := make(chan struct{})
+	var keeper sync.WaitGroup
+	keeper.Go(func() { w.keepLeases(stopKeeping) })
 	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "per_webhook", w.perWebhook)
 
 	w.store.SetHandoff(w)
@@ -238,6 +247,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	close(stopCompleter)
 	completer.Wait()
+	close(stopKeeping)
+	keeper.Wait()
 	bg.Wait()
 	w.log.Info("worker stopped")
 	return nil
@@ -286,10 +297,19 @@ func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (mor
 	if free <= 0 {
 		return false, true, nil
 	}
+	if w.leases.behind(w.now(), w.cfg.Lease) {
+		// Back after the database was away: what this worker holds is its own again first.
+		if err := w.extendLeases(ctx); err != nil {
+			return false, false, err
+		}
+	}
 	token := uuid.NewString()
 	claimed, err := w.store.ClaimDeliveries(ctx, token, free, room, w.cfg.Lease, skip)
 	if err != nil {
 		return false, false, err
+	}
+	if len(claimed) > 0 {
+		w.leases.add(token, w.now())
 	}
 	w.metrics.takenByClaim.Add(float64(len(claimed)))
 	w.dispatch(ctx, sendCtx, sends, claimed, token)
