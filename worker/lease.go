@@ -7,35 +7,47 @@ import (
 )
 
 // leaseKeeper remembers the lease tokens this worker took deliveries with (claims and handoff
-// reservations) and when each was issued or last extended, so that extendLeases can keep the
-// leases of what the worker still holds: a lease is short (Config.Lease), and a dead process's
-// deliveries are claimable again as soon as it runs out.
+// reservations), when each was issued and when its leases were last extended, so that
+// extendLeases can keep the leases of what the worker still holds: a lease is short
+// (Config.Lease), and a dead process's deliveries are claimable again as soon as it runs out.
+// A token is kept for at most maxHold: longer than the worker holds any delivery (a request
+// of at most 30 s, a hold of a second, its recording), so that a delivery it lost track of (a
+// release that failed) is not kept from other workers for good.
 type leaseKeeper struct {
 	mu     sync.Mutex
-	tokens map[string]time.Time
+	tokens map[string]*tokenLease
 	// kept is when the leases were last extended (or the keeper started).
 	kept time.Time
 }
 
-func newLeaseKeeper(now time.Time) *leaseKeeper {
-	return &leaseKeeper{tokens: map[string]time.Time{}, kept: now}
+// tokenLease is what leaseKeeper knows of one token.
+type tokenLease struct {
+	issued, extended time.Time
 }
 
-// add remembers token, issued at now.
-func (k *leaseKeeper) add(token string, now time.Time) {
+// maxHold bounds how long leaseKeeper extends one token's leases.
+const maxHold = 2 * time.Minute
+
+func newLeaseKeeper(now time.Time) *leaseKeeper {
+	return &leaseKeeper{tokens: map[string]*tokenLease{}, kept: now}
+}
+
+// add remembers token, issued at issued (no later than the leases it was written with start).
+func (k *leaseKeeper) add(token string, issued time.Time) {
 	k.mu.Lock()
-	k.tokens[token] = now
+	k.tokens[token] = &tokenLease{issued: issued, extended: issued}
 	k.mu.Unlock()
 }
 
-// due returns the tokens whose leases may run out before now + lease/2: those issued or
-// extended more than lease/2 ago (a lease lasts lease from then).
+// due returns the tokens whose leases may run out before now + 3/4 lease: those issued or
+// extended more than a quarter lease ago (a lease lasts lease from then), and not older than
+// maxHold.
 func (k *leaseKeeper) due(now time.Time, lease time.Duration) []string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var due []string
-	for token, at := range k.tokens {
-		if at.Before(now.Add(-lease / 2)) {
+	for token, l := range k.tokens {
+		if l.extended.Before(now.Add(-lease/4)) && l.issued.After(now.Add(-maxHold)) {
 			due = append(due, token)
 		}
 	}
@@ -43,17 +55,22 @@ func (k *leaseKeeper) due(now time.Time, lease time.Duration) []string {
 }
 
 // extended records an extension at now of the leases of tokens, and forgets the tokens asked
-// about (due) that extended nothing and are older than a lease: none of their deliveries is
-// still held.
+// about (due) that extended nothing and are older than a lease, and those older than maxHold
+// and a lease: none of their deliveries is still kept.
 func (k *leaseKeeper) extended(now time.Time, lease time.Duration, asked, extended []string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.kept = now
 	for _, token := range extended {
-		k.tokens[token] = now
+		k.tokens[token].extended = now
 	}
 	for _, token := range asked {
-		if k.tokens[token].Before(now.Add(-lease)) {
+		if k.tokens[token].extended.Before(now.Add(-lease)) {
+			delete(k.tokens, token)
+		}
+	}
+	for token, l := range k.tokens {
+		if l.issued.Before(now.Add(-maxHold - lease)) {
 			delete(k.tokens, token)
 		}
 	}
@@ -68,12 +85,13 @@ func (k *leaseKeeper) behind(now time.Time, lease time.Duration) bool {
 	return now.Sub(k.kept) > lease/2
 }
 
-// extendLeases extends the leases of the deliveries this worker holds that run out within half
-// a lease, by one statement. Errors: UNAVAILABLE, INTERNAL.
+// extendLeases extends the leases of the deliveries this worker holds that run out within
+// three quarters of a lease, by one statement, so that each is extended at least half a lease
+// before it would run out. Errors: UNAVAILABLE, INTERNAL.
 func (w *Worker) extendLeases(ctx context.Context) error {
 	now, lease := w.now(), w.cfg.Lease
 	due := w.leases.due(now, lease)
-	extended, err := w.store.ExtendLeases(ctx, due, now.Add(lease/2), now.Add(lease))
+	extended, err := w.store.ExtendLeases(ctx, due, now.Add(3*lease/4), now.Add(lease))
 	if err != nil {
 		return err
 	}

@@ -303,13 +303,13 @@ func (w *Worker) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) (mor
 			return false, false, err
 		}
 	}
-	token := uuid.NewString()
+	token, issued := uuid.NewString(), w.now()
 	claimed, err := w.store.ClaimDeliveries(ctx, token, free, room, w.cfg.Lease, skip)
 	if err != nil {
 		return false, false, err
 	}
 	if len(claimed) > 0 {
-		w.leases.add(token, w.now())
+		w.leases.add(token, issued)
 	}
 	w.metrics.takenByClaim.Add(float64(len(claimed)))
 	w.dispatch(ctx, sendCtx, sends, claimed, token)
