@@ -56,5 +56,28 @@ func TestExtendLeases(t *testing.T) {
 		if extended != 2 {
 			t.Errorf("%d deliveries extended, want a's two still leased", extended)
 		}
+
+		// A lease already run out is extended too (the worker still holds its delivery); a
+		// delivery no longer PENDING is not.
+		if err := s.DB().Model(&models.Delivery{}).Where("id = ?", a[0].Delivery.ID).Update("lease_expires_at", now.Add(-time.Second)).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DB().Model(&models.Delivery{}).Where("id = ?", a[1].Delivery.ID).Updates(map[string]any{"status": models.DeliveryCancelled, "lease_expires_at": now}).Error; err != nil {
+			t.Fatal(err)
+		}
+		later := until.Add(time.Hour)
+		if got, err := s.ExtendLeases(ctx, []string{"a"}, until.Add(time.Minute), later); err != nil || !slices.Equal(got, []string{"a"}) {
+			t.Fatalf("extended %v, %v; want [a]", got, err)
+		}
+		var expired, cancelled models.Delivery
+		if err := s.DB().Take(&expired, "id = ?", a[0].Delivery.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DB().Take(&cancelled, "id = ?", a[1].Delivery.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if !expired.LeaseExpiresAt.Equal(later) || cancelled.LeaseExpiresAt.Equal(later) {
+			t.Errorf("run-out lease now %v (want %v); cancelled delivery's %v (want unchanged)", expired.LeaseExpiresAt, later, cancelled.LeaseExpiresAt)
+		}
 	})
 }
