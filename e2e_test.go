@@ -270,12 +270,7 @@ func TestBinaryAnswersProbesWhileDraining(t *testing.T) {
 // the process, its environment (to start it again), the token and the service id.
 func startWithService(t *testing.T, dialect string) (p *process, env map[string]string, token, service string) {
 	t.Helper()
-	env = map[string]string{
-		"HERALD_DATABASE_URL":          storetest.URL(t, dialect),
-		"HERALD_SECRET_KEY":            storetest.Key,
-		"HERALD_ADMIN_TOKEN":           "e2e-admin-token-0123456789",
-		"HERALD_ALLOW_PRIVATE_TARGETS": "true",
-	}
+	env = roleEnv(storetest.URL(t, dialect), "e2e-admin-token-0123456789")(roleAll)
 	p = startHerald(t, env)
 	token = env["HERALD_ADMIN_TOKEN"]
 	team := mustGQL(t, p, token, `mutation { createTeam(name: "Ops") { id } }`, nil)["createTeam"].(map[string]any)["id"].(string)

@@ -216,6 +216,9 @@ func (s *Store) ExtendLeases(ctx context.Context, tokens []string, soon, until t
 		return nil, nil
 	}
 	var extended []string
+	// Every leased delivery is due (claims take due ones; handoff writes them due now): the
+	// next_attempt_at bound lets the statement walk idx_delivery_due, lease_token having no
+	// index of its own.
 	err := s.bk.WithContext(ctx).Raw(`UPDATE deliveries SET lease_expires_at = ?
 		WHERE status = ? AND next_attempt_at <= ? AND lease_token IN ? AND lease_expires_at < ?
 		RETURNING lease_token`, until, DeliveryPending, s.Now(), tokens, soon).Scan(&extended).Error

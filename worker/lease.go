@@ -109,7 +109,9 @@ func (w *Worker) keepLeases(stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		// A statement slower than a tick is given up and tried again at the next: the
+		// margin before a lease runs out is half a lease.
+		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Lease/4)
 		if err := w.extendLeases(ctx); err != nil {
 			w.logStoreError("extend leases", err)
 		}

@@ -18,7 +18,7 @@ func TestLeaseKeeperTokens(t *testing.T) {
 	k.add("old", t0)
 	k.add("held-long", t0.Add(-maxHold))
 	now := t0.Add(10 * time.Second)
-	if got := sorted(k.due(now, lease)); !slices.Equal(got, []string{"old"}) {
+	if got := slices.Sorted(slices.Values(k.due(now, lease))); !slices.Equal(got, []string{"old"}) {
 		t.Fatalf("due %v, want [old]: fresh is a second old, held-long past maxHold", got)
 	}
 	k.extended(now, lease, []string{"old"}, []string{"old"})
@@ -26,7 +26,7 @@ func TestLeaseKeeperTokens(t *testing.T) {
 		t.Fatalf("due %v two seconds after old's extension, want it not there", got)
 	}
 	later := now.Add(3 * time.Second)
-	if got := sorted(k.due(later, lease)); !slices.Equal(got, []string{"fresh", "old"}) {
+	if got := slices.Sorted(slices.Values(k.due(later, lease))); !slices.Equal(got, []string{"fresh", "old"}) {
 		t.Fatalf("due %v, want [fresh old]", got)
 	}
 	// fresh extends nothing: its deliveries are done; it goes once a lease has passed.
@@ -45,9 +45,4 @@ func TestLeaseKeeperTokens(t *testing.T) {
 	if k.behind(end.Add(lease/2), lease) || !k.behind(end.Add(lease/2+time.Second), lease) {
 		t.Error("behind should trip only once half a lease passed without an extension")
 	}
-}
-
-func sorted(s []string) []string {
-	slices.Sort(s)
-	return s
 }
